@@ -1,0 +1,62 @@
+# vstorage top-level build.
+#
+#   make                 modules and userspace tools
+#   make modules         kernel modules against KDIR
+#   make user            vstoragectl and test helpers (SANITIZE=1: ASan/UBSan)
+#   make install         modules (+depmod), vstoragectl, udev rules, man pages
+#   make check           userspace unit tests, then every VM test case
+#
+# KDIR defaults to the build tree of the newest installed Debian 6.1 kernel,
+# not `uname -r`: the machine that builds is not the machine that runs.
+
+KDIR ?= $(shell ls -d /lib/modules/6.1.*/build 2>/dev/null | sort -V | tail -n 1)
+KVER ?= $(notdir $(patsubst %/build,%,$(KDIR)))
+PREFIX ?= /usr/local
+DESTDIR ?=
+SANITIZE ?= 0
+
+SRC := $(CURDIR)
+BUILD := $(SRC)/build
+
+.PHONY: all modules user install install-modules install-user check check-user \
+	clean checkpatch sparse demo help
+
+all: modules user
+
+modules:
+	@test -n "$(KDIR)" || { echo "Error: no Linux 6.1 build tree under /lib/modules (run scripts/setup)" >&2; exit 1; }
+	$(MAKE) -C $(KDIR) M=$(SRC) modules
+
+user:
+	$(MAKE) -C user BUILD=$(BUILD) SANITIZE=$(SANITIZE)
+
+install: install-modules install-user
+
+install-modules: modules
+	$(MAKE) -C $(KDIR) M=$(SRC) INSTALL_MOD_DIR=extra/vstorage \
+		$(if $(DESTDIR),INSTALL_MOD_PATH=$(DESTDIR)) modules_install
+	depmod $(if $(DESTDIR),-b $(DESTDIR)) -a $(KVER)
+
+install-user: user
+	$(MAKE) -C user BUILD=$(BUILD) PREFIX=$(PREFIX) DESTDIR=$(DESTDIR) install
+	install -D -m 0644 udev/60-vstorage.rules $(DESTDIR)/etc/udev/rules.d/60-vstorage.rules
+
+check:
+	tests/check
+
+check-user:
+	tests/check --user-only
+
+checkpatch:
+	scripts/checkpatch
+
+sparse:
+	$(MAKE) -C $(KDIR) M=$(SRC) C=2 modules
+
+demo:
+	scripts/demo
+
+clean:
+	-$(MAKE) -C $(KDIR) M=$(SRC) clean
+	-$(MAKE) -C user BUILD=$(BUILD) clean
+	rm -rf $(BUILD)

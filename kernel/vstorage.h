@@ -1,0 +1,198 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * vstorage core: the interface between the core module (node graph,
+ * netlink, child I/O helpers) and the targets that implement formats and
+ * filters.
+ */
+#ifndef _VSTORAGE_CORE_H
+#define _VSTORAGE_CORE_H
+
+#include <linux/bits.h>
+#include <linux/device-mapper.h>
+#include <linux/fs.h>
+#include <linux/list.h>
+#include <linux/percpu.h>
+#include <linux/refcount.h>
+#include <linux/completion.h>
+#include <linux/uio.h>
+#include <linux/vstorage.h>
+
+struct sk_buff;
+struct vs_node;
+
+/*
+ * Result of one block-status query: the first `length` bytes from the
+ * queried offset share these properties.
+ */
+struct vs_extent {
+	u64 length;
+	u32 flags;		/* VS_EXT_* */
+	u64 host_offset;	/* valid with VS_EXT_OFFSET_VALID */
+	/* valid with VS_EXT_BELOW: contents come from this device */
+	dev_t below_dev;
+	u64 below_offset;
+};
+
+#define VS_EXT_DATA		VSTORAGE_BS_DATA
+#define VS_EXT_ZERO		VSTORAGE_BS_ZERO
+#define VS_EXT_ALLOCATED	VSTORAGE_BS_ALLOCATED
+#define VS_EXT_OFFSET_VALID	VSTORAGE_BS_OFFSET_VALID
+/* Ask the layer below; it is the same layer for qemu-img map's depth. */
+#define VS_EXT_BELOW		BIT(16)
+/* Ask the layer below; it is a backing image (one level deeper). */
+#define VS_EXT_BACKING		BIT(17)
+
+struct vs_node_ops {
+	/*
+	 * Describe [offset, offset + length); set ext->length to how much of
+	 * it the answer covers (at least one byte, at most length).
+	 */
+	int (*block_status)(struct vs_node *node, u64 offset, u64 length,
+			    struct vs_extent *ext);
+	/* Add driver attributes inside the VSTORAGE_A_NODE_INFO nest. */
+	int (*fill_info)(struct vs_node *node, struct sk_buff *skb);
+};
+
+#define VS_MAX_CHILDREN 2
+
+/* An edge of the graph: a file, or a block device that may be a node. */
+struct vs_child {
+	const char *role;	/* "file", "backing" */
+	const char *path;	/* as opened; owned by the driver */
+	dev_t dev;		/* 0 unless the child is a block device */
+};
+
+/* Per-CPU request counters, summed when somebody asks. */
+struct vs_stats {
+	u64 rd_ios, rd_bytes, wr_ios, wr_bytes, flush_ios, discard_ios, errors;
+};
+
+struct vs_node {
+	/* Filled by the driver before vs_node_register(). */
+	char name[VSTORAGE_NODE_NAME_MAX + 1];
+	const char *driver;
+	const struct vs_node_ops *ops;
+	struct dm_target *ti;
+	bool read_only;
+	struct vs_child children[VS_MAX_CHILDREN];
+	unsigned int nr_children;
+
+	/* Owned by the core. */
+	struct vs_stats __percpu *stats;
+	struct list_head list;
+	refcount_t refs;
+	struct completion released;
+	bool live;
+	bool registered;
+};
+
+/* ti->error for a name that vs_node_name_valid() refuses */
+#define VS_NODE_NAME_RULES \
+	"invalid node name (letters, digits, '-', '_', '.', starting with a letter, at most 31 characters)"
+
+int vs_node_name_valid(const char *name);
+int vs_node_register(struct vs_node *node, struct dm_target *ti, char **error);
+void vs_node_activate(struct vs_node *node);
+void vs_node_unregister(struct vs_node *node);
+struct vs_node *vs_node_get_by_name(const char *name);
+struct vs_node *vs_node_get_by_dev(dev_t dev);
+struct vs_node *vs_node_get_nth(unsigned long idx);
+unsigned int vs_node_generation(void);
+void vs_node_put(struct vs_node *node);
+u64 vs_node_size(const struct vs_node *node);
+dev_t vs_node_devt(const struct vs_node *node);
+void vs_node_notify_change(struct vs_node *node);
+
+static inline void vs_node_account(struct vs_node *node, struct bio *bio)
+{
+	struct vs_stats __percpu *s = node->stats;
+
+	/* this_cpu ops are interrupt safe, and bios complete in any context */
+	switch (bio_op(bio)) {
+	case REQ_OP_READ:
+		this_cpu_inc(s->rd_ios);
+		this_cpu_add(s->rd_bytes, bio->bi_iter.bi_size);
+		break;
+	case REQ_OP_WRITE:
+		if (!bio->bi_iter.bi_size) {
+			this_cpu_inc(s->flush_ios);
+			break;
+		}
+		this_cpu_inc(s->wr_ios);
+		this_cpu_add(s->wr_bytes, bio->bi_iter.bi_size);
+		break;
+	case REQ_OP_DISCARD:
+	case REQ_OP_WRITE_ZEROES:
+		this_cpu_inc(s->discard_ios);
+		break;
+	default:
+		break;
+	}
+}
+
+static inline void vs_node_account_error(struct vs_node *node)
+{
+	this_cpu_inc(node->stats->errors);
+}
+
+void vs_node_stats_sum(struct vs_node *node, struct vs_stats *sum);
+
+/*
+ * Block status with the chain resolved: follows VS_EXT_BELOW into child
+ * nodes. `depth` and `host` describe where the answer was found; the
+ * caller must vs_node_put(*host).
+ */
+int vs_block_status(struct vs_node *node, u64 offset, u64 length,
+		    struct vs_extent *ext, u32 *depth, struct vs_node **host);
+
+/*
+ * A child opened by a target: a regular file (the kernel does direct I/O on
+ * it) or a block device (bios are remapped to it).
+ */
+struct vs_backend {
+	const char *path;
+	struct dm_dev *dev;
+	struct file *file;
+	u64 size;
+	unsigned int logical_block_size;
+	unsigned int discard_granularity;
+	bool writable;
+};
+
+int vs_backend_open(struct dm_target *ti, const char *path, bool writable,
+		    struct vs_backend *be);
+void vs_backend_close(struct dm_target *ti, struct vs_backend *be);
+dev_t vs_backend_devt(const struct vs_backend *be);
+
+/*
+ * Asynchronous direct I/O on a file child. Embed a vs_file_io in per-request
+ * data; done() runs once, in any context, with bytes transferred or -errno.
+ */
+struct vs_file_io;
+typedef void (*vs_file_io_done_t)(struct vs_file_io *fio, long ret);
+
+struct vs_file_io {
+	struct kiocb iocb;
+	vs_file_io_done_t done;
+	atomic_t ref;
+	long ret;
+};
+
+void vs_backend_file_rw(struct vs_backend *be, struct vs_file_io *fio,
+			unsigned int dir, struct iov_iter *iter, loff_t pos,
+			bool fua, vs_file_io_done_t done);
+void vs_bio_iter(struct bio *bio, unsigned int dir, struct iov_iter *iter);
+
+int vs_backend_flush(struct vs_backend *be);
+int vs_backend_discard(struct vs_backend *be, u64 pos, u64 len);
+int vs_backend_zero(struct vs_backend *be, u64 pos, u64 len, bool unmap);
+int vs_backend_block_status(struct vs_backend *be, u64 pos, u64 len,
+			    struct vs_extent *ext);
+void vs_backend_io_hints(struct vs_backend *be, struct queue_limits *limits);
+
+/* Netlink events, called by the node registry. */
+void vs_nl_notify_node(struct vs_node *node, u8 cmd);
+int vs_nl_init(void);
+void vs_nl_exit(void);
+
+#endif /* _VSTORAGE_CORE_H */

@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/*
+ * vstorage: QEMU's block layer as device-mapper targets.
+ *
+ * Generic netlink family "vstorage". The YAML specification in
+ * Documentation/netlink/vstorage.yaml is the source of truth for this
+ * header; Documentation/netlink.rst explains every command.
+ *
+ * Conventions: attributes start at 1, 64-bit values are padded with
+ * VSTORAGE_A_PAD, repeated attributes form arrays, replies share the
+ * request's command, and notifications carry the same object a GET reply
+ * carries.
+ */
+#ifndef _UAPI_LINUX_VSTORAGE_H
+#define _UAPI_LINUX_VSTORAGE_H
+
+#include <linux/types.h>
+
+#define VSTORAGE_GENL_NAME		"vstorage"
+#define VSTORAGE_GENL_VERSION		1
+#define VSTORAGE_GENL_MCGRP_EVENTS	"events"
+
+/* QEMU's node-name rules: [A-Za-z][A-Za-z0-9_.-]{0,30} */
+#define VSTORAGE_NODE_NAME_MAX		31
+#define VSTORAGE_DRIVER_NAME_MAX	31
+#define VSTORAGE_PATH_MAX		4095
+
+/* Device-mapper devices created by vstoragectl carry this UUID prefix. */
+#define VSTORAGE_DM_UUID_PREFIX		"VSTORAGE-"
+/* Device-mapper target names are "vstorage-<driver>". */
+#define VSTORAGE_DM_TARGET_PREFIX	"vstorage-"
+
+enum vstorage_cmd {
+	VSTORAGE_CMD_UNSPEC,
+	/*
+	 * Request: NODE_NAME, or NODE_DEV_MAJOR + NODE_DEV_MINOR; or a dump.
+	 * Reply: one node object per message.
+	 */
+	VSTORAGE_CMD_NODE_GET,
+	/* Notifications only (events group): a node appeared/changed/went. */
+	VSTORAGE_CMD_NODE_NEW,
+	VSTORAGE_CMD_NODE_CHANGE,
+	VSTORAGE_CMD_NODE_DEL,
+	/*
+	 * Request: NODE_NAME, OFFSET, optional LENGTH (default: to the end),
+	 * optional MAX_EXTENTS. Reply: NODE_NAME and an array of EXTENT
+	 * covering [OFFSET, OFFSET + returned length) without gaps; a caller
+	 * continues from the end of the last extent.
+	 */
+	VSTORAGE_CMD_BLOCK_STATUS,
+
+	__VSTORAGE_CMD_MAX,
+	VSTORAGE_CMD_MAX = __VSTORAGE_CMD_MAX - 1
+};
+
+enum vstorage_attr {
+	VSTORAGE_A_UNSPEC,
+	VSTORAGE_A_PAD,
+	VSTORAGE_A_NODE_NAME,		/* string */
+	VSTORAGE_A_NODE_DRIVER,		/* string, e.g. "raw" */
+	VSTORAGE_A_NODE_SIZE,		/* u64, bytes */
+	VSTORAGE_A_NODE_READ_ONLY,	/* u8, 0 or 1 */
+	VSTORAGE_A_NODE_DM_NAME,	/* string, device-mapper device name */
+	VSTORAGE_A_NODE_DEV_MAJOR,	/* u32 */
+	VSTORAGE_A_NODE_DEV_MINOR,	/* u32 */
+	VSTORAGE_A_NODE_CHILD,		/* nest vstorage_child_attr, repeated */
+	VSTORAGE_A_NODE_INFO,		/* nest vstorage_info_attr */
+	VSTORAGE_A_NODE_STATS,		/* nest vstorage_stats_attr */
+	VSTORAGE_A_OFFSET,		/* u64, bytes */
+	VSTORAGE_A_LENGTH,		/* u64, bytes */
+	VSTORAGE_A_MAX_EXTENTS,		/* u32, 1..VSTORAGE_MAX_EXTENTS */
+	VSTORAGE_A_EXTENT,		/* nest vstorage_extent_attr, repeated */
+
+	__VSTORAGE_A_MAX,
+	VSTORAGE_A_MAX = __VSTORAGE_A_MAX - 1
+};
+
+#define VSTORAGE_MAX_EXTENTS		1024
+
+/* An edge of the node graph. */
+enum vstorage_child_attr {
+	VSTORAGE_CHILD_UNSPEC,
+	VSTORAGE_CHILD_ROLE,		/* string: "file", "backing" */
+	VSTORAGE_CHILD_NODE_NAME,	/* string, when the child is a node */
+	VSTORAGE_CHILD_PATH,		/* string, the path that was opened */
+	VSTORAGE_CHILD_DEV_MAJOR,	/* u32, when the child is a block device */
+	VSTORAGE_CHILD_DEV_MINOR,	/* u32 */
+
+	__VSTORAGE_CHILD_MAX,
+	VSTORAGE_CHILD_MAX = __VSTORAGE_CHILD_MAX - 1
+};
+
+/* Driver-specific facts; each driver fills the ones that apply. */
+enum vstorage_info_attr {
+	VSTORAGE_INFO_UNSPEC,
+	VSTORAGE_INFO_PAD,
+	VSTORAGE_INFO_FORMAT,		/* string, image format */
+	VSTORAGE_INFO_OFFSET,		/* u64, raw: offset into the child */
+	VSTORAGE_INFO_DIRECT_IO,	/* u8, child file is opened O_DIRECT */
+	VSTORAGE_INFO_VERSION,		/* u32, qcow2 version */
+	VSTORAGE_INFO_VIRTUAL_SIZE,	/* u64 */
+	VSTORAGE_INFO_CLUSTER_SIZE,	/* u32 */
+	VSTORAGE_INFO_ALLOCATED,	/* u64, bytes allocated in the image */
+	VSTORAGE_INFO_BACKING_NODE,	/* string */
+	VSTORAGE_INFO_DIRTY,		/* u8 */
+	VSTORAGE_INFO_CORRUPT,		/* u8 */
+	VSTORAGE_INFO_CACHE_SIZE,	/* u64, bytes */
+	VSTORAGE_INFO_CACHE_HITS,	/* u64 */
+	VSTORAGE_INFO_CACHE_MISSES,	/* u64 */
+	VSTORAGE_INFO_EXTENDED_L2,	/* u8 */
+	VSTORAGE_INFO_COMPRESSION,	/* string */
+	VSTORAGE_INFO_REFCOUNT_BITS,	/* u32 */
+	VSTORAGE_INFO_LAZY_REFCOUNTS,	/* u8 */
+
+	__VSTORAGE_INFO_MAX,
+	VSTORAGE_INFO_MAX = __VSTORAGE_INFO_MAX - 1
+};
+
+enum vstorage_stats_attr {
+	VSTORAGE_STATS_UNSPEC,
+	VSTORAGE_STATS_PAD,
+	VSTORAGE_STATS_RD_IOS,		/* u64 */
+	VSTORAGE_STATS_RD_BYTES,	/* u64 */
+	VSTORAGE_STATS_WR_IOS,		/* u64 */
+	VSTORAGE_STATS_WR_BYTES,	/* u64 */
+	VSTORAGE_STATS_FLUSH_IOS,	/* u64 */
+	VSTORAGE_STATS_DISCARD_IOS,	/* u64, discards and write-zeroes */
+	VSTORAGE_STATS_ERRORS,		/* u64, failed requests */
+
+	__VSTORAGE_STATS_MAX,
+	VSTORAGE_STATS_MAX = __VSTORAGE_STATS_MAX - 1
+};
+
+/*
+ * One extent of block status, in the words of `qemu-img map`:
+ * DATA ("data"): reads return data stored in some layer;
+ * ZERO ("zero"): reads return zeroes;
+ * ALLOCATED ("present"): some layer of the chain defines the contents; DEPTH
+ * names that layer (0 = the node itself, 1 = its backing node, ...), or
+ * equals the chain length when no layer does;
+ * OFFSET_VALID: HOST_OFFSET is the byte offset of the data in the file or
+ * device of that layer, and HOST_NODE the node of that layer.
+ */
+enum vstorage_extent_attr {
+	VSTORAGE_EXTENT_UNSPEC,
+	VSTORAGE_EXTENT_PAD,
+	VSTORAGE_EXTENT_OFFSET,		/* u64 */
+	VSTORAGE_EXTENT_LENGTH,		/* u64 */
+	VSTORAGE_EXTENT_FLAGS,		/* u32, VSTORAGE_BS_* */
+	VSTORAGE_EXTENT_DEPTH,		/* u32 */
+	VSTORAGE_EXTENT_HOST_OFFSET,	/* u64 */
+	VSTORAGE_EXTENT_HOST_NODE,	/* string, node holding the data */
+
+	__VSTORAGE_EXTENT_MAX,
+	VSTORAGE_EXTENT_MAX = __VSTORAGE_EXTENT_MAX - 1
+};
+
+#define VSTORAGE_BS_DATA		(1U << 0)
+#define VSTORAGE_BS_ZERO		(1U << 1)
+#define VSTORAGE_BS_ALLOCATED		(1U << 2)
+#define VSTORAGE_BS_OFFSET_VALID	(1U << 3)
+
+#endif /* _UAPI_LINUX_VSTORAGE_H */
