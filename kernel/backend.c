@@ -108,9 +108,14 @@ int vs_backend_open(struct dm_target *ti, const char *path, bool writable,
 		ti->error = "empty child path";
 		return -EINVAL;
 	}
-	if (path[0] != '/')
+	if (path[0] != '/') {
+		if (!strchr(path, ':')) {
+			ti->error = "child path must be absolute, or MAJOR:MINOR of a block device";
+			return -EINVAL;
+		}
 		/* dm's MAJOR:MINOR form; dm_get_device parses and checks it */
 		return vs_backend_open_bdev(ti, path, be);
+	}
 
 	ret = kern_path(path, LOOKUP_FOLLOW, &p);
 	if (ret) {

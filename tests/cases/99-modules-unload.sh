@@ -1,0 +1,22 @@
+#!/bin/bash
+# Module lifecycle: a module in use refuses to unload; with no node left
+# everything unloads cleanly (runs last in the suite).
+set -euo pipefail
+. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../vstorage.sh"
+vs_begin
+
+img=$D/disk.img
+truncate -s 4M "$img"
+node_add raw node-name=last file="$img"
+expect_fail modprobe -r dm-vstorage-raw
+expect_fail rmmod vstorage
+node_del last
+
+left=$(dmsetup ls --target vstorage-raw 2>/dev/null | grep -v 'No devices found' || true)
+[ -z "$left" ] || fail "earlier cases left vstorage devices behind: $left"
+modprobe -r dm-vstorage-raw || fail "cannot unload dm-vstorage-raw"
+modprobe -r vstorage || fail "cannot unload vstorage"
+! lsmod | grep -q '^vstorage' || fail "vstorage still loaded"
+# and it comes back
+modprobe vstorage && modprobe -r vstorage

@@ -1,0 +1,91 @@
+# shellcheck shell=bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# tests/vstorage.sh - vstorage-specific helpers for VM test cases. Source it
+# after tests/lib.sh. A case calls vs_begin once; everything it creates
+# through these helpers is removed when it exits, pass or fail.
+
+VS_CASE_NODES=()
+VS_CASE_LOOPS=()
+VS_CASE_DIR=
+
+vs_cleanup() {
+	local i
+	for ((i = ${#VS_CASE_NODES[@]} - 1; i >= 0; i--)); do
+		dmsetup remove --retry "${VS_CASE_NODES[i]}" >/dev/null 2>&1 || true
+	done
+	for i in "${VS_CASE_LOOPS[@]}"; do
+		losetup -d "$i" 2>/dev/null || true
+	done
+	[ -n "$VS_CASE_DIR" ] && rm -rf "$VS_CASE_DIR"
+	return 0
+}
+
+# vs_begin: require the VM, load the modules (a failure to load is a test
+# failure, not a skip), make a scratch directory $D for this case.
+vs_begin() {
+	require_vm
+	modprobe vstorage || fail "cannot load vstorage.ko"
+	modprobe dm-vstorage-raw || fail "cannot load dm-vstorage-raw.ko"
+	VS_CASE_DIR=$VS_SCRATCH/$(vs_case_name "$0").$$
+	mkdir -p "$VS_CASE_DIR"
+	D=$VS_CASE_DIR
+	trap vs_cleanup EXIT
+}
+
+# node_add DRIVER node-name=NAME ...: vstoragectl node add, remembered for
+# cleanup.
+node_add() {
+	local a name=
+	for a in "$@"; do
+		case $a in node-name=*) name=${a#node-name=} ;; esac
+	done
+	vstoragectl node add "$@" || fail "node add failed: $*"
+	VS_CASE_NODES+=("$name")
+}
+
+# node_del NAME
+node_del() {
+	vstoragectl node del "$1" || fail "node del $1 failed"
+	local i
+	for i in "${!VS_CASE_NODES[@]}"; do
+		[ "${VS_CASE_NODES[i]}" = "$1" ] && unset 'VS_CASE_NODES[i]'
+	done
+	VS_CASE_NODES=("${VS_CASE_NODES[@]}")
+}
+
+# track_dm NAME: remove dm device NAME at exit (for devices made by dmsetup).
+track_dm() {
+	VS_CASE_NODES+=("$1")
+}
+
+# loop_add FILE: print a new loop device over FILE (direct I/O), removed at exit.
+loop_add() {
+	local dev
+	dev=$(losetup --direct-io=on -f --show "$1") || fail "losetup $1"
+	VS_CASE_LOOPS+=("$dev")
+	printf '%s\n' "$dev"
+}
+
+# json_get JSON PYEXPR: evaluate PYEXPR with `j` bound to the parsed JSON.
+json_get() {
+	python3 -c 'import json,sys; j=json.loads(sys.argv[1]); print(eval(sys.argv[2]))' "$1" "$2"
+}
+
+# kmsg_expect TOKEN REGEX: the kernel log since TOKEN must match REGEX.
+kmsg_expect() {
+	dmesg_since "$1" | grep -E -q -e "$2" ||
+		fail "kernel log has no line matching '$2'"
+}
+
+# fio_verify DEV NAME [FIO-ARGS...]: write with crc32c verification and
+# read back; fails the case on any verify error.
+fio_verify() {
+	local dev=$1 name=$2
+	shift 2
+	fio --name="$name" --filename="$dev" --ioengine=libaio --direct=1 \
+		--verify=crc32c --verify_fatal=1 --verify_backlog=256 \
+		--do_verify=1 --output-format=terse --terse-version=3 \
+		--minimal "$@" >"$D/fio-$name.out" 2>&1 ||
+		{ cat "$D/fio-$name.out" >&2; fail "fio $name failed"; }
+}
