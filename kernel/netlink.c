@@ -8,6 +8,7 @@
  * types, oversized strings and trailing garbage are refused by the netlink
  * core with an extack message before a handler runs.
  */
+#include <linux/dm-ioctl.h>
 #include <linux/module.h>
 #include <net/genetlink.h>
 
@@ -108,6 +109,7 @@ static int vs_nl_fill_node(struct sk_buff *skb, struct vs_node *node,
 {
 	struct mapped_device *md = dm_table_get_md(node->ti->table);
 	dev_t devt = vs_node_devt(node);
+	char dm_name[DM_NAME_LEN];
 	struct nlattr *info;
 	unsigned int i;
 	void *hdr;
@@ -123,9 +125,14 @@ static int vs_nl_fill_node(struct sk_buff *skb, struct vs_node *node,
 	    nla_put_u64_64bit(skb, VSTORAGE_A_NODE_SIZE, vs_node_size(node),
 			      VSTORAGE_A_PAD) ||
 	    nla_put_u8(skb, VSTORAGE_A_NODE_READ_ONLY, node->read_only) ||
-	    nla_put_string(skb, VSTORAGE_A_NODE_DM_NAME, dm_device_name(md)) ||
 	    nla_put_u32(skb, VSTORAGE_A_NODE_DEV_MAJOR, MAJOR(devt)) ||
 	    nla_put_u32(skb, VSTORAGE_A_NODE_DEV_MINOR, MINOR(devt)))
+		goto cancel;
+	/* dm_device_name() is "MAJ:MIN"; the name lives in dm's hash cell,
+	 * which is already gone while a removed device's table is destroyed.
+	 */
+	if (!dm_copy_name_and_uuid(md, dm_name, NULL) &&
+	    nla_put_string(skb, VSTORAGE_A_NODE_DM_NAME, dm_name))
 		goto cancel;
 
 	for (i = 0; i < node->nr_children; i++)

@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Command entry points. Each takes the arguments after its own word and
+ * returns the exit code (EXIT_OK, EXIT_ERR, EXIT_USAGE).
+ */
+#ifndef VS_CMDS_H
+#define VS_CMDS_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+void usage_main(FILE *f);
+void usage_node(FILE *f);
+void usage_monitor(FILE *f);
+
+int cmd_node(int argc, char **argv);
+int cmd_node_add(int argc, char **argv);
+int cmd_node_map(int argc, char **argv);
+int cmd_monitor(int argc, char **argv);
+
+struct vs_node;
+/*
+ * The device-mapper name of a node: device-mapper's own answer for the
+ * node's device number, else the kernel's DM_NAME, else the node name.
+ */
+void vs_node_dm_name(const struct vs_node *n, char *buf, size_t len);
+
+#endif /* VS_CMDS_H */

@@ -1,0 +1,300 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * libdevmapper wrapper.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <libdevmapper.h>
+
+#include "dm.h"
+#include "kmsg.h"
+
+#define REMOVE_TRIES	20
+#define REMOVE_WAIT_MS	50
+
+static bool initialised;
+static char last_error[256];
+
+static void dm_log(int level, const char *file, int line, int dm_errno_or_class,
+		   const char *f, ...) __attribute__((format(printf, 5, 6)));
+
+/* Keeps libdevmapper quiet; remembers its last error. */
+static void dm_log(int level, const char *file, int line, int dm_errno_or_class,
+		   const char *f, ...)
+{
+	va_list ap;
+
+	(void)file;
+	(void)line;
+	(void)dm_errno_or_class;
+	if ((level & 7) > 3)	/* keep _LOG_FATAL and _LOG_ERR only */
+		return;
+	va_start(ap, f);
+	vsnprintf(last_error, sizeof(last_error), f, ap);
+	va_end(ap);
+}
+
+void vs_dm_init(void)
+{
+	if (initialised)
+		return;
+	initialised = true;
+	dm_log_with_errno_init(dm_log);
+	/* libdevmapper itself also honours DM_DISABLE_UDEV and then creates
+	 * the /dev/mapper nodes on its own.
+	 */
+	dm_udev_set_sync_support(getenv("DM_DISABLE_UDEV") ? 0 : 1);
+}
+
+void vs_dm_exit(void)
+{
+	if (initialised)
+		dm_lib_release();
+}
+
+const char *vs_dm_last_error(void)
+{
+	return last_error[0] ? last_error : "device-mapper request failed";
+}
+
+static int task_errno(struct dm_task *dmt)
+{
+	int e = dm_task_get_errno(dmt);
+
+	return e > 0 ? e : EIO;
+}
+
+static void fill_info(struct dm_task *dmt, struct vs_dm_info *info)
+{
+	struct dm_info di;
+	const char *s;
+
+	memset(info, 0, sizeof(*info));
+	if (!dm_task_get_info(dmt, &di) || !di.exists)
+		return;
+	info->exists = true;
+	info->read_only = di.read_only;
+	info->suspended = di.suspended;
+	info->live_table = di.live_table;
+	info->open_count = di.open_count;
+	info->major = di.major;
+	info->minor = di.minor;
+	s = dm_task_get_name(dmt);
+	snprintf(info->name, sizeof(info->name), "%s", s ? s : "");
+	s = dm_task_get_uuid(dmt);
+	snprintf(info->uuid, sizeof(info->uuid), "%s", s ? s : "");
+}
+
+/* DM_DEVICE_INFO by name, uuid or (both NULL) device number. */
+static int info(const char *name, const char *uuid, uint32_t major,
+		uint32_t minor, struct vs_dm_info *out)
+{
+	struct dm_task *dmt;
+	int ok, ret = 0;
+
+	vs_dm_init();
+	memset(out, 0, sizeof(*out));
+	dmt = dm_task_create(DM_DEVICE_INFO);
+	if (!dmt)
+		return -EIO;	/* cannot talk to device-mapper: last_error */
+	if (name)
+		ok = dm_task_set_name(dmt, name);
+	else if (uuid)
+		ok = dm_task_set_uuid(dmt, uuid);
+	else
+		ok = dm_task_set_major(dmt, major) &&
+		     dm_task_set_minor(dmt, minor);
+	if (!ok) {
+		ret = -EINVAL;
+		goto out;
+	}
+	if (!dm_task_run(dmt)) {
+		ret = -task_errno(dmt);
+		goto out;
+	}
+	fill_info(dmt, out);
+out:
+	dm_task_destroy(dmt);
+	return ret;
+}
+
+int vs_dm_info(const char *name, const char *uuid, struct vs_dm_info *out)
+{
+	return info(name, uuid, 0, 0, out);
+}
+
+int vs_dm_info_dev(uint32_t major, uint32_t minor, struct vs_dm_info *out)
+{
+	return info(NULL, NULL, major, minor, out);
+}
+
+/* A simple task on a named device, udev-synchronised when it emits an
+ * event (resume, remove). Returns 0 or a negative errno.
+ */
+static int run_named(int type, const char *name, bool cookie)
+{
+	struct dm_task *dmt;
+	uint32_t ck = 0;
+	int ret = 0;
+
+	dmt = dm_task_create(type);
+	if (!dmt)
+		return -EIO;
+	if (!dm_task_set_name(dmt, name)) {
+		ret = -EINVAL;
+		goto out;
+	}
+	if (cookie && !dm_task_set_cookie(dmt, &ck, 0)) {
+		ret = -EIO;
+		goto out;
+	}
+	if (!dm_task_run(dmt))
+		ret = -task_errno(dmt);
+	if (cookie)
+		dm_udev_wait(ck);	/* also after a failure: drops the cookie */
+out:
+	dm_task_destroy(dmt);
+	return ret;
+}
+
+int vs_dm_remove(const char *name)
+{
+	struct timespec ts = { 0, REMOVE_WAIT_MS * 1000000L };
+	int i, ret = 0;
+
+	vs_dm_init();
+	for (i = 0; i < REMOVE_TRIES; i++) {
+		ret = run_named(DM_DEVICE_REMOVE, name, true);
+		if (ret != -EBUSY)
+			break;
+		nanosleep(&ts, NULL);
+	}
+	return ret;
+}
+
+static void reason(char *err, size_t len, struct vs_kmsg *km,
+		   const struct vs_dm_info *info, const struct vs_dm_spec *spec,
+		   const char *what, int e)
+{
+	char dev[32], msg[1024];
+
+	snprintf(dev, sizeof(dev), "%u:%u", info->major, info->minor);
+	if (vs_kmsg_reason(km, dev, spec->target, msg, sizeof(msg))) {
+		if (!strcmp(msg, "unknown target type"))
+			snprintf(err, len, "device-mapper target type '%s' is not available (is the vstorage module installed?)",
+				 spec->target);
+		else
+			snprintf(err, len, "%s", msg);
+	} else {
+		snprintf(err, len, "cannot %s '%s': %s", what, spec->name,
+			 strerror(e));
+	}
+}
+
+int vs_dm_create(const struct vs_dm_spec *spec, struct vs_dm_info *info,
+		 char *err, size_t errlen)
+{
+	struct dm_task *dmt;
+	struct vs_kmsg km;
+	sigset_t block, old;
+	int ret = 0, r;
+
+	vs_dm_init();
+	memset(info, 0, sizeof(*info));
+
+	/* Never leave a half-created device behind because of ^C. */
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGHUP);
+	sigaddset(&block, SIGQUIT);
+	sigprocmask(SIG_BLOCK, &block, &old);
+	vs_kmsg_open(&km);
+
+	/* 1. the device, without a table */
+	dmt = dm_task_create(DM_DEVICE_CREATE);
+	if (!dmt) {
+		ret = -EIO;
+		snprintf(err, errlen, "cannot create device-mapper device '%s': %s",
+			 spec->name, vs_dm_last_error());
+		goto out;
+	}
+	if (!dm_task_set_name(dmt, spec->name) ||
+	    !dm_task_set_uuid(dmt, spec->uuid)) {
+		dm_task_destroy(dmt);
+		ret = -EINVAL;
+		snprintf(err, errlen, "invalid device-mapper name '%s'",
+			 spec->name);
+		goto out;
+	}
+	if (!dm_task_run(dmt)) {
+		int e = dm_task_get_errno(dmt);
+
+		dm_task_destroy(dmt);
+		ret = e > 0 ? -e : -EIO;
+		if (e == EBUSY)
+			snprintf(err, errlen, "a device-mapper device named '%s' or with UUID '%s' already exists",
+				 spec->name, spec->uuid);
+		else
+			snprintf(err, errlen, "cannot create device-mapper device '%s': %s",
+				 spec->name, e > 0 ? strerror(e) : vs_dm_last_error());
+		goto out;
+	}
+	fill_info(dmt, info);
+	dm_task_destroy(dmt);
+
+	/* 2. the table */
+	dmt = dm_task_create(DM_DEVICE_RELOAD);
+	if (!dmt) {
+		ret = -EIO;
+		snprintf(err, errlen, "cannot load the table of '%s': %s",
+			 spec->name, vs_dm_last_error());
+		goto remove;
+	}
+	if (!dm_task_set_name(dmt, spec->name) ||
+	    !dm_task_add_target(dmt, 0, spec->sectors, spec->target,
+				spec->params) ||
+	    (spec->read_only && !dm_task_set_ro(dmt))) {
+		dm_task_destroy(dmt);
+		ret = -EINVAL;
+		snprintf(err, errlen, "cannot prepare the table of '%s': %s",
+			 spec->name, vs_dm_last_error());
+		goto remove;
+	}
+	if (!dm_task_run(dmt)) {
+		ret = -task_errno(dmt);
+		dm_task_destroy(dmt);
+		reason(err, errlen, &km, info, spec, "load the table of", -ret);
+		goto remove;
+	}
+	dm_task_destroy(dmt);
+
+	/* 3. resume: the device goes live, udev creates the links */
+	ret = run_named(DM_DEVICE_RESUME, spec->name, true);
+	if (ret) {
+		reason(err, errlen, &km, info, spec, "resume", -ret);
+		goto remove;
+	}
+	vs_dm_info(spec->name, NULL, info);
+	goto out;
+
+remove:
+	r = vs_dm_remove(spec->name);
+	if (r) {
+		size_t n = strlen(err);
+
+		snprintf(err + n, errlen - n,
+			 "; also failed to remove the half-created device '%s': %s",
+			 spec->name, strerror(-r));
+	}
+out:
+	vs_kmsg_close(&km);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	return ret;
+}

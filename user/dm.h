@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Device-mapper client (libdevmapper): device info, creation in three
+ * steps (create, load, resume) with cleanup on failure, removal; udev
+ * synchronised unless DM_DISABLE_UDEV is set. libdevmapper's own logging
+ * is silenced; callers print one line.
+ */
+#ifndef VS_DM_H
+#define VS_DM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define VS_DM_NAME_LEN	128
+#define VS_DM_UUID_LEN	129
+
+struct vs_dm_info {
+	bool exists;
+	bool read_only;
+	bool suspended;
+	bool live_table;
+	int open_count;
+	uint32_t major, minor;
+	char name[VS_DM_NAME_LEN];
+	char uuid[VS_DM_UUID_LEN];
+};
+
+struct vs_dm_spec {
+	const char *name;
+	const char *uuid;
+	const char *target;	/* target type */
+	const char *params;
+	uint64_t sectors;
+	bool read_only;
+};
+
+void vs_dm_init(void);
+void vs_dm_exit(void);
+
+/* Info by name or (name NULL) by uuid. Returns 0 or a negative errno. */
+int vs_dm_info(const char *name, const char *uuid, struct vs_dm_info *info);
+/* Info by device number. */
+int vs_dm_info_dev(uint32_t major, uint32_t minor, struct vs_dm_info *info);
+
+/*
+ * Creates the device with one target covering it. On failure removes what
+ * was created, returns a negative errno and puts the reason into err
+ * (the target's own message from the kernel log when there is one).
+ */
+int vs_dm_create(const struct vs_dm_spec *spec, struct vs_dm_info *info,
+		 char *err, size_t errlen);
+
+/* Removes a device, retrying briefly while it is busy (udev probing). */
+int vs_dm_remove(const char *name);
+
+/* libdevmapper's last error message, for reports when errno is 0. */
+const char *vs_dm_last_error(void);
+
+#endif /* VS_DM_H */

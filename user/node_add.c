@@ -1,0 +1,337 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * `vstoragectl node add DRIVER node-name=NAME file=PATH-OR-NODE [k=v ...]`
+ *
+ * Everything that can be checked in userspace is checked before the kernel
+ * is asked anything: properties, node name, the child file and its size.
+ * Then the name must be free (no node, no dm device, no dm UUID), and the
+ * dm device "<name>" with UUID "VSTORAGE-<name>" is created with one
+ * "vstorage-<driver>" target covering the node.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <linux/fs.h>
+#include <linux/vstorage.h>
+
+#include "cmds.h"
+#include "dm.h"
+#include "driver.h"
+#include "nl.h"
+#include "node.h"
+#include "output.h"
+#include "parse.h"
+#include "util.h"
+
+/* Netlink, opened on first use; without the module there are no nodes. */
+struct lazy_nl {
+	struct vs_nl nl;
+	bool tried, ok;
+};
+
+/* 0 and n filled, -ENOENT (no such node, or no module), or -errno
+ * (error printed).
+ */
+static int lookup_node(struct lazy_nl *l, const char *name, struct vs_node *n)
+{
+	int ret;
+
+	if (!l->tried) {
+		l->tried = true;
+		l->ok = !vs_nl_open(&l->nl, true);
+	}
+	if (!l->ok)
+		return -ENOENT;
+	ret = vs_node_get(&l->nl, name, n);
+	if (ret && ret != -ENOENT)
+		vs_nl_perror(&l->nl, "cannot get node '%s'", name);
+	return ret;
+}
+
+static int parse_props(struct vs_add_ctx *ctx, int argc, char **argv)
+{
+	const struct vs_driver *drv = ctx->drv;
+	char known[256];
+	int i;
+	size_t j;
+
+	ctx->props = xcalloc(argc, sizeof(*ctx->props));
+	for (i = 0; i < argc; i++) {
+		struct vs_prop *p = &ctx->props[ctx->nr_props];
+
+		p->value = split_kv(argv[i], p->key, sizeof(p->key));
+		if (!p->value) {
+			if (!strchr(argv[i], '=') || argv[i][0] == '=')
+				pr_err("'%s': expected PROPERTY=VALUE", argv[i]);
+			else
+				pr_err("unknown property '%.*s' for driver %s (known: %s)",
+				       (int)(strchr(argv[i], '=') - argv[i]),
+				       argv[i], drv->name,
+				       vs_driver_prop_names(drv, known, sizeof(known)));
+			return -1;
+		}
+		if (!vs_driver_knows(drv, p->key)) {
+			pr_err("unknown property '%s' for driver %s (known: %s)",
+			       p->key, drv->name,
+			       vs_driver_prop_names(drv, known, sizeof(known)));
+			return -1;
+		}
+		for (j = 0; j < ctx->nr_props; j++) {
+			if (!strcmp(ctx->props[j].key, p->key)) {
+				pr_err("property '%s' given more than once",
+				       p->key);
+				return -1;
+			}
+		}
+		ctx->nr_props++;
+	}
+	ctx->node_name = vs_prop_value(ctx, "node-name");
+	ctx->file_arg = vs_prop_value(ctx, "file");
+	if (!ctx->node_name) {
+		pr_err("missing node-name=NAME");
+		return -1;
+	}
+	if (!ctx->file_arg) {
+		pr_err("missing file=PATH-OR-NODE");
+		return -1;
+	}
+	return 0;
+}
+
+static int child_size(struct vs_add_ctx *ctx, const struct stat *st)
+{
+	uint64_t size;
+	int fd;
+
+	if (S_ISREG(st->st_mode)) {
+		ctx->file_size = st->st_size;
+		return 0;
+	}
+	fd = open(ctx->file_path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		pr_err("file=%s: %s", ctx->file_arg, strerror(errno));
+		return -1;
+	}
+	if (ioctl(fd, BLKGETSIZE64, &size)) {
+		pr_err("file=%s: cannot get the device size: %s",
+		       ctx->file_arg, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	ctx->file_size = size;
+	ctx->file_is_blk = true;
+	return 0;
+}
+
+/*
+ * file=: a node name (no '/', and such a node exists) or a regular file or
+ * block device, made absolute.
+ */
+static int resolve_file(struct vs_add_ctx *ctx, struct lazy_nl *l)
+{
+	const char *v = ctx->file_arg, *why;
+	struct stat st;
+	struct vs_node n;
+	int ret;
+
+	if (!*v) {
+		pr_err("file= is empty");
+		return -1;
+	}
+	if (!strchr(v, '/') && !check_node_name(v, &why)) {
+		ret = lookup_node(l, v, &n);
+		if (!ret) {
+			char dm_name[VS_DM_NAME_LEN];
+
+			vs_node_dm_name(&n, dm_name, sizeof(dm_name));
+			ctx->file_path = xasprintf("/dev/mapper/%s", dm_name);
+			ctx->file_is_node = true;
+			vs_node_free(&n);
+			if (stat(ctx->file_path, &st)) {
+				pr_err("file=%s: node device %s: %s", v,
+				       ctx->file_path, strerror(errno));
+				return -1;
+			}
+			if (!S_ISBLK(st.st_mode)) {
+				pr_err("file=%s: %s is not a block device", v,
+				       ctx->file_path);
+				return -1;
+			}
+			return child_size(ctx, &st);
+		}
+		if (ret != -ENOENT)
+			return -1;
+	}
+
+	if (stat(v, &st)) {
+		if (errno == ENOENT && !strchr(v, '/'))
+			pr_err("file=%s: no such node or file", v);
+		else
+			pr_err("file=%s: %s", v, strerror(errno));
+		return -1;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		pr_err("file=%s: is a directory", v);
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
+		pr_err("file=%s: not a regular file or block device", v);
+		return -1;
+	}
+	ctx->file_path = realpath(v, NULL);
+	if (!ctx->file_path) {
+		pr_err("file=%s: %s", v, strerror(errno));
+		return -1;
+	}
+	if (strlen(ctx->file_path) > VSTORAGE_PATH_MAX) {
+		pr_err("file=%s: path longer than %d bytes", v,
+		       VSTORAGE_PATH_MAX);
+		return -1;
+	}
+	return child_size(ctx, &st);
+}
+
+/* No node, dm device or dm UUID may carry the name yet. */
+static int check_name_free(const struct vs_add_ctx *ctx, struct lazy_nl *l,
+			   const char *uuid, bool check_dm)
+{
+	struct vs_dm_info info;
+	struct vs_node n;
+	int ret;
+
+	ret = lookup_node(l, ctx->node_name, &n);
+	if (!ret) {
+		vs_node_free(&n);
+		pr_err("node '%s' already exists", ctx->node_name);
+		return -1;
+	}
+	if (ret != -ENOENT)
+		return -1;
+	if (!check_dm)
+		return 0;
+
+	ret = vs_dm_info(ctx->node_name, NULL, &info);
+	if (!ret && info.exists) {
+		pr_err("a device-mapper device named '%s' already exists",
+		       ctx->node_name);
+		return -1;
+	}
+	if (!ret)
+		ret = vs_dm_info(NULL, uuid, &info);
+	if (!ret && info.exists) {
+		pr_err("device-mapper UUID '%s' is already used by device '%s'",
+		       uuid, info.name);
+		return -1;
+	}
+	if (ret) {
+		pr_err("cannot query device-mapper: %s",
+		       ret == -EIO ? vs_dm_last_error() : strerror(-ret));
+		return -1;
+	}
+	return 0;
+}
+
+/* With -j: the new node object. */
+static int print_new_node(const char *name)
+{
+	struct vs_node n;
+	struct vs_nl nl;
+	int ret;
+
+	if (vs_nl_open(&nl, false))
+		return EXIT_ERR;
+	ret = vs_node_get(&nl, name, &n);
+	if (ret) {
+		vs_nl_perror(&nl, "node '%s' was created but cannot be read back",
+			     name);
+		vs_nl_close(&nl);
+		return EXIT_ERR;
+	}
+	vs_node_print(&n, NULL, NULL);
+	vs_node_free(&n);
+	vs_nl_close(&nl);
+	return EXIT_OK;
+}
+
+int cmd_node_add(int argc, char **argv)
+{
+	struct vs_add_ctx ctx = { 0 };
+	struct lazy_nl l = { 0 };
+	struct vs_dm_info info;
+	struct vs_dm_spec spec;
+	char *params = NULL, *uuid = NULL, names[128], err[1536];
+	const char *why;
+	int ret = EXIT_ERR;
+	bool dry_run;
+
+	if (argc < 1)
+		return usage_err("node help", "node add: missing DRIVER");
+	if (!strcmp(argv[0], "help")) {
+		usage_node(stdout);
+		return EXIT_OK;
+	}
+	ctx.drv = vs_driver_find(argv[0]);
+	if (!ctx.drv) {
+		pr_err("unknown driver '%s' (known: %s)", argv[0],
+		       vs_driver_names(names, sizeof(names)));
+		return EXIT_ERR;
+	}
+	if (parse_props(&ctx, argc - 1, argv + 1))
+		goto out;
+	if (check_node_name(ctx.node_name, &why)) {
+		pr_err("invalid node-name '%s': %s", ctx.node_name, why);
+		goto out;
+	}
+	ctx.priv = xcalloc(1, ctx.drv->priv_size);
+	if (ctx.drv->parse(&ctx))
+		goto out;
+	if (resolve_file(&ctx, &l))
+		goto out;
+	if (ctx.drv->check(&ctx))
+		goto out;
+
+	uuid = xasprintf("%s%s", VSTORAGE_DM_UUID_PREFIX, ctx.node_name);
+	dry_run = getenv("VSTORAGECTL_DRY_RUN") != NULL;
+	if (check_name_free(&ctx, &l, uuid, !dry_run))
+		goto out;
+
+	params = ctx.drv->params(&ctx);
+	spec = (struct vs_dm_spec) {
+		.name = ctx.node_name,
+		.uuid = uuid,
+		.target = ctx.drv->target,
+		.params = params,
+		.sectors = ctx.length / 512,
+		.read_only = ctx.read_only,
+	};
+	if (dry_run) {
+		/* test aid: the table instead of the device */
+		printf("0 %" PRIu64 " %s %s\n", spec.sectors, spec.target,
+		       spec.params);
+		ret = EXIT_OK;
+		goto out;
+	}
+	if (vs_dm_create(&spec, &info, err, sizeof(err))) {
+		pr_err("%s", err);
+		goto out;
+	}
+	ret = is_json_context() ? print_new_node(ctx.node_name) : EXIT_OK;
+out:
+	if (l.ok)
+		vs_nl_close(&l.nl);
+	free(params);
+	free(uuid);
+	free(ctx.priv);
+	free(ctx.file_path);
+	free(ctx.props);
+	return ret;
+}

@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Small helpers shared by vstoragectl and nlprobe: error reporting,
+ * allocation that cannot fail, exit codes.
+ */
+#ifndef VS_UTIL_H
+#define VS_UTIL_H
+
+#include <stddef.h>
+
+/* Exit codes: 0 success, 1 any error, 2 bad usage (grammar). */
+#define EXIT_OK		0
+#define EXIT_ERR	1
+#define EXIT_USAGE	2
+
+#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
+
+/* Prints "Error: <message>\n" on stderr. */
+void pr_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/*
+ * Bad usage: prints "Error: <message> (see 'vstoragectl <help>')" on stderr
+ * and returns EXIT_USAGE.
+ */
+int usage_err(const char *help, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+void *xmalloc(size_t size);
+void *xcalloc(size_t nmemb, size_t size);
+void *xrealloc(void *ptr, size_t size);
+char *xstrdup(const char *s);
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif /* VS_UTIL_H */
