@@ -186,6 +186,12 @@ static struct vs_node *vs_nl_lookup(struct genl_info *info)
 				       "give a node name or a device number, not both");
 			return ERR_PTR(-EINVAL);
 		}
+		if (vs_node_name_valid(nla_data(attrs[VSTORAGE_A_NODE_NAME]))) {
+			NL_SET_ERR_MSG_ATTR(info->extack,
+					    attrs[VSTORAGE_A_NODE_NAME],
+					    "invalid node name");
+			return ERR_PTR(-EINVAL);
+		}
 		node = vs_node_get_by_name(nla_data(attrs[VSTORAGE_A_NODE_NAME]));
 		if (!node) {
 			NL_SET_ERR_MSG_ATTR(info->extack,
@@ -213,6 +219,7 @@ static struct vs_node *vs_nl_lookup(struct genl_info *info)
 	}
 
 	NL_SET_ERR_MSG(info->extack, "missing node name (VSTORAGE_A_NODE_NAME)");
+	NL_SET_ERR_ATTR_MISS(info->extack, NULL, VSTORAGE_A_NODE_NAME);
 	return ERR_PTR(-EINVAL);
 }
 
@@ -306,9 +313,11 @@ static int vs_nl_block_status_doit(struct sk_buff *skb, struct genl_info *info)
 	void *hdr;
 	int ret;
 
-	if (GENL_REQ_ATTR_CHECK(info, VSTORAGE_A_NODE_NAME) ||
-	    GENL_REQ_ATTR_CHECK(info, VSTORAGE_A_OFFSET))
+	if (!attrs[VSTORAGE_A_OFFSET]) {
+		NL_SET_ERR_MSG(info->extack, "missing offset (VSTORAGE_A_OFFSET)");
+		NL_SET_ERR_ATTR_MISS(info->extack, NULL, VSTORAGE_A_OFFSET);
 		return -EINVAL;
+	}
 
 	node = vs_nl_lookup(info);
 	if (IS_ERR(node))

@@ -62,6 +62,7 @@ track_dm() {
 # loop_add FILE: print a new loop device over FILE (direct I/O), removed at exit.
 loop_add() {
 	local dev
+	modprobe loop 2>/dev/null || true
 	dev=$(losetup --direct-io=on -f --show "$1") || fail "losetup $1"
 	VS_CASE_LOOPS+=("$dev")
 	printf '%s\n' "$dev"

@@ -21,7 +21,7 @@ fio_verify "$dev" randrw-mixed --rw=randwrite --bsrange=512-64k --iodepth=16 \
 	--offset=16M --size=16M
 fio_verify "$dev" seqwrite-1m --rw=write --bs=1M --iodepth=16 --offset=32M --size=32M
 fio_verify "$dev" randwrite-2jobs --rw=randwrite --bs=8k --iodepth=16 --numjobs=2 \
-	--offset=48M --size=8M
+	--offset=48M --offset_increment=8M --size=8M
 
 # the file holds exactly what the device shows, at the offset
 cmp <(dd if="$dev" bs=1M iflag=direct status=none) \

@@ -21,7 +21,8 @@ wait_for_path /dev/vstorage/vis0 10 -b || fail "/dev/vstorage/vis0 missing"
 	fail "/dev/vstorage/vis0 and /dev/mapper/vis0 differ"
 
 lsblk -o NAME,TYPE,SIZE,RO | tee "$D/lsblk"
-grep -E -q '^vis0 +dm +16M +1$' "$D/lsblk" || fail "lsblk does not show vis0 as a read-only 16M dm device"
+# lsblk names the type after the DM UUID prefix, as it does for LVM and CRYPT
+grep -E -q '^vis0 +vstorage +16M +1$' "$D/lsblk" || fail "lsblk does not show vis0 as a read-only 16M vstorage device"
 [[ $(dmsetup info -c --noheadings -o uuid vis0) == VSTORAGE-* ]] || fail "DM UUID lacks the VSTORAGE- prefix"
 
 j=$(vstoragectl -j node show vis0)
