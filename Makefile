@@ -29,6 +29,7 @@ modules:
 
 user:
 	$(MAKE) -C user BUILD=$(BUILD) SANITIZE=$(SANITIZE)
+	$(MAKE) -C tests/unit BUILD=$(BUILD) SANITIZE=$(SANITIZE)
 
 install: install-modules install-user
 
@@ -59,4 +60,5 @@ demo:
 clean:
 	-$(MAKE) -C $(KDIR) M=$(SRC) clean
 	-$(MAKE) -C user BUILD=$(BUILD) clean
+	-$(MAKE) -C tests/unit BUILD=$(BUILD) clean
 	rm -rf $(BUILD)
