@@ -323,3 +323,92 @@ void vs_backend_io_hints(struct vs_backend *be, struct queue_limits *limits)
 	limits->max_write_zeroes_sectors = UINT_MAX >> SECTOR_SHIFT;
 }
 EXPORT_SYMBOL_GPL(vs_backend_io_hints);
+
+/*
+ * Synchronous I/O of a kernel buffer (metadata). BUF must be aligned to the
+ * child's logical block size, LEN a multiple of it. Returns the bytes
+ * transferred; a read past the end of a file child stops short and the rest
+ * of BUF reads as zeroes.
+ */
+ssize_t vs_backend_rw_kbuf(struct vs_backend *be, unsigned int dir, void *buf,
+			   size_t len, u64 pos)
+{
+	unsigned int nr = DIV_ROUND_UP(offset_in_page(buf) + len, PAGE_SIZE);
+	struct bio_vec stack_bv[8], *bv = stack_bv;
+	size_t done = 0;
+	unsigned int i;
+	ssize_t ret;
+
+	if (WARN_ON_ONCE(!IS_ALIGNED((unsigned long)buf, SECTOR_SIZE) ||
+			 !IS_ALIGNED(len, SECTOR_SIZE)))
+		return -EINVAL;
+	if (nr > ARRAY_SIZE(stack_bv)) {
+		bv = kmalloc_array(nr, sizeof(*bv), GFP_NOIO);
+		if (!bv)
+			return -ENOMEM;
+	}
+	for (i = 0; i < nr; i++) {
+		void *p = buf + done;
+		unsigned int off = offset_in_page(p);
+		unsigned int n = min_t(size_t, PAGE_SIZE - off, len - done);
+		struct page *page = is_vmalloc_addr(p) ? vmalloc_to_page(p) :
+							 virt_to_page(p);
+
+		bvec_set_page(&bv[i], page, n, off);
+		done += n;
+	}
+
+	if (be->file) {
+		struct iov_iter iter;
+		struct kiocb kiocb;
+
+		iov_iter_bvec(&iter, dir, bv, nr, len);
+		init_sync_kiocb(&kiocb, be->file);
+		kiocb.ki_pos = pos;
+		kiocb.ki_flags |= IOCB_DIRECT;
+		if (dir == ITER_SOURCE)
+			ret = call_write_iter(be->file, &kiocb, &iter);
+		else
+			ret = call_read_iter(be->file, &kiocb, &iter);
+		if (ret >= 0 && ret < len && dir == ITER_DEST)
+			memset(buf + ret, 0, len - ret);
+		else if (ret >= 0 && ret < len)
+			ret = -EIO;
+	} else {
+		struct bio *bio;
+
+		bio = bio_alloc(be->dev->bdev, nr,
+				(dir == ITER_SOURCE ? REQ_OP_WRITE : REQ_OP_READ) |
+				REQ_SYNC | REQ_META, GFP_NOIO);
+		bio->bi_iter.bi_sector = pos >> SECTOR_SHIFT;
+		for (i = 0; i < nr; i++)
+			__bio_add_page(bio, bv[i].bv_page, bv[i].bv_len,
+				       bv[i].bv_offset);
+		ret = submit_bio_wait(bio);
+		bio_put(bio);
+		if (!ret)
+			ret = len;
+	}
+
+	if (bv != stack_bv)
+		kfree(bv);
+	return ret;
+}
+EXPORT_SYMBOL_GPL(vs_backend_rw_kbuf);
+
+/* Grow a file child (a block device child cannot grow). */
+int vs_backend_truncate(struct vs_backend *be, u64 size)
+{
+	if (!be->file)
+		return size <= be->size ? 0 : -ENOSPC;
+	return vfs_truncate(&be->file->f_path, size);
+}
+EXPORT_SYMBOL_GPL(vs_backend_truncate);
+
+u64 vs_backend_current_size(struct vs_backend *be)
+{
+	if (be->file)
+		return i_size_read(file_inode(be->file));
+	return bdev_nr_bytes(be->dev->bdev);
+}
+EXPORT_SYMBOL_GPL(vs_backend_current_size);

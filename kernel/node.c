@@ -117,6 +117,26 @@ out:
 EXPORT_SYMBOL_GPL(vs_node_register);
 
 /*
+ * Whether another live instance of NODE's name serves the same device: the
+ * node is being constructed by a table reload, while the old table may
+ * still change the image.
+ */
+bool vs_node_is_reload(struct vs_node *node)
+{
+	struct vs_node *other;
+	bool reload = false;
+
+	mutex_lock(&vs_nodes_lock);
+	list_for_each_entry(other, &vs_nodes, list)
+		if (other != node && other->live &&
+		    !strcmp(other->name, node->name))
+			reload = true;
+	mutex_unlock(&vs_nodes_lock);
+	return reload;
+}
+EXPORT_SYMBOL_GPL(vs_node_is_reload);
+
+/*
  * Called from the target's resume hook: this instance now serves the
  * device, so it answers for the name.
  */

@@ -93,6 +93,7 @@ struct vs_node {
 int vs_node_name_valid(const char *name);
 int vs_node_register(struct vs_node *node, struct dm_target *ti, char **error);
 void vs_node_activate(struct vs_node *node);
+bool vs_node_is_reload(struct vs_node *node);
 void vs_node_unregister(struct vs_node *node);
 struct vs_node *vs_node_get_by_name(const char *name);
 struct vs_node *vs_node_get_by_dev(dev_t dev);
@@ -189,6 +190,10 @@ int vs_backend_zero(struct vs_backend *be, u64 pos, u64 len, bool unmap);
 int vs_backend_block_status(struct vs_backend *be, u64 pos, u64 len,
 			    struct vs_extent *ext);
 void vs_backend_io_hints(struct vs_backend *be, struct queue_limits *limits);
+ssize_t vs_backend_rw_kbuf(struct vs_backend *be, unsigned int dir, void *buf,
+			   size_t len, u64 pos);
+int vs_backend_truncate(struct vs_backend *be, u64 size);
+u64 vs_backend_current_size(struct vs_backend *be);
 
 /* Netlink events, called by the node registry. */
 void vs_nl_notify_node(struct vs_node *node, u8 cmd);

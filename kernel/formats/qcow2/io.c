@@ -1,0 +1,677 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The qcow2 request path.
+ *
+ * Device-mapper splits bios at cluster boundaries (max_io_len), so every
+ * bio here lies inside one guest cluster. map() queues bios to one ordered
+ * worker per device; the worker looks each up under meta_lock and then:
+ *
+ *  - reads of allocated data, and writes to clusters that are allocated,
+ *    not shared and whose subclusters are all allocated, go to the image
+ *    asynchronously (direct I/O on a file, a remapped bio on a device);
+ *  - reads of unallocated ranges go to the backing node (remapped bio), or
+ *    read as zeroes; zero clusters and subclusters read as zeroes;
+ *  - compressed clusters are decompressed in the worker and copied out;
+ *  - every other write allocates: the worker builds the new cluster (or
+ *    the touched subclusters) in a bounce buffer from the old contents and
+ *    the bio, writes it synchronously, and only then points the L2 entry at
+ *    it (in the cache; the next commit makes it durable);
+ *  - REQ_PREFLUSH commits metadata; REQ_FUA on an allocating write commits
+ *    before the bio completes.
+ *
+ * A bio whose cluster has ranges of different kinds (extended L2) is split
+ * into runs with bio_split(); the pieces complete into the parent.
+ *
+ * Because one worker orders all lookups and metadata changes of a device,
+ * no cluster is ever allocated twice; asynchronous data I/O in flight is
+ * protected by deferring refcount decrements to a commit that first waits
+ * for it (q2_commit with drain).
+ */
+#include <linux/blkdev.h>
+#include <linux/sched/mm.h>
+#include <linux/slab.h>
+
+#include "qcow2.h"
+
+static struct q2_io *q2_io_of(struct bio *bio)
+{
+	return dm_per_bio_data(bio, sizeof(struct q2_io));
+}
+
+/* Guest byte offset of BIO, which may be a piece split off a dm bio. */
+static u64 q2_bio_pos(struct q2 *q, struct bio *bio)
+{
+	return (u64)dm_target_offset(q->ti, bio->bi_iter.bi_sector)
+		<< SECTOR_SHIFT;
+}
+
+void q2_queue_bio(struct q2 *q, struct bio *bio)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&q->lock, flags);
+	bio_list_add(&q->bios, bio);
+	spin_unlock_irqrestore(&q->lock, flags);
+	queue_work(q->wq, &q->work);
+}
+
+/* Called from end_io for every dm bio the worker handled. */
+void q2_io_done(struct q2 *q, struct bio *bio)
+{
+	struct q2_io *io = q2_io_of(bio);
+
+	if (io->counted) {
+		io->counted = false;
+		if (atomic_dec_and_test(&q->inflight))
+			wake_up(&q->inflight_wait);
+	}
+}
+
+/* == Pieces of a bio == */
+
+static void q2_end(struct bio *bio, int err)
+{
+	if (err && !bio->bi_status)
+		bio->bi_status = errno_to_blk_status(err);
+	bio_endio(bio);
+}
+
+static void q2_piece_endio(struct bio *piece)
+{
+	struct bio *parent = piece->bi_private;
+
+	if (piece->bi_status && !parent->bi_status)
+		parent->bi_status = piece->bi_status;
+	bio_put(piece);
+	bio_endio(parent);
+}
+
+/*
+ * Split off the first LEN bytes of BIO to handle separately; the parent
+ * completes only when the piece has.
+ */
+static struct bio *q2_split(struct q2 *q, struct bio *bio, u64 len)
+{
+	struct bio *piece = bio_split(bio, len >> SECTOR_SHIFT, GFP_NOIO,
+				      &q->bs);
+
+	bio_inc_remaining(bio);
+	piece->bi_private = bio;
+	piece->bi_end_io = q2_piece_endio;
+	return piece;
+}
+
+static void q2_file_done(struct vs_file_io *fio, long ret)
+{
+	struct q2_kio *k = container_of(fio, struct q2_kio, fio);
+	struct bio *bio = k->bio;
+
+	if (ret < 0) {
+		bio->bi_status = errno_to_blk_status(ret);
+	} else if (ret < bio->bi_iter.bi_size) {
+		if (bio_op(bio) == REQ_OP_READ) {
+			/* QEMU reads zeroes past the end of the image file */
+			bio_advance(bio, ret);
+			zero_fill_bio(bio);
+		} else {
+			bio->bi_status = BLK_STS_IOERR;
+		}
+	}
+	if (k->pooled)
+		mempool_free(k, &k->q->kio_pool);
+	bio_endio(bio);
+}
+
+/* Read or write BIO at HOST in the image, asynchronously. */
+static void q2_submit_data(struct q2 *q, struct bio *bio, u64 host)
+{
+	unsigned int dir = op_is_write(bio_op(bio)) ? ITER_SOURCE : ITER_DEST;
+	struct iov_iter iter;
+	struct q2_kio *k;
+
+	if (q->be.dev) {
+		bio_set_dev(bio, q->be.dev->bdev);
+		bio->bi_iter.bi_sector = host >> SECTOR_SHIFT;
+		submit_bio_noacct(bio);
+		return;
+	}
+	if (bio->bi_end_io == q2_piece_endio) {
+		k = mempool_alloc(&q->kio_pool, GFP_NOIO);
+		k->pooled = true;
+	} else {
+		k = &q2_io_of(bio)->kio;
+		k->pooled = false;
+	}
+	k->bio = bio;
+	k->q = q;
+	vs_bio_iter(bio, dir, &iter);
+	vs_backend_file_rw(&q->be, &k->fio, dir, &iter, host,
+			   bio->bi_opf & REQ_FUA, q2_file_done);
+}
+
+static void q2_submit_backing(struct q2 *q, struct bio *bio, u64 pos)
+{
+	bio_set_dev(bio, q->backing->bdev);
+	bio->bi_iter.bi_sector = pos >> SECTOR_SHIFT;
+	submit_bio_noacct(bio);
+}
+
+static void q2_copy_to_bio(struct bio *bio, const void *src)
+{
+	struct bvec_iter iter;
+	struct bio_vec bv;
+	size_t done = 0;
+
+	bio_for_each_segment(bv, bio, iter) {
+		memcpy_to_bvec(&bv, src + done);
+		done += bv.bv_len;
+	}
+}
+
+static void q2_copy_from_bio(struct bio *bio, void *dst)
+{
+	struct bvec_iter iter;
+	struct bio_vec bv;
+	size_t done = 0;
+
+	bio_for_each_segment(bv, bio, iter) {
+		memcpy_from_bvec(dst + done, &bv);
+		done += bv.bv_len;
+	}
+}
+
+/* == Reads == */
+
+static void q2_read(struct q2 *q, struct bio *bio)
+{
+	u64 pos = q2_bio_pos(q, bio);
+
+	for (;;) {
+		u64 len = bio->bi_iter.bi_size;
+		struct bio *piece = bio;
+		struct q2_map map;
+		int ret;
+
+		ret = q2_lookup(q, pos, len, &map);
+		if (ret) {
+			q2_end(bio, ret);
+			return;
+		}
+		if (map.len < len)
+			piece = q2_split(q, bio, map.len);
+
+		switch (map.type) {
+		case Q2_MAP_DATA:
+			q2_submit_data(q, piece, map.host_offset);
+			break;
+		case Q2_MAP_BACKING:
+			q2_submit_backing(q, piece, pos);
+			break;
+		case Q2_MAP_ZERO:
+			zero_fill_bio(piece);
+			bio_endio(piece);
+			break;
+		case Q2_MAP_COMPRESSED:
+			ret = q2_read_compressed(q, map.l2_entry);
+			if (!ret)
+				q2_copy_to_bio(piece, q->zbuf +
+					       (pos & (q2_cluster_size(q) - 1)));
+			q2_end(piece, ret);
+			break;
+		}
+		if (piece == bio)
+			return;
+		pos += map.len;
+	}
+}
+
+/* == Allocating writes == */
+
+/*
+ * Fill BUF[off, off + len) of the cluster at guest CSTART with what the
+ * guest reads there now (INFO: the cluster's decoded L2 entry).
+ */
+static int q2_read_old(struct q2 *q, u64 cstart, const struct qcow2_l2_info *info,
+		       u64 raw, void *buf, u32 off, u32 len)
+{
+	u32 scb = q->g->subcluster_bits;
+
+	while (len) {
+		u32 sc = off >> scb;
+		u32 run = qcow2_sc_run(q->g, info, sc);
+		u32 n = min_t(u32, len, ((sc + run) << scb) - off);
+		u64 pos = cstart + off;
+		ssize_t r = 0;
+		int ret;
+
+		switch (info->type == QCOW2_CLUSTER_COMPRESSED ?
+			QCOW2_SC_COMPRESSED : qcow2_sc_state(info, sc)) {
+		case QCOW2_SC_DATA:
+			r = vs_backend_rw_kbuf(&q->be, ITER_DEST, buf + off, n,
+					       info->host_offset + off);
+			break;
+		case QCOW2_SC_COMPRESSED:
+			ret = q2_read_compressed(q, raw);
+			if (ret)
+				return ret;
+			memcpy(buf + off, q->zbuf + off, n);
+			break;
+		case QCOW2_SC_ZERO:
+			memset(buf + off, 0, n);
+			break;
+		default:
+			if (!q->backing || pos >= q->backing_size) {
+				memset(buf + off, 0, n);
+				break;
+			}
+			{
+				u32 m = min_t(u64, n, q->backing_size - pos);
+				struct vs_backend bb = {
+					.dev = q->backing,
+				};
+
+				r = vs_backend_rw_kbuf(&bb, ITER_DEST, buf + off,
+						       m, pos);
+				if (m < n)
+					memset(buf + off + m, 0, n - m);
+			}
+			break;
+		}
+		if (r < 0)
+			return r;
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/*
+ * Write [pos, pos + len), inside one cluster, with the data of SRC (NULL:
+ * zeroes) by allocation: a new host cluster unless the cluster is allocated, not shared
+ * and only some of its subclusters are missing.
+ */
+static int q2_write_alloc(struct q2 *q, u64 pos, u32 len, struct bio *src)
+{
+	u32 cs = q2_cluster_size(q), scb = q->g->subcluster_bits;
+	u64 cstart = q2_cluster_start(q, pos);
+	u32 off = pos - cstart;
+	struct qcow2_l2_info info, newinfo;
+	struct q2_cache_entry *e;
+	u64 raw, entry, bitmap, host;
+	u32 index, w_off, w_len;
+	bool reuse;
+	ssize_t n;
+	int ret;
+
+	ret = q2_write_prepare(q);
+	if (ret)
+		return ret;
+	ret = q2_l2_for_write(q, pos, &e, &index);
+	if (ret)
+		return ret;
+	{
+		const char *reason = NULL;
+
+		qcow2_l2_entry_get(q->g, e->buf, index, &raw, &bitmap);
+		ret = qcow2_l2_entry_decode(q->g, raw, bitmap, &info, &reason);
+		if (ret) {
+			q2_mark_corrupt(q, reason);
+			ret = -EIO;
+			goto out;
+		}
+	}
+
+	reuse = info.type == QCOW2_CLUSTER_NORMAL && info.copied;
+	newinfo = info;
+	if (reuse) {
+		host = info.host_offset;
+	} else {
+		ret = q2_alloc_cluster(q, &host);
+		if (ret)
+			goto out;
+	}
+
+	/*
+	 * What to write: with subclusters, only the touched ones (unless the
+	 * old cluster's allocated data must move); else the whole cluster.
+	 */
+	if (q->g->extended_l2 && (reuse || info.type == QCOW2_CLUSTER_UNALLOCATED)) {
+		w_off = round_down(off, 1U << scb);
+		w_len = round_up(off + len, 1U << scb) - w_off;
+	} else {
+		w_off = 0;
+		w_len = cs;
+	}
+
+	if (w_off < off || w_off + w_len > off + len) {
+		ret = q2_read_old(q, cstart, &info, raw, q->cow_buf, w_off,
+				  w_len);
+		if (ret)
+			goto out_free;
+	}
+	if (src)
+		q2_copy_from_bio(src, q->cow_buf + off);
+	else
+		memset(q->cow_buf + off, 0, len);
+
+	ret = q2_check_overlap(q, host + w_off, w_len, 0);
+	if (ret)
+		goto out_free;
+	n = vs_backend_rw_kbuf(&q->be, ITER_SOURCE, q->cow_buf + w_off, w_len,
+			       host + w_off);
+	if (n < 0) {
+		ret = n;
+		goto out_free;
+	}
+
+	/* the data is written: now the entry may point at it */
+	newinfo.type = QCOW2_CLUSTER_NORMAL;
+	newinfo.host_offset = host;
+	newinfo.copied = true;
+	newinfo.csectors = 0;
+	if (q->g->extended_l2) {
+		if (info.type != QCOW2_CLUSTER_UNALLOCATED && !reuse) {
+			/* everything moved to the new cluster */
+			newinfo.alloc = U32_MAX >> (32 - q->g->subclusters);
+			newinfo.zero = 0;
+		}
+		ret = qcow2_sc_set(&newinfo, w_off >> scb, w_len >> scb,
+				   QCOW2_SC_DATA);
+		if (ret)
+			goto out_free;
+	}
+	ret = qcow2_l2_entry_encode(q->g, &newinfo, &entry, &bitmap);
+	if (ret)
+		goto out_free;
+	qcow2_l2_entry_put(q->g, e->buf, index, entry, bitmap);
+	e->dirty = true;
+
+	/* the old host cluster loses this reference after the next commit */
+	if ((!reuse && info.type == QCOW2_CLUSTER_NORMAL) ||
+	    info.type == QCOW2_CLUSTER_ZERO_ALLOC) {
+		q2_refcount_dec_deferred(q, info.host_offset);
+	} else if (info.type == QCOW2_CLUSTER_COMPRESSED) {
+		u64 c0 = info.host_offset & ~(u64)(cs - 1);
+		u64 c1 = (info.host_offset + ((u64)info.csectors + 1) *
+			  QCOW2_COMPRESSED_SECTOR - 1) & ~(u64)(cs - 1);
+
+		q2_refcount_dec_deferred(q, c0);
+		if (c1 != c0)
+			q2_refcount_dec_deferred(q, c1);
+	}
+	if (q->zbuf_entry == raw)
+		q->zbuf_entry = 0;
+	ret = 0;
+	goto out;
+
+out_free:
+	if (!reuse)
+		q2_refcount_dec_deferred(q, host);
+out:
+	q2_cache_put(e);
+	return ret;
+}
+
+/* Whether BIO can overwrite its cluster in place. */
+static int q2_write_in_place(struct q2 *q, struct bio *bio, u64 *host)
+{
+	u64 pos = q2_bio_pos(q, bio);
+	struct q2_map map;
+	int ret;
+
+	ret = q2_lookup(q, pos, bio->bi_iter.bi_size, &map);
+	if (ret)
+		return ret;
+	if (map.type != Q2_MAP_DATA || map.len < bio->bi_iter.bi_size)
+		return 0;
+	/* allocated: is it ours alone? */
+	{
+		struct q2_cache_entry *e;
+		struct qcow2_l2_info info;
+		const char *reason = NULL;
+		u64 raw, bitmap;
+		u32 index;
+		u64 l1e = be64_to_cpu(q->l1[qcow2_l1_index(q->g, pos)]);
+
+		if (!(l1e & QCOW2_OFLAG_COPIED))
+			return 0;
+		ret = q2_cache_get(q, &q->l2_cache,
+				   l1e & QCOW2_L1E_OFFSET_MASK, false, &e);
+		if (ret)
+			return ret;
+		index = qcow2_l2_index(q->g, pos);
+		qcow2_l2_entry_get(q->g, e->buf, index, &raw, &bitmap);
+		ret = qcow2_l2_entry_decode(q->g, raw, bitmap, &info, &reason);
+		q2_cache_put(e);
+		if (ret || !info.copied)
+			return 0;
+	}
+	*host = map.host_offset;
+	return 1;
+}
+
+static void q2_write(struct q2 *q, struct bio *bio)
+{
+	u64 host;
+	int ret;
+
+	if (q->corrupt || q->node.read_only) {
+		q2_end(bio, -EIO);
+		return;
+	}
+	ret = q2_write_in_place(q, bio, &host);
+	if (ret > 0) {
+		ret = q2_write_prepare(q);
+		if (!ret) {
+			q2_submit_data(q, bio, host);
+			return;
+		}
+	}
+	if (!ret)
+		ret = q2_write_alloc(q, q2_bio_pos(q, bio),
+				     bio->bi_iter.bi_size, bio);
+	if (!ret && (bio->bi_opf & REQ_FUA))
+		ret = q2_commit(q, false);
+	q2_end(bio, ret);
+}
+
+/* == Discard and write-zeroes == */
+
+/* Turn the whole cluster at POS into a zero cluster. */
+static int q2_zero_cluster(struct q2 *q, u64 pos)
+{
+	u32 cs = q2_cluster_size(q);
+	struct qcow2_l2_info info, newinfo;
+	struct q2_cache_entry *e;
+	const char *reason = NULL;
+	u64 raw, bitmap, entry;
+	u32 index;
+	int ret;
+
+	ret = q2_write_prepare(q);
+	if (ret)
+		return ret;
+	ret = q2_l2_for_write(q, pos, &e, &index);
+	if (ret)
+		return ret;
+	qcow2_l2_entry_get(q->g, e->buf, index, &raw, &bitmap);
+	ret = qcow2_l2_entry_decode(q->g, raw, bitmap, &info, &reason);
+	if (ret) {
+		q2_cache_put(e);
+		q2_mark_corrupt(q, reason);
+		return -EIO;
+	}
+
+	memset(&newinfo, 0, sizeof(newinfo));
+	if (q->g->extended_l2) {
+		newinfo.type = QCOW2_CLUSTER_UNALLOCATED;
+		newinfo.zero = U32_MAX >> (32 - q->g->subclusters);
+	} else if (q->g->zero_flag) {
+		newinfo.type = QCOW2_CLUSTER_ZERO_PLAIN;
+	} else {
+		newinfo.type = QCOW2_CLUSTER_UNALLOCATED;
+	}
+	ret = qcow2_l2_entry_encode(q->g, &newinfo, &entry, &bitmap);
+	if (!ret) {
+		qcow2_l2_entry_put(q->g, e->buf, index, entry, bitmap);
+		e->dirty = true;
+		if (info.type == QCOW2_CLUSTER_NORMAL ||
+		    info.type == QCOW2_CLUSTER_ZERO_ALLOC)
+			q2_refcount_dec_deferred(q, info.host_offset);
+		else if (info.type == QCOW2_CLUSTER_COMPRESSED)
+			q2_refcount_dec_deferred(q, info.host_offset &
+						 ~(u64)(cs - 1));
+		if (q->zbuf_entry == raw)
+			q->zbuf_entry = 0;
+	}
+	q2_cache_put(e);
+	return ret;
+}
+
+/*
+ * Device-mapper does not split discards at max_io_len, so walk the clusters.
+ * Whole clusters become zero clusters (version 2 without a backing node:
+ * unallocated, which reads as zero); partial clusters of write-zeroes are
+ * written as data unless they read as zero already. Discard follows QEMU:
+ * ignored unless discard=unmap, and only for whole clusters.
+ */
+static void q2_discard_zero(struct q2 *q, struct bio *bio)
+{
+	bool discard = bio_op(bio) == REQ_OP_DISCARD;
+	bool can_zero = q->g->zero_flag || q->g->extended_l2 || !q->backing;
+	u64 pos = q2_bio_pos(q, bio);
+	u64 end = pos + bio->bi_iter.bi_size;
+	u32 cs = q2_cluster_size(q);
+	int ret = 0;
+
+	if (q->corrupt || q->node.read_only) {
+		q2_end(bio, -EIO);
+		return;
+	}
+	if (discard && !q->opt.discard_unmap) {
+		bio_endio(bio);
+		return;
+	}
+	while (pos < end && !ret) {
+		u64 chunk = min(q2_cluster_start(q, pos) + cs, end) - pos;
+		struct q2_map map;
+
+		if (chunk == cs && can_zero) {
+			ret = q2_zero_cluster(q, pos);
+		} else if (!discard) {
+			ret = q2_lookup(q, pos, chunk, &map);
+			if (!ret && (map.type != Q2_MAP_ZERO || map.len < chunk))
+				ret = q2_write_alloc(q, pos, chunk, NULL);
+		}
+		pos += chunk;
+	}
+	if (!ret && (bio->bi_opf & REQ_FUA))
+		ret = q2_commit(q, false);
+	q2_end(bio, ret);
+}
+
+/* == The worker == */
+
+static int q2_flush(struct q2 *q)
+{
+	/* data bios before this flush complete before their refs drop */
+	wait_event(q->inflight_wait, !atomic_read(&q->inflight));
+	return q2_commit(q, true);
+}
+
+static void q2_handle(struct q2 *q, struct bio *bio)
+{
+	struct q2_io *io = q2_io_of(bio);
+
+	if (bio_op(bio) == REQ_OP_WRITE && (bio->bi_opf & REQ_PREFLUSH) &&
+	    !bio->bi_iter.bi_size) {
+		mutex_lock(&q->meta_lock);
+		q2_end(bio, q2_flush(q));
+		mutex_unlock(&q->meta_lock);
+		return;
+	}
+
+	io->kio.q = q;
+	io->counted = true;
+	atomic_inc(&q->inflight);
+
+	mutex_lock(&q->meta_lock);
+	switch (bio_op(bio)) {
+	case REQ_OP_READ:
+		q2_read(q, bio);
+		break;
+	case REQ_OP_WRITE:
+		q2_write(q, bio);
+		break;
+	case REQ_OP_DISCARD:
+	case REQ_OP_WRITE_ZEROES:
+		q2_discard_zero(q, bio);
+		break;
+	default:
+		q2_end(bio, -EOPNOTSUPP);
+	}
+	/* deferred decrements pile up without flushes: drain now and then */
+	if (q->nr_pending_dec > 4096 && !atomic_read(&q->inflight))
+		q2_commit(q, true);
+	mutex_unlock(&q->meta_lock);
+}
+
+void q2_work(struct work_struct *work)
+{
+	struct q2 *q = container_of(work, struct q2, work);
+	struct bio_list bios;
+	struct blk_plug plug;
+	unsigned long flags;
+	unsigned int noio;
+	struct bio *bio;
+
+	spin_lock_irqsave(&q->lock, flags);
+	bios = q->bios;
+	bio_list_init(&q->bios);
+	spin_unlock_irqrestore(&q->lock, flags);
+
+	noio = memalloc_noio_save();
+	blk_start_plug(&plug);
+	while ((bio = bio_list_pop(&bios)))
+		q2_handle(q, bio);
+	blk_finish_plug(&plug);
+	memalloc_noio_restore(noio);
+}
+
+int q2_io_init(struct q2 *q)
+{
+	int ret;
+
+	spin_lock_init(&q->lock);
+	bio_list_init(&q->bios);
+	INIT_WORK(&q->work, q2_work);
+	atomic_set(&q->inflight, 0);
+	init_waitqueue_head(&q->inflight_wait);
+	ret = bioset_init(&q->bs, BIO_POOL_SIZE, 0, 0);
+	if (ret)
+		return ret;
+	ret = mempool_init_kmalloc_pool(&q->kio_pool, 16,
+					sizeof(struct q2_kio));
+	if (ret)
+		goto out_bs;
+	q->wq = alloc_ordered_workqueue("vstorage-qcow2/%s", WQ_MEM_RECLAIM,
+					q->node.name);
+	if (!q->wq) {
+		ret = -ENOMEM;
+		goto out_pool;
+	}
+	return 0;
+out_pool:
+	mempool_exit(&q->kio_pool);
+out_bs:
+	bioset_exit(&q->bs);
+	return ret;
+}
+
+void q2_io_exit(struct q2 *q)
+{
+	if (q->wq)
+		destroy_workqueue(q->wq);
+	mempool_exit(&q->kio_pool);
+	bioset_exit(&q->bs);
+}

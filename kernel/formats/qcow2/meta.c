@@ -1,0 +1,1065 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * qcow2 metadata: loading and validating the image, looking up guest
+ * offsets, allocating clusters from the refcounts, and committing.
+ *
+ * Write ordering (see Documentation/targets/qcow2.rst):
+ *  - a cluster's data is written before the L2 entry that points to it is
+ *    updated, even in memory;
+ *  - refcount blocks (and the refcount table) are written and flushed
+ *    before any L2 table or L1 entry that may reference what they count;
+ *  - refcount decrements wait until the references they drop are on disk
+ *    (they are applied after a commit), so a freed cluster is never reused
+ *    while a durable reference to it may remain.
+ * A crash therefore leaves leaked clusters at worst.
+ *
+ * Everything here runs under meta_lock.
+ */
+#include <linux/slab.h>
+#include <linux/sort.h>
+#include <linux/vmalloc.h>
+
+#include "qcow2.h"
+
+#define Q2_DEFAULT_L2_CACHE_MAX	(32ULL << 20)
+#define Q2_MIN_REFBLOCK_CACHE	4
+#define Q2_MAX_PENDING_DEC	4096
+/* grow an image file at least this much at a time */
+#define Q2_GROW_STEP		(1ULL << 20)
+
+static size_t q2_block_round(struct q2 *q, size_t bytes)
+{
+	return round_up(max_t(size_t, bytes, 1), q->be.logical_block_size);
+}
+
+/* == Sorted offset arrays for the overlap check == */
+
+static int q2_u64_cmp(const void *a, const void *b)
+{
+	u64 x = *(const u64 *)a, y = *(const u64 *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int q2_offsets_reserve(struct q2_offsets *o, u32 nr)
+{
+	u64 *v;
+	u32 max;
+
+	if (nr <= o->max)
+		return 0;
+	max = max(nr, o->max * 2);
+	max = max(max, 16U);
+	v = kvrealloc(o->v, o->max * sizeof(u64), max * sizeof(u64),
+		      GFP_KERNEL);
+	if (!v)
+		return -ENOMEM;
+	o->v = v;
+	o->max = max;
+	return 0;
+}
+
+static int q2_offsets_insert(struct q2_offsets *o, u64 off)
+{
+	u32 lo = 0, hi = o->nr;
+	int ret;
+
+	ret = q2_offsets_reserve(o, o->nr + 1);
+	if (ret)
+		return ret;
+	while (lo < hi) {
+		u32 mid = lo + (hi - lo) / 2;
+
+		if (o->v[mid] < off)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < o->nr && o->v[lo] == off)
+		return 0;
+	memmove(&o->v[lo + 1], &o->v[lo], (o->nr - lo) * sizeof(u64));
+	o->v[lo] = off;
+	o->nr++;
+	return 0;
+}
+
+/* Sort and refuse duplicates: two references to one table is corruption. */
+static int q2_offsets_finish(struct q2_offsets *o)
+{
+	u32 i;
+
+	sort(o->v, o->nr, sizeof(u64), q2_u64_cmp, NULL);
+	for (i = 1; i < o->nr; i++)
+		if (o->v[i] == o->v[i - 1])
+			return -EUCLEAN;
+	return 0;
+}
+
+static void q2_ranges_refresh(struct q2 *q)
+{
+	q->ranges.active_l2 = q->l2_offsets.v;
+	q->ranges.nb_active_l2 = q->l2_offsets.nr;
+	q->ranges.refcount_blocks = q->rb_offsets.v;
+	q->ranges.nb_refcount_blocks = q->rb_offsets.nr;
+	q->ranges.inactive_l1 = q->snap_l1;
+	q->ranges.nb_inactive_l1 = q->nr_snap_l1;
+	q->ranges.active_l1.offset = q->h.l1_table_offset;
+	q->ranges.active_l1.len = (u64)q->l1_size * sizeof(u64);
+	q->ranges.refcount_table.offset = q->h.refcount_table_offset;
+	q->ranges.refcount_table.len = q->reftable_entries * sizeof(u64);
+}
+
+static const char *q2_overlap_name(unsigned int kind)
+{
+	switch (kind) {
+	case QCOW2_OL_HEADER: return "the header";
+	case QCOW2_OL_ACTIVE_L1: return "the active L1 table";
+	case QCOW2_OL_ACTIVE_L2: return "an active L2 table";
+	case QCOW2_OL_REFCOUNT_TABLE: return "the refcount table";
+	case QCOW2_OL_REFCOUNT_BLOCK: return "a refcount block";
+	case QCOW2_OL_SNAPSHOT_TABLE: return "the snapshot table";
+	case QCOW2_OL_INACTIVE_L1: return "a snapshot's L1 table";
+	case QCOW2_OL_INACTIVE_L2: return "a snapshot's L2 table";
+	case QCOW2_OL_BITMAP_DIRECTORY: return "the bitmap directory";
+	default: return "metadata";
+	}
+}
+
+/*
+ * Before writing [offset, offset + len): it must not overlap metadata of
+ * another kind. On overlap the image is marked corrupt (it can only be
+ * an allocator fed with bad refcounts, or a hostile image).
+ */
+int q2_check_overlap(struct q2 *q, u64 offset, u64 len, unsigned int ignore)
+{
+	unsigned int hit;
+
+	switch (q->opt.overlap) {
+	case Q2_OVERLAP_NONE:
+		return 0;
+	case Q2_OVERLAP_CONSTANT:
+		ignore |= QCOW2_OL_ACTIVE_L2 | QCOW2_OL_REFCOUNT_BLOCK |
+			  QCOW2_OL_INACTIVE_L1 | QCOW2_OL_INACTIVE_L2;
+		break;
+	default:
+		break;
+	}
+	q2_ranges_refresh(q);
+	hit = qcow2_overlap_check(&q->ranges, offset, len, ignore);
+	if (!hit)
+		return 0;
+	q2_err(q, "write at %llu+%llu would overwrite %s", offset, len,
+	       q2_overlap_name(hit));
+	q2_mark_corrupt(q, "metadata overlap");
+	return -EIO;
+}
+
+/* == The header == */
+
+/*
+ * Rewrite the header fields vstorage may change, in place: they all lie in
+ * the first 104 bytes, i.e. in one logical block, so the update is atomic
+ * on any device that writes blocks atomically.
+ */
+static int q2_header_write(struct q2 *q)
+{
+	size_t len = q->be.logical_block_size;
+	u8 *buf;
+	ssize_t n;
+	int ret = 0;
+
+	buf = kvmalloc(len, GFP_KERNEL);
+	if (!buf)
+		return -ENOMEM;
+	n = vs_backend_rw_kbuf(&q->be, ITER_DEST, buf, len, 0);
+	if (n < 0) {
+		ret = n;
+		goto out;
+	}
+	put_unaligned_be64(q->h.size, buf + QCOW2_HOFF_SIZE);
+	put_unaligned_be32(q->h.l1_size, buf + QCOW2_HOFF_L1_SIZE);
+	put_unaligned_be64(q->h.l1_table_offset, buf + QCOW2_HOFF_L1_OFFSET);
+	put_unaligned_be64(q->h.refcount_table_offset,
+			   buf + QCOW2_HOFF_REFTABLE_OFFSET);
+	put_unaligned_be32(q->h.refcount_table_clusters,
+			   buf + QCOW2_HOFF_REFTABLE_CLUSTERS);
+	if (q->h.version >= 3) {
+		put_unaligned_be64(q->h.incompatible_features,
+				   buf + QCOW2_HOFF_INCOMPAT);
+		put_unaligned_be64(q->h.autoclear_features,
+				   buf + QCOW2_HOFF_AUTOCLEAR);
+	}
+	n = vs_backend_rw_kbuf(&q->be, ITER_SOURCE, buf, len, 0);
+	if (n < 0)
+		ret = n;
+out:
+	kvfree(buf);
+	return ret;
+}
+
+void q2_mark_corrupt(struct q2 *q, const char *reason)
+{
+	if (q->corrupt)
+		return;
+	q->corrupt = true;
+	q->node.read_only = true;
+	q2_err(q, "marking image as corrupt: %s; further writes are refused (repair with qemu-img check -r all)",
+	       reason);
+	if (q->h.version >= 3 && q->be.writable) {
+		q->h.incompatible_features |= QCOW2_INCOMPAT_CORRUPT;
+		if (!q2_header_write(q))
+			vs_backend_flush(&q->be);
+	}
+	vs_node_notify_change(&q->node);
+}
+
+/*
+ * Before the first change to the image: autoclear bits name features that
+ * a writer which does not maintain them must clear (bitmaps: QEMU then
+ * treats them as inconsistent instead of trusting stale bits).
+ */
+int q2_write_prepare(struct q2 *q)
+{
+	int ret;
+
+	if (q->write_prepared)
+		return 0;
+	if (q->corrupt || !q->be.writable)
+		return -EIO;
+	if (q->h.version >= 3 && q->h.autoclear_features) {
+		q->h.autoclear_features = 0;
+		ret = q2_header_write(q);
+		if (!ret)
+			ret = vs_backend_flush(&q->be);
+		if (ret)
+			return ret;
+	}
+	q->write_prepared = true;
+	return 0;
+}
+
+/* == Loading == */
+
+static int q2_read_table(struct q2 *q, u64 offset, size_t bytes, void **out,
+			 size_t *alloc)
+{
+	size_t len = q2_block_round(q, bytes);
+	void *buf;
+	ssize_t n;
+
+	buf = kvzalloc(len, GFP_KERNEL);
+	if (!buf)
+		return -ENOMEM;
+	if (bytes) {
+		n = vs_backend_rw_kbuf(&q->be, ITER_DEST, buf, len, offset);
+		if (n < 0) {
+			kvfree(buf);
+			return n;
+		}
+	}
+	*out = buf;
+	*alloc = len;
+	return 0;
+}
+
+static int q2_load_l1(struct q2 *q, u64 file_size, char **error)
+{
+	const char *reason = NULL;
+	size_t alloc;
+	u32 i, bad;
+	int ret;
+
+	q->l1_size = q->h.l1_size;
+	ret = q2_read_table(q, q->h.l1_table_offset,
+			    (size_t)q->l1_size * sizeof(u64), (void **)&q->l1,
+			    &alloc);
+	if (ret) {
+		*error = "cannot read the L1 table";
+		return ret;
+	}
+	q->l1_bytes = alloc;
+	q->l1_dirty = bitmap_zalloc(alloc / q->be.logical_block_size,
+				    GFP_KERNEL);
+	if (!q->l1_dirty)
+		return -ENOMEM;
+
+	ret = qcow2_l1_table_check(q->g, q->l1, q->l1_size, file_size, &bad,
+				   &reason);
+	if (ret) {
+		*error = (char *)(reason ?: "corrupt L1 table");
+		return ret;
+	}
+	for (i = 0; i < q->l1_size; i++) {
+		u64 l2;
+		bool copied;
+
+		ret = qcow2_l1_entry_decode(q->g, be64_to_cpu(q->l1[i]), &l2,
+					    &copied, &reason);
+		if (ret) {
+			*error = (char *)reason;
+			return ret;
+		}
+		if (!l2)
+			continue;
+		ret = q2_offsets_reserve(&q->l2_offsets, q->l2_offsets.nr + 1);
+		if (ret)
+			return ret;
+		q->l2_offsets.v[q->l2_offsets.nr++] = l2;
+	}
+	if (q2_offsets_finish(&q->l2_offsets)) {
+		*error = "an L2 table is referenced twice by the L1 table";
+		return -EUCLEAN;
+	}
+	return 0;
+}
+
+static int q2_load_reftable(struct q2 *q, char **error)
+{
+	const char *reason = NULL;
+	size_t alloc;
+	u64 i;
+	int ret;
+
+	q->reftable_entries = (u64)q->h.refcount_table_clusters *
+			      q2_cluster_size(q) / sizeof(u64);
+	ret = q2_read_table(q, q->h.refcount_table_offset,
+			    q->reftable_entries * sizeof(u64),
+			    (void **)&q->reftable, &alloc);
+	if (ret) {
+		*error = "cannot read the refcount table";
+		return ret;
+	}
+	q->reftable_bytes = alloc;
+	q->reftable_dirty = bitmap_zalloc(alloc / q->be.logical_block_size,
+					  GFP_KERNEL);
+	if (!q->reftable_dirty)
+		return -ENOMEM;
+
+	for (i = 0; i < q->reftable_entries; i++) {
+		u64 rb;
+
+		ret = qcow2_reftable_entry_decode(q->g,
+						  be64_to_cpu(q->reftable[i]),
+						  &rb, &reason);
+		if (ret) {
+			*error = (char *)reason;
+			return ret;
+		}
+		if (!rb)
+			continue;
+		ret = q2_offsets_reserve(&q->rb_offsets, q->rb_offsets.nr + 1);
+		if (ret)
+			return ret;
+		q->rb_offsets.v[q->rb_offsets.nr++] = rb;
+	}
+	if (q2_offsets_finish(&q->rb_offsets)) {
+		*error = "a refcount block is referenced twice";
+		return -EUCLEAN;
+	}
+	return 0;
+}
+
+static int q2_range_cmp(const void *a, const void *b)
+{
+	const struct qcow2_range *x = a, *y = b;
+
+	return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
+static int q2_load_snapshots(struct q2 *q, u64 file_size, char **error)
+{
+	const char *reason = NULL;
+	struct qcow2_snapshot *sns;
+	size_t alloc, bytes;
+	void *buf;
+	u32 i;
+	int ret;
+
+	if (!q->h.nb_snapshots)
+		return 0;
+
+	/* QEMU bounds the table at 64 MiB; read at most that */
+	bytes = min_t(u64, file_size - q->h.snapshots_offset, 64ULL << 20);
+	ret = q2_read_table(q, q->h.snapshots_offset, bytes, &buf, &alloc);
+	if (ret) {
+		*error = "cannot read the snapshot table";
+		return ret;
+	}
+	sns = kvcalloc(q->h.nb_snapshots, sizeof(*sns), GFP_KERNEL);
+	q->snap_l1 = kvcalloc(q->h.nb_snapshots, sizeof(*q->snap_l1),
+			      GFP_KERNEL);
+	if (!sns || !q->snap_l1) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	ret = qcow2_snapshot_table_parse(&q->h, file_size, buf, bytes, sns,
+					 &q->snapshot_table_len, &reason);
+	if (ret) {
+		*error = (char *)(reason ?: "corrupt snapshot table");
+		goto out;
+	}
+	for (i = 0; i < q->h.nb_snapshots; i++) {
+		q->snap_l1[i].offset = sns[i].l1_table_offset;
+		q->snap_l1[i].len = (u64)sns[i].l1_size * sizeof(u64);
+	}
+	q->nr_snap_l1 = q->h.nb_snapshots;
+	sort(q->snap_l1, q->nr_snap_l1, sizeof(*q->snap_l1), q2_range_cmp,
+	     NULL);
+out:
+	kvfree(sns);
+	kvfree(buf);
+	return ret;
+}
+
+static unsigned int q2_cache_entries(struct q2 *q, u64 bytes, u64 dflt)
+{
+	u64 n = (bytes ?: dflt) >> q->g->cluster_bits;
+
+	return clamp_t(u64, n, 2, 1U << 20);
+}
+
+/*
+ * Read the whole metadata of the image. Runs in preresume: an earlier table
+ * of the same device is suspended by then and has committed everything.
+ */
+int q2_meta_load(struct q2 *q, char **error)
+{
+	u64 file_size = vs_backend_current_size(&q->be);
+	u64 l2_default;
+	int ret;
+
+	q->file_end = file_size;
+	ret = q2_load_l1(q, file_size, error);
+	if (ret)
+		return ret;
+	ret = q2_load_reftable(q, error);
+	if (ret)
+		return ret;
+	ret = q2_load_snapshots(q, file_size, error);
+	if (ret)
+		return ret;
+
+	qcow2_meta_ranges_init(&q->ranges, &q->h, &q->ext,
+			       q->snapshot_table_len);
+	q2_ranges_refresh(q);
+	{
+		const char *reason = NULL;
+
+		ret = qcow2_meta_ranges_check(&q->ranges, &reason);
+		if (ret) {
+			*error = (char *)(reason ?: "metadata tables overlap");
+			return ret;
+		}
+	}
+
+	/* like QEMU: by default, enough L2 cache for the whole disk */
+	l2_default = min_t(u64, Q2_DEFAULT_L2_CACHE_MAX,
+			   (u64)max(q->l1_size, 1U) << q->g->cluster_bits);
+	ret = q2_cache_init(&q->l2_cache, "L2", QCOW2_OL_ACTIVE_L2,
+			    q2_cache_entries(q, q->opt.l2_cache_size,
+					     l2_default));
+	if (ret)
+		return ret;
+	ret = q2_cache_init(&q->rb_cache, "refcount", QCOW2_OL_REFCOUNT_BLOCK,
+			    max(q2_cache_entries(q, q->opt.refcount_cache_size,
+						 l2_default / 4),
+				(unsigned int)Q2_MIN_REFBLOCK_CACHE));
+	if (ret)
+		return ret;
+
+	q->cow_buf = kvmalloc(q2_cluster_size(q), GFP_KERNEL);
+	if (!q->cow_buf)
+		return -ENOMEM;
+	q->loaded = true;
+	return 0;
+}
+
+void q2_meta_free(struct q2 *q)
+{
+	q2_cache_destroy(&q->l2_cache);
+	q2_cache_destroy(&q->rb_cache);
+	kvfree(q->l1);
+	bitmap_free(q->l1_dirty);
+	kvfree(q->reftable);
+	bitmap_free(q->reftable_dirty);
+	kvfree(q->l2_offsets.v);
+	kvfree(q->rb_offsets.v);
+	kvfree(q->snap_l1);
+	kvfree(q->pending_dec);
+	kvfree(q->cow_buf);
+	q2_compress_free(q);
+	q->loaded = false;
+}
+
+/* == Lookup == */
+
+static int q2_l2_entry(struct q2 *q, u64 pos, struct q2_cache_entry **ep,
+		       u32 *index)
+{
+	const char *reason = NULL;
+	u64 l1_index = qcow2_l1_index(q->g, pos);
+	u64 l2;
+	bool copied;
+	int ret;
+
+	*ep = NULL;
+	if (l1_index >= q->l1_size)
+		return 0;
+	ret = qcow2_l1_entry_decode(q->g, be64_to_cpu(q->l1[l1_index]), &l2,
+				    &copied, &reason);
+	if (ret) {
+		q2_mark_corrupt(q, reason);
+		return -EIO;
+	}
+	if (!l2)
+		return 0;
+	ret = q2_cache_get(q, &q->l2_cache, l2, false, ep);
+	if (ret)
+		return ret;
+	*index = qcow2_l2_index(q->g, pos);
+	return 0;
+}
+
+static int q2_decode(struct q2 *q, struct q2_cache_entry *e, u32 index,
+		     struct qcow2_l2_info *info, u64 *raw)
+{
+	const char *reason = NULL;
+	u64 entry, bitmap;
+	int ret;
+
+	qcow2_l2_entry_get(q->g, e->buf, index, &entry, &bitmap);
+	ret = qcow2_l2_entry_decode(q->g, entry, bitmap, info, &reason);
+	if (ret) {
+		q2_err(q, "corrupt L2 entry %u of the table at %llu: %s",
+		       index, e->offset, reason);
+		q2_mark_corrupt(q, reason);
+		return -EIO;
+	}
+	if (raw)
+		*raw = entry;
+	return 0;
+}
+
+/*
+ * How the guest range [pos, pos + len) is served: map->len bytes from pos
+ * share map->type. The answer never crosses a cluster boundary, except for
+ * a range without an L2 table, which is answered up to the table's end.
+ */
+int q2_lookup(struct q2 *q, u64 pos, u64 len, struct q2_map *map)
+{
+	u64 in_cluster = pos & (q2_cluster_size(q) - 1);
+	u64 per_l2 = 1ULL << (q->g->cluster_bits + q->g->l2_bits);
+	struct qcow2_l2_info info;
+	struct q2_cache_entry *e;
+	u32 index, sc, run;
+	u64 raw;
+	int ret;
+
+	memset(map, 0, sizeof(*map));
+	ret = q2_l2_entry(q, pos, &e, &index);
+	if (ret)
+		return ret;
+	if (!e) {
+		map->len = min(len, round_down(pos, per_l2) + per_l2 - pos);
+		map->type = Q2_MAP_BACKING;
+		goto backing;
+	}
+	map->len = min(len, q2_cluster_size(q) - in_cluster);
+	ret = q2_decode(q, e, index, &info, &raw);
+	q2_cache_put(e);
+	if (ret)
+		return ret;
+
+	if (info.type == QCOW2_CLUSTER_COMPRESSED) {
+		map->type = Q2_MAP_COMPRESSED;
+		map->l2_entry = raw;
+		map->allocated = true;
+		return 0;
+	}
+
+	sc = (u32)(in_cluster >> q->g->subcluster_bits);
+	run = qcow2_sc_run(q->g, &info, sc);
+	map->len = min(map->len, ((u64)(sc + run) << q->g->subcluster_bits) -
+				 in_cluster);
+	if (info.host_offset) {
+		map->offset_valid = true;
+		map->host_offset = info.host_offset + in_cluster;
+	}
+
+	switch (qcow2_sc_state(&info, sc)) {
+	case QCOW2_SC_DATA:
+		map->type = Q2_MAP_DATA;
+		map->allocated = true;
+		return 0;
+	case QCOW2_SC_ZERO:
+		map->type = Q2_MAP_ZERO;
+		map->allocated = true;
+		return 0;
+	default:
+		map->type = Q2_MAP_BACKING;
+		break;
+	}
+backing:
+	/* QEMU: no backing file, or past its end, reads zeroes */
+	if (!q->backing || pos >= q->backing_size)
+		map->type = Q2_MAP_ZERO;
+	else
+		map->len = min(map->len, q->backing_size - pos);
+	return 0;
+}
+
+/* == Refcounts and allocation == */
+
+static int q2_refblock(struct q2 *q, u64 cluster, bool create,
+		       struct q2_cache_entry **ep, u32 *index);
+
+static int q2_refcount_add(struct q2 *q, u64 cluster, s64 delta)
+{
+	struct q2_cache_entry *e;
+	u64 cur, val;
+	u32 index;
+	int ret;
+
+	ret = q2_refblock(q, cluster, delta > 0, &e, &index);
+	if (ret)
+		return ret;
+	if (!e) {
+		q2_mark_corrupt(q, "refcount of an unaccounted cluster dropped below zero");
+		return -EIO;
+	}
+	cur = qcow2_refblock_get(e->buf, q->g->refcount_order, index);
+	ret = qcow2_refcount_adjust(q->g->refcount_order, cur, delta, &val);
+	if (ret) {
+		q2_cache_put(e);
+		if (delta < 0)
+			q2_mark_corrupt(q, "refcount dropped below zero");
+		return -EIO;
+	}
+	qcow2_refblock_set(e->buf, q->g->refcount_order, index, val);
+	e->dirty = true;
+	q2_cache_put(e);
+	if (!val && cluster < q->free_cursor)
+		q->free_cursor = cluster;
+	return 0;
+}
+
+static void q2_reftable_set(struct q2 *q, u64 index, u64 value)
+{
+	q->reftable[index] = cpu_to_be64(value);
+	set_bit(index * sizeof(u64) / q->be.logical_block_size,
+		q->reftable_dirty);
+}
+
+/* Make sure the image file covers [0, end). */
+static int q2_grow_file(struct q2 *q, u64 end)
+{
+	u64 new_end;
+	int ret;
+
+	if (end <= q->file_end)
+		return 0;
+	new_end = round_up(end, max_t(u64, Q2_GROW_STEP, q2_cluster_size(q)));
+	if (!q->be.file) {
+		if (end > q->be.size)
+			return -ENOSPC;
+		q->file_end = q->be.size;
+		return 0;
+	}
+	ret = vs_backend_truncate(&q->be, new_end);
+	if (ret)
+		return ret;
+	q->file_end = new_end;
+	return 0;
+}
+
+/*
+ * The refcount block covering host CLUSTER. With CREATE, a missing block is
+ * made: it is placed in the first cluster it covers, which is free (the
+ * whole block range is unaccounted), and counts itself.
+ */
+static int q2_refblock(struct q2 *q, u64 cluster, bool create,
+		       struct q2_cache_entry **ep, u32 *index)
+{
+	u32 bits = q->g->refblock_bits;
+	u64 rt_index = cluster >> bits;
+	const char *reason = NULL;
+	u64 rb, self;
+	int ret;
+
+	*ep = NULL;
+	*index = (u32)(cluster & ((1ULL << bits) - 1));
+	if (rt_index >= q->reftable_entries) {
+		if (!create)
+			return 0;
+		/* growing the refcount table is not implemented yet */
+		q2_err(q, "refcount table is full (image too large for it)");
+		return -ENOSPC;
+	}
+	ret = qcow2_reftable_entry_decode(q->g,
+					  be64_to_cpu(q->reftable[rt_index]),
+					  &rb, &reason);
+	if (ret) {
+		q2_mark_corrupt(q, reason);
+		return -EIO;
+	}
+	if (rb)
+		return q2_cache_get(q, &q->rb_cache, rb, false, ep);
+	if (!create)
+		return 0;
+
+	self = rt_index << bits;
+	rb = self << q->g->cluster_bits;
+	ret = q2_check_overlap(q, rb, q2_cluster_size(q), 0);
+	if (ret)
+		return ret;
+	ret = q2_grow_file(q, rb + q2_cluster_size(q));
+	if (ret)
+		return ret;
+	ret = q2_cache_get(q, &q->rb_cache, rb, true, ep);
+	if (ret)
+		return ret;
+	qcow2_refblock_set((*ep)->buf, q->g->refcount_order, 0, 1);
+	ret = q2_offsets_insert(&q->rb_offsets, rb);
+	if (ret) {
+		q2_cache_put(*ep);
+		return ret;
+	}
+	q2_reftable_set(q, rt_index, rb);
+	if (self == cluster) {
+		/* the caller wanted the cluster the block now occupies */
+		q2_cache_put(*ep);
+		*ep = NULL;
+		return -EAGAIN;
+	}
+	return 0;
+}
+
+/* Find a free host cluster, give it refcount 1, return its offset. */
+int q2_alloc_cluster(struct q2 *q, u64 *host)
+{
+	u64 cluster = max(q->free_cursor, 1ULL);
+	u64 limit = q->be.file ? U64_MAX >> q->g->cluster_bits :
+			q->be.size >> q->g->cluster_bits;
+	int ret;
+
+	for (; cluster < limit; cluster++) {
+		struct q2_cache_entry *e;
+		u64 off = cluster << q->g->cluster_bits;
+		u32 index;
+
+		ret = q2_refblock(q, cluster, true, &e, &index);
+		if (ret == -EAGAIN)
+			continue;
+		if (ret)
+			return ret;
+		if (qcow2_refblock_get(e->buf, q->g->refcount_order, index)) {
+			q2_cache_put(e);
+			continue;
+		}
+		/* a refcount of zero on metadata means the refcounts lie */
+		ret = q2_check_overlap(q, off, q2_cluster_size(q), 0);
+		if (ret) {
+			q2_cache_put(e);
+			return ret;
+		}
+		ret = q2_grow_file(q, off + q2_cluster_size(q));
+		if (ret) {
+			q2_cache_put(e);
+			return ret;
+		}
+		qcow2_refblock_set(e->buf, q->g->refcount_order, index, 1);
+		e->dirty = true;
+		q2_cache_put(e);
+		q->free_cursor = cluster + 1;
+		*host = off;
+		return 0;
+	}
+	return -ENOSPC;
+}
+
+/* Drop one reference to host cluster HOST once the next commit is done. */
+int q2_refcount_dec_deferred(struct q2 *q, u64 host)
+{
+	if (q->nr_pending_dec == q->max_pending_dec) {
+		u32 max = max(q->max_pending_dec * 2, 64U);
+		u64 *v = kvrealloc(q->pending_dec,
+				   q->max_pending_dec * sizeof(u64),
+				   max * sizeof(u64), GFP_KERNEL);
+
+		if (!v)
+			return -ENOMEM;	/* a leak, never corruption */
+		q->pending_dec = v;
+		q->max_pending_dec = max;
+	}
+	q->pending_dec[q->nr_pending_dec++] = host >> q->g->cluster_bits;
+	return 0;
+}
+
+/* == L2 tables for writing == */
+
+static void q2_l1_set(struct q2 *q, u64 index, u64 entry)
+{
+	q->l1[index] = cpu_to_be64(entry);
+	set_bit(index * sizeof(u64) / q->be.logical_block_size, q->l1_dirty);
+}
+
+/*
+ * The L2 table for guest POS, ready to be modified: allocated if missing,
+ * copied if shared with a snapshot (L1 entry without "copied").
+ */
+int q2_l2_for_write(struct q2 *q, u64 pos, struct q2_cache_entry **ep,
+		    u32 *index)
+{
+	u64 l1_index = qcow2_l1_index(q->g, pos);
+	struct q2_cache_entry *old = NULL, *e;
+	const char *reason = NULL;
+	u64 l2, host;
+	bool copied;
+	int ret;
+
+	if (l1_index >= q->l1_size)
+		return -EIO;
+	ret = qcow2_l1_entry_decode(q->g, be64_to_cpu(q->l1[l1_index]), &l2,
+				    &copied, &reason);
+	if (ret) {
+		q2_mark_corrupt(q, reason);
+		return -EIO;
+	}
+	*index = qcow2_l2_index(q->g, pos);
+	if (l2 && copied)
+		return q2_cache_get(q, &q->l2_cache, l2, false, ep);
+
+	if (l2) {
+		ret = q2_cache_get(q, &q->l2_cache, l2, false, &old);
+		if (ret)
+			return ret;
+	}
+	ret = q2_alloc_cluster(q, &host);
+	if (ret)
+		goto out;
+	ret = q2_cache_get(q, &q->l2_cache, host, true, &e);
+	if (ret)
+		goto out;
+	if (old)
+		memcpy(e->buf, old->buf, q2_cluster_size(q));
+	ret = q2_offsets_insert(&q->l2_offsets, host);
+	if (ret) {
+		q2_cache_put(e);
+		goto out;
+	}
+	q2_l1_set(q, l1_index, qcow2_l1_entry_encode(host, true));
+	if (old) {
+		/* the snapshot keeps the old table */
+		u32 i;
+
+		for (i = 0; i < q->l2_offsets.nr; i++) {
+			if (q->l2_offsets.v[i] == l2) {
+				memmove(&q->l2_offsets.v[i],
+					&q->l2_offsets.v[i + 1],
+					(q->l2_offsets.nr - i - 1) * sizeof(u64));
+				q->l2_offsets.nr--;
+				break;
+			}
+		}
+		ret = q2_refcount_dec_deferred(q, l2);
+	}
+	*ep = e;
+out:
+	if (old)
+		q2_cache_put(old);
+	return ret;
+}
+
+/* == Commit == */
+
+static int q2_write_dirty_blocks(struct q2 *q, void *table, size_t bytes,
+				 unsigned long *dirty, u64 offset,
+				 unsigned int kind)
+{
+	unsigned int lbs = q->be.logical_block_size;
+	unsigned long bit;
+	ssize_t n;
+	int ret;
+
+	for_each_set_bit(bit, dirty, bytes / lbs) {
+		u64 off = offset + (u64)bit * lbs;
+
+		ret = q2_check_overlap(q, off, lbs, kind);
+		if (ret)
+			return ret;
+		n = vs_backend_rw_kbuf(&q->be, ITER_SOURCE, table + bit * lbs,
+				       lbs, off);
+		if (n < 0)
+			return n;
+		clear_bit(bit, dirty);
+	}
+	return 0;
+}
+
+static bool q2_any_dirty(struct q2 *q)
+{
+	struct q2_cache_entry *e;
+
+	if (!bitmap_empty(q->l1_dirty, q->l1_bytes / q->be.logical_block_size) ||
+	    !bitmap_empty(q->reftable_dirty,
+			  q->reftable_bytes / q->be.logical_block_size))
+		return true;
+	list_for_each_entry(e, &q->l2_cache.lru, lru)
+		if (e->dirty)
+			return true;
+	list_for_each_entry(e, &q->rb_cache.lru, lru)
+		if (e->dirty)
+			return true;
+	return false;
+}
+
+static int q2_apply_pending(struct q2 *q)
+{
+	int ret = 0;
+	u32 i;
+
+	for (i = 0; i < q->nr_pending_dec && !ret; i++)
+		ret = q2_refcount_add(q, q->pending_dec[i], -1);
+	q->nr_pending_dec = 0;
+	return ret;
+}
+
+/*
+ * Make everything done so far durable: refcounts, flush, L2 tables and L1,
+ * flush. DRAIN: no data I/O is in flight (the caller waited), so deferred
+ * refcount decrements may be applied; they reach the disk with the next
+ * commit.
+ */
+int q2_commit(struct q2 *q, bool drain)
+{
+	int ret;
+
+	if (!q->loaded)
+		return 0;
+	if (q2_any_dirty(q)) {
+		if (q->corrupt)
+			return -EIO;
+		ret = q2_cache_flush(q, &q->rb_cache);
+		if (!ret)
+			ret = q2_write_dirty_blocks(q, q->reftable,
+						    q->reftable_bytes,
+						    q->reftable_dirty,
+						    q->h.refcount_table_offset,
+						    QCOW2_OL_REFCOUNT_TABLE);
+		if (!ret)
+			ret = vs_backend_flush(&q->be);
+		if (!ret)
+			ret = q2_cache_flush(q, &q->l2_cache);
+		if (!ret)
+			ret = q2_write_dirty_blocks(q, q->l1, q->l1_bytes,
+						    q->l1_dirty,
+						    q->h.l1_table_offset,
+						    QCOW2_OL_ACTIVE_L1);
+		if (ret) {
+			q2_err(q, "metadata commit failed: %d", ret);
+			return ret;
+		}
+	}
+	ret = vs_backend_flush(&q->be);
+	if (ret)
+		return ret;
+	if (drain && q->nr_pending_dec)
+		ret = q2_apply_pending(q);
+	return ret;
+}
+
+/* == Resize == */
+
+/* Grow the virtual size; the L1 table moves if it must grow. */
+int q2_resize(struct q2 *q, u64 new_size)
+{
+	u64 per_l1 = 1ULL << (q->g->cluster_bits + q->g->l2_bits);
+	u64 need = DIV_ROUND_UP(new_size, per_l1);
+	size_t bytes, alloc;
+	__be64 *l1;
+	unsigned long *dirty;
+	u64 off, old_off = q->h.l1_table_offset, i, nclusters;
+	u32 old_size = q->l1_size;
+	int ret;
+
+	if (new_size < q->virtual_size)
+		return -EOPNOTSUPP;
+	if (need > (32ULL << 20) / sizeof(u64))
+		return -EFBIG;
+	ret = q2_write_prepare(q);
+	if (ret)
+		return ret;
+
+	if (need > q->l1_size) {
+		bytes = need * sizeof(u64);
+		nclusters = DIV_ROUND_UP(bytes, q2_cluster_size(q));
+		alloc = q2_block_round(q, nclusters * q2_cluster_size(q));
+		l1 = kvzalloc(alloc, GFP_KERNEL);
+		dirty = bitmap_zalloc(alloc / q->be.logical_block_size,
+				      GFP_KERNEL);
+		if (!l1 || !dirty) {
+			kvfree(l1);
+			bitmap_free(dirty);
+			return -ENOMEM;
+		}
+		memcpy(l1, q->l1, (size_t)q->l1_size * sizeof(u64));
+		/* the new table takes contiguous clusters at the file's end */
+		off = round_up(q->file_end, q2_cluster_size(q));
+		for (i = 0; i < nclusters; i++) {
+			u64 c = (off >> q->g->cluster_bits) + i;
+			u64 host;
+
+			q->free_cursor = c;
+			ret = q2_alloc_cluster(q, &host);
+			if (!ret && host != c << q->g->cluster_bits)
+				ret = -EIO;
+			if (ret) {
+				kvfree(l1);
+				bitmap_free(dirty);
+				return ret;
+			}
+		}
+		ret = q2_commit(q, false);
+		if (!ret) {
+			ssize_t n = vs_backend_rw_kbuf(&q->be, ITER_SOURCE, l1,
+						       alloc, off);
+
+			ret = n < 0 ? n : vs_backend_flush(&q->be);
+		}
+		if (ret) {
+			kvfree(l1);
+			bitmap_free(dirty);
+			return ret;
+		}
+		kvfree(q->l1);
+		bitmap_free(q->l1_dirty);
+		q->l1 = l1;
+		q->l1_dirty = dirty;
+		q->l1_bytes = alloc;
+		q->l1_size = need;
+		q->h.l1_size = need;
+		q->h.l1_table_offset = off;
+	}
+	q->h.size = new_size;
+	ret = q2_header_write(q);
+	if (!ret)
+		ret = vs_backend_flush(&q->be);
+	if (ret)
+		return ret;
+	q->virtual_size = new_size;
+	if (q->l1_size != old_size) {
+		nclusters = DIV_ROUND_UP((u64)old_size * sizeof(u64),
+					 q2_cluster_size(q));
+		for (i = 0; i < nclusters && old_size; i++)
+			q2_refcount_dec_deferred(q, old_off +
+						 (i << q->g->cluster_bits));
+	}
+	return 0;
+}
+
+u64 q2_allocated_bytes(struct q2 *q)
+{
+	if (q->be.file)
+		return (u64)file_inode(q->be.file)->i_blocks << 9;
+	return 0;
+}

@@ -1,0 +1,215 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * vstorage-qcow2: QEMU's qcow2 format as a device-mapper target.
+ *
+ * target.c  table line, device-mapper hooks, node ops
+ * io.c      the request path (read, write, discard, write-zeroes, flush)
+ * meta.c    metadata: open, L1/L2/refcount access, allocation, commit
+ * cache.c   the bounded L2 and refcount-block caches
+ * compress.c  reading compressed clusters (zlib, zstd)
+ * format.c  on-disk encoding and validation (also built in userspace)
+ *
+ * Documentation/targets/qcow2.rst describes the request path, the locking
+ * and the write-ordering rules.
+ */
+#ifndef VSTORAGE_QCOW2_H
+#define VSTORAGE_QCOW2_H
+
+#include <linux/bio.h>
+#include <linux/mempool.h>
+#include <linux/mutex.h>
+#include <linux/workqueue.h>
+
+#include "vstorage.h"
+#include "format.h"
+
+struct q2_cache_entry {
+	u64 offset;			/* host offset of the table: the key */
+	void *buf;			/* one cluster, big-endian as on disk */
+	struct list_head lru;		/* most recently used first */
+	struct hlist_node hash;
+	unsigned int pinned;		/* not evictable while > 0 */
+	bool dirty;
+};
+
+struct q2_cache {
+	const char *name;
+	unsigned int kind;		/* QCOW2_OL_* of its tables */
+	unsigned int max_entries;
+	unsigned int nr_entries;
+	struct list_head lru;
+	struct hlist_head *hash;
+	unsigned int hash_bits;
+	u64 hits;
+	u64 misses;
+};
+
+enum q2_overlap_mode {
+	Q2_OVERLAP_NONE,
+	Q2_OVERLAP_CONSTANT,
+	Q2_OVERLAP_CACHED,
+	Q2_OVERLAP_ALL,
+};
+
+struct q2_options {
+	const char *backing;		/* NULL: not given */
+	bool backing_none;
+	bool read_only;
+	u64 l2_cache_size;		/* bytes, 0: default */
+	u64 refcount_cache_size;	/* bytes, 0: default */
+	u32 cache_clean_interval;	/* seconds, 0: never */
+	bool lazy_refcounts;
+	bool discard_unmap;
+	enum q2_overlap_mode overlap;
+};
+
+/* A sorted array of cluster offsets, for the overlap check. */
+struct q2_offsets {
+	u64 *v;
+	u32 nr;
+	u32 max;
+};
+
+struct q2 {
+	struct vs_node node;
+	struct dm_target *ti;
+	struct q2_options opt;
+	char *path;
+	char *backing_path;
+
+	struct vs_backend be;		/* the image file or device */
+	struct dm_dev *backing;		/* backing node, or NULL */
+	u64 backing_size;		/* bytes */
+
+	/* Metadata, all under meta_lock. */
+	struct mutex meta_lock;
+	struct qcow2_header h;
+	struct qcow2_extensions ext;
+	const struct qcow2_geometry *g;
+	u64 virtual_size;
+	bool loaded;
+	bool corrupt;
+	bool write_prepared;		/* autoclear bits dealt with */
+	__be64 *l1;
+	u32 l1_size;			/* entries */
+	size_t l1_bytes;		/* buffer size, block aligned */
+	unsigned long *l1_dirty;	/* one bit per logical block */
+	__be64 *reftable;
+	u64 reftable_entries;
+	size_t reftable_bytes;
+	unsigned long *reftable_dirty;
+	struct q2_cache l2_cache;
+	struct q2_cache rb_cache;
+	u64 free_cursor;		/* first host cluster to look at */
+	u64 file_end;			/* bytes the image file has */
+	u64 *pending_dec;		/* host clusters to decrement at commit */
+	u32 nr_pending_dec;
+	u32 max_pending_dec;
+	struct q2_offsets l2_offsets;	/* active L2 tables */
+	struct q2_offsets rb_offsets;	/* refcount blocks */
+	struct qcow2_range *snap_l1;	/* inactive L1 tables, sorted */
+	u32 nr_snap_l1;
+	u64 snapshot_table_len;
+	struct qcow2_meta_ranges ranges;
+	void *cow_buf;			/* one cluster */
+	void *zbuf;			/* decompressed cluster */
+	u64 zbuf_entry;			/* L2 entry zbuf holds, 0: none */
+	void *cbuf;			/* compressed input, two clusters */
+	void *zworkspace;
+	size_t zworkspace_size;
+
+	/* The request path. */
+	spinlock_t lock;		/* protects bios */
+	struct bio_list bios;
+	struct workqueue_struct *wq;
+	struct work_struct work;
+	struct delayed_work clean_work;
+	atomic_t inflight;		/* data bios between worker and end_io */
+	wait_queue_head_t inflight_wait;
+	struct bio_set bs;
+	mempool_t kio_pool;
+};
+
+/* Direct I/O on the image file for one bio (or one piece of a bio). */
+struct q2_kio {
+	struct vs_file_io fio;
+	struct bio *bio;
+	struct q2 *q;
+	bool pooled;			/* from kio_pool, not per-bio data */
+};
+
+/* Per-bio data. */
+struct q2_io {
+	struct q2_kio kio;
+	bool counted;			/* holds an inflight reference */
+};
+
+/* How a range of guest bytes is served. */
+enum q2_map_type {
+	Q2_MAP_DATA,		/* host_offset in the image */
+	Q2_MAP_ZERO,
+	Q2_MAP_BACKING,		/* same offset in the backing node */
+	Q2_MAP_COMPRESSED,	/* l2_entry describes the cluster */
+};
+
+struct q2_map {
+	enum q2_map_type type;
+	u64 len;
+	u64 host_offset;
+	u64 l2_entry;
+	bool offset_valid;	/* allocated host cluster (block status) */
+	bool allocated;		/* defined by this layer ("present") */
+};
+
+/* meta.c */
+int q2_meta_load(struct q2 *q, char **error);
+void q2_meta_free(struct q2 *q);
+int q2_lookup(struct q2 *q, u64 pos, u64 len, struct q2_map *map);
+int q2_commit(struct q2 *q, bool drain);
+int q2_write_prepare(struct q2 *q);
+int q2_l2_for_write(struct q2 *q, u64 pos, struct q2_cache_entry **entry,
+		    u32 *index);
+int q2_alloc_cluster(struct q2 *q, u64 *host);
+int q2_refcount_dec_deferred(struct q2 *q, u64 host);
+int q2_check_overlap(struct q2 *q, u64 offset, u64 len, unsigned int ignore);
+void q2_mark_corrupt(struct q2 *q, const char *reason);
+int q2_resize(struct q2 *q, u64 new_size);
+u64 q2_allocated_bytes(struct q2 *q);
+
+/* cache.c */
+int q2_cache_init(struct q2_cache *c, const char *name, unsigned int kind,
+		  unsigned int max_entries);
+void q2_cache_destroy(struct q2_cache *c);
+int q2_cache_get(struct q2 *q, struct q2_cache *c, u64 offset, bool fresh,
+		 struct q2_cache_entry **out);
+void q2_cache_put(struct q2_cache_entry *e);
+int q2_cache_write(struct q2 *q, struct q2_cache *c,
+		   struct q2_cache_entry *e);
+int q2_cache_flush(struct q2 *q, struct q2_cache *c);
+void q2_cache_drop_clean(struct q2_cache *c);
+
+/* compress.c */
+int q2_read_compressed(struct q2 *q, u64 l2_entry);
+void q2_compress_free(struct q2 *q);
+
+/* io.c */
+void q2_work(struct work_struct *work);
+int q2_io_init(struct q2 *q);
+void q2_io_exit(struct q2 *q);
+void q2_queue_bio(struct q2 *q, struct bio *bio);
+void q2_io_done(struct q2 *q, struct bio *bio);
+
+#define q2_err(q, fmt, ...) \
+	pr_err("vstorage-qcow2 %s: " fmt "\n", (q)->node.name, ##__VA_ARGS__)
+
+static inline u64 q2_cluster_size(const struct q2 *q)
+{
+	return q->g->cluster_size;
+}
+
+static inline u64 q2_cluster_start(const struct q2 *q, u64 pos)
+{
+	return pos & ~(q2_cluster_size(q) - 1);
+}
+
+#endif /* VSTORAGE_QCOW2_H */

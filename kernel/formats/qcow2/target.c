@@ -1,0 +1,789 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * vstorage-qcow2: the device-mapper target (table line, hooks, status,
+ * messages) and the node operations.
+ */
+#include <linux/ctype.h>
+#include <linux/module.h>
+#include <linux/slab.h>
+#include <linux/vmalloc.h>
+#include <net/netlink.h>
+
+#include "qcow2.h"
+
+#define DM_MSG_PREFIX "vstorage-qcow2"
+
+#define Q2_DIRTY_IMAGE \
+	"image is dirty (lazy refcounts were in use): repair it with qemu-img check -r all, or open it read-only"
+
+/*
+ * Table line:
+ *
+ *   <node_name> <image_path> [<#opt_args> <opt_args>...]
+ *
+ *   image_path: absolute path of the image file or block device, or
+ *               MAJOR:MINOR
+ *   opt_args:   backing <device>|none       backing node (required when
+ *                                           the image names a backing file)
+ *               read-only
+ *               l2-cache-size <bytes>
+ *               refcount-cache-size <bytes>
+ *               cache-clean-interval <seconds>
+ *               lazy-refcounts <on|off>
+ *               discard <ignore|unmap>
+ *               overlap-check <none|constant|cached|all>
+ */
+static int q2_parse_on_off(struct dm_arg_set *as, bool *v, char **error,
+			   char *msg)
+{
+	const char *arg = dm_shift_arg(as);
+
+	if (arg && !strcasecmp(arg, "on")) {
+		*v = true;
+	} else if (arg && !strcasecmp(arg, "off")) {
+		*v = false;
+	} else {
+		*error = msg;
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int q2_parse_u64(struct dm_arg_set *as, u64 *v, char **error,
+			char *msg)
+{
+	const char *arg = dm_shift_arg(as);
+
+	if (!arg || kstrtou64(arg, 10, v)) {
+		*error = msg;
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static const char * const q2_overlap_names[] = {
+	[Q2_OVERLAP_NONE] = "none", [Q2_OVERLAP_CONSTANT] = "constant",
+	[Q2_OVERLAP_CACHED] = "cached", [Q2_OVERLAP_ALL] = "all",
+};
+
+/* Bits of q2_parse_opts' "seen" mask, one per option. */
+enum {
+	Q2_OPT_BACKING, Q2_OPT_RO, Q2_OPT_L2, Q2_OPT_RC, Q2_OPT_CLEAN,
+	Q2_OPT_LAZY, Q2_OPT_DISCARD, Q2_OPT_OVERLAP,
+};
+
+static int q2_parse_opt(struct dm_arg_set *as, const char *name,
+			struct q2_options *o, unsigned int *seen, char **error)
+{
+	static const char * const names[] = {
+		[Q2_OPT_BACKING] = "backing", [Q2_OPT_RO] = "read-only",
+		[Q2_OPT_L2] = "l2-cache-size",
+		[Q2_OPT_RC] = "refcount-cache-size",
+		[Q2_OPT_CLEAN] = "cache-clean-interval",
+		[Q2_OPT_LAZY] = "lazy-refcounts", [Q2_OPT_DISCARD] = "discard",
+		[Q2_OPT_OVERLAP] = "overlap-check",
+	};
+	const char *arg;
+	unsigned int i;
+	u64 v;
+	int ret;
+
+	for (i = 0; i < ARRAY_SIZE(names); i++)
+		if (!strcasecmp(name, names[i]))
+			break;
+	if (i == ARRAY_SIZE(names)) {
+		*error = "unknown optional argument";
+		return -EINVAL;
+	}
+	if (*seen & BIT(i)) {
+		*error = "optional argument given more than once";
+		return -EINVAL;
+	}
+	*seen |= BIT(i);
+
+	switch (i) {
+	case Q2_OPT_BACKING:
+		arg = dm_shift_arg(as);
+		if (!arg || !*arg) {
+			*error = "backing needs a device or none";
+			return -EINVAL;
+		}
+		if (!strcasecmp(arg, "none"))
+			o->backing_none = true;
+		else
+			o->backing = arg;
+		return 0;
+	case Q2_OPT_RO:
+		o->read_only = true;
+		return 0;
+	case Q2_OPT_L2:
+		return q2_parse_u64(as, &o->l2_cache_size, error,
+				    "l2-cache-size needs a value in bytes");
+	case Q2_OPT_RC:
+		return q2_parse_u64(as, &o->refcount_cache_size, error,
+				    "refcount-cache-size needs a value in bytes");
+	case Q2_OPT_CLEAN:
+		ret = q2_parse_u64(as, &v, error,
+				   "cache-clean-interval needs seconds");
+		if (!ret && v > U32_MAX) {
+			*error = "cache-clean-interval is too large";
+			ret = -EINVAL;
+		}
+		o->cache_clean_interval = v;
+		return ret;
+	case Q2_OPT_LAZY:
+		return q2_parse_on_off(as, &o->lazy_refcounts, error,
+				       "lazy-refcounts needs on or off");
+	case Q2_OPT_DISCARD:
+		arg = dm_shift_arg(as);
+		if (arg && !strcasecmp(arg, "unmap")) {
+			o->discard_unmap = true;
+		} else if (!arg || strcasecmp(arg, "ignore")) {
+			*error = "discard needs ignore or unmap";
+			return -EINVAL;
+		}
+		return 0;
+	default:
+		arg = dm_shift_arg(as);
+		for (i = 0; arg && i < ARRAY_SIZE(q2_overlap_names); i++) {
+			if (!strcasecmp(arg, q2_overlap_names[i])) {
+				o->overlap = i;
+				return 0;
+			}
+		}
+		*error = "overlap-check needs none, constant, cached or all";
+		return -EINVAL;
+	}
+}
+
+static int q2_parse_args(struct dm_target *ti, unsigned int argc, char **argv,
+			 struct q2_options *o, const char **node_name,
+			 const char **path)
+{
+	static const struct dm_arg opt_args = {
+		0, 15, "invalid number of optional arguments (0 to 15)"
+	};
+	struct dm_arg_set as = { .argc = argc, .argv = argv };
+	unsigned int n, seen = 0;
+	const char *name;
+	int ret;
+
+	memset(o, 0, sizeof(*o));
+	o->overlap = Q2_OVERLAP_CACHED;
+	if (argc < 2) {
+		ti->error = "expected <node_name> <image_path> [<#opt_args> <opt_args>...]";
+		return -EINVAL;
+	}
+	*node_name = dm_shift_arg(&as);
+	*path = dm_shift_arg(&as);
+	if (vs_node_name_valid(*node_name)) {
+		ti->error = VS_NODE_NAME_RULES;
+		return -EINVAL;
+	}
+	if (as.argc) {
+		ret = dm_read_arg_group(&opt_args, &as, &n, &ti->error);
+		if (ret)
+			return ret;
+		while (n) {
+			unsigned int before = as.argc;
+
+			name = dm_shift_arg(&as);
+			ret = q2_parse_opt(&as, name, o, &seen, &ti->error);
+			if (ret)
+				return ret;
+			if (before - as.argc > n) {
+				ti->error = "optional argument count too small for its values";
+				return -EINVAL;
+			}
+			n -= before - as.argc;
+		}
+	}
+	if (as.argc) {
+		ti->error = "too many arguments";
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Read and validate the header and its extensions (ctr). */
+static int q2_read_header(struct q2 *q, bool writable, char **error)
+{
+	u64 file_size = vs_backend_current_size(&q->be);
+	const char *reason = NULL;
+	size_t len;
+	void *buf;
+	ssize_t n;
+	int ret;
+
+	if (file_size < 72) {
+		*error = "image is too small for a qcow2 header";
+		return -EINVAL;
+	}
+	len = round_up(min_t(u64, file_size, 2ULL << 20),
+		       q->be.logical_block_size);
+	buf = kvmalloc(len, GFP_KERNEL);
+	if (!buf) {
+		*error = "cannot allocate header buffer";
+		return -ENOMEM;
+	}
+	n = vs_backend_rw_kbuf(&q->be, ITER_DEST, buf, len, 0);
+	if (n < 0) {
+		*error = "cannot read the image header";
+		ret = n;
+		goto out;
+	}
+	ret = qcow2_header_parse(buf, len, file_size, &q->h, &reason);
+	if (!ret)
+		ret = qcow2_extensions_parse(buf, len, file_size, &q->h,
+					     &q->ext, &reason);
+	if (!ret)
+		ret = qcow2_check_open(&q->h, &q->ext,
+				       writable ? QCOW2_OPEN_WRITE : 0, &reason);
+	if (ret) {
+		*error = (char *)(reason ?: "not a valid qcow2 image");
+		goto out;
+	}
+	q->g = &q->h.g;
+	q->virtual_size = q->h.size & ~(u64)(SECTOR_SIZE - 1);
+	q->corrupt = q->h.corrupt;
+out:
+	kvfree(buf);
+	return ret;
+}
+
+static int q2_open_backing(struct dm_target *ti, struct q2 *q)
+{
+	int ret;
+
+	if (q->opt.backing_none)
+		return 0;
+	if (!q->opt.backing) {
+		if (!q->h.has_backing)
+			return 0;
+		ti->error = "image has a backing file: give backing <device> or backing none";
+		return -EINVAL;
+	}
+	ret = dm_get_device(ti, q->backing_path, FMODE_READ, &q->backing);
+	if (ret) {
+		ti->error = "cannot open the backing device";
+		return ret;
+	}
+	q->backing_size = bdev_nr_bytes(q->backing->bdev);
+	return 0;
+}
+
+static const struct vs_node_ops q2_node_ops;
+
+static void q2_clean_work(struct work_struct *work);
+
+static int q2_ctr(struct dm_target *ti, unsigned int argc, char **argv)
+{
+	const char *node_name, *path;
+	struct q2_options opt;
+	struct q2 *q;
+	bool writable;
+	int ret;
+
+	ret = q2_parse_args(ti, argc, argv, &opt, &node_name, &path);
+	if (ret)
+		return ret;
+
+	q = kzalloc(sizeof(*q), GFP_KERNEL);
+	if (!q) {
+		ti->error = "cannot allocate target";
+		return -ENOMEM;
+	}
+	q->ti = ti;
+	q->opt = opt;
+	mutex_init(&q->meta_lock);
+	INIT_DELAYED_WORK(&q->clean_work, q2_clean_work);
+	strscpy(q->node.name, node_name, sizeof(q->node.name));
+	q->path = kstrdup(path, GFP_KERNEL);
+	q->backing_path = opt.backing ? kstrdup(opt.backing, GFP_KERNEL) : NULL;
+	q->opt.backing = q->backing_path;
+	if (!q->path || (opt.backing && !q->backing_path)) {
+		ti->error = "cannot allocate target";
+		ret = -ENOMEM;
+		goto out_free;
+	}
+
+	writable = !opt.read_only && (dm_table_get_mode(ti->table) & FMODE_WRITE);
+	ret = vs_backend_open(ti, q->path, writable, &q->be);
+	if (ret)
+		goto out_free;
+
+	ret = q2_read_header(q, writable, &ti->error);
+	if (ret)
+		goto out_close;
+	if (q->h.dirty && writable) {
+		ti->error = Q2_DIRTY_IMAGE;
+		ret = -EINVAL;
+		goto out_close;
+	}
+	if (opt.lazy_refcounts) {
+		ti->error = "lazy-refcounts on is not supported yet";
+		ret = -EOPNOTSUPP;
+		goto out_close;
+	}
+	if ((u64)ti->len << SECTOR_SHIFT != q->virtual_size) {
+		ti->error = "target length does not match the image's virtual size";
+		ret = -EINVAL;
+		goto out_close;
+	}
+	ret = q2_open_backing(ti, q);
+	if (ret)
+		goto out_close;
+
+	ret = q2_io_init(q);
+	if (ret) {
+		ti->error = "cannot allocate the request path";
+		goto out_backing;
+	}
+
+	q->node.driver = "qcow2";
+	q->node.ops = &q2_node_ops;
+	q->node.read_only = !writable || q->corrupt;
+	q->node.children[0] = (struct vs_child) {
+		.role = "file", .path = q->path,
+		.dev = vs_backend_devt(&q->be),
+	};
+	q->node.nr_children = 1;
+	if (q->backing) {
+		q->node.children[1] = (struct vs_child) {
+			.role = "backing", .path = q->backing_path,
+			.dev = q->backing->bdev->bd_dev,
+		};
+		q->node.nr_children = 2;
+	}
+	ret = vs_node_register(&q->node, ti, &ti->error);
+	if (ret)
+		goto out_io;
+
+	/*
+	 * A reload's old table may still change the image: read the metadata
+	 * in preresume, when it is suspended and committed.
+	 */
+	if (!vs_node_is_reload(&q->node)) {
+		ret = q2_meta_load(q, &ti->error);
+		if (ret)
+			goto out_unregister;
+	}
+
+	ret = dm_set_target_max_io_len(ti, q2_cluster_size(q) >> SECTOR_SHIFT);
+	if (ret) {
+		ti->error = "cannot set the maximum I/O length";
+		goto out_unregister;
+	}
+	ti->per_io_data_size = sizeof(struct q2_io);
+	ti->num_flush_bios = 1;
+	ti->flush_supported = true;
+	ti->num_discard_bios = 1;
+	ti->discards_supported = true;
+	ti->num_write_zeroes_bios = 1;
+	ti->private = q;
+	return 0;
+
+out_unregister:
+	vs_node_unregister(&q->node);
+	q2_meta_free(q);
+out_io:
+	q2_io_exit(q);
+out_backing:
+	if (q->backing)
+		dm_put_device(ti, q->backing);
+out_close:
+	vs_backend_close(ti, &q->be);
+out_free:
+	kfree(q->backing_path);
+	kfree(q->path);
+	kfree(q);
+	return ret;
+}
+
+static void q2_dtr(struct dm_target *ti)
+{
+	struct q2 *q = ti->private;
+
+	vs_node_unregister(&q->node);
+	cancel_delayed_work_sync(&q->clean_work);
+	q2_io_exit(q);
+	mutex_lock(&q->meta_lock);
+	if (q->loaded && q2_commit(q, true))
+		q2_err(q, "metadata could not be committed at removal");
+	q2_meta_free(q);
+	mutex_unlock(&q->meta_lock);
+	if (q->backing)
+		dm_put_device(ti, q->backing);
+	vs_backend_close(ti, &q->be);
+	kfree(q->backing_path);
+	kfree(q->path);
+	kfree(q);
+}
+
+static int q2_map(struct dm_target *ti, struct bio *bio)
+{
+	struct q2 *q = ti->private;
+	struct q2_io *io = dm_per_bio_data(bio, sizeof(struct q2_io));
+
+	io->counted = false;
+	if (unlikely(!q->loaded))
+		return DM_MAPIO_KILL;
+	if (op_is_write(bio_op(bio)) && q->node.read_only &&
+	    bio->bi_iter.bi_size)
+		return DM_MAPIO_KILL;
+	q2_queue_bio(q, bio);
+	return DM_MAPIO_SUBMITTED;
+}
+
+static int q2_end_io(struct dm_target *ti, struct bio *bio,
+		     blk_status_t *error)
+{
+	struct q2 *q = ti->private;
+
+	vs_node_account(&q->node, bio);
+	if (*error)
+		vs_node_account_error(&q->node);
+	q2_io_done(q, bio);
+	return DM_ENDIO_DONE;
+}
+
+static int q2_preresume(struct dm_target *ti)
+{
+	struct q2 *q = ti->private;
+	char *error = NULL;
+	int ret = 0;
+
+	mutex_lock(&q->meta_lock);
+	if (!q->loaded) {
+		ret = q2_meta_load(q, &error);
+		if (ret) {
+			q2_err(q, "cannot open the image: %s",
+			       error ?: "out of memory");
+			q2_meta_free(q);
+		}
+	}
+	mutex_unlock(&q->meta_lock);
+	return ret;
+}
+
+static void q2_resume(struct dm_target *ti)
+{
+	struct q2 *q = ti->private;
+
+	vs_node_activate(&q->node);
+	if (q->opt.cache_clean_interval)
+		schedule_delayed_work(&q->clean_work,
+				      q->opt.cache_clean_interval * HZ);
+}
+
+static void q2_postsuspend(struct dm_target *ti)
+{
+	struct q2 *q = ti->private;
+
+	cancel_delayed_work_sync(&q->clean_work);
+	flush_workqueue(q->wq);
+	mutex_lock(&q->meta_lock);
+	wait_event(q->inflight_wait, !atomic_read(&q->inflight));
+	if (q2_commit(q, true))
+		q2_err(q, "metadata could not be committed at suspend");
+	mutex_unlock(&q->meta_lock);
+}
+
+/* cache-clean-interval: forget cached tables that are not dirty. */
+static void q2_clean_work(struct work_struct *work)
+{
+	struct q2 *q = container_of(to_delayed_work(work), struct q2,
+				    clean_work);
+
+	mutex_lock(&q->meta_lock);
+	if (q->loaded) {
+		q2_cache_drop_clean(&q->l2_cache);
+		q2_cache_drop_clean(&q->rb_cache);
+	}
+	mutex_unlock(&q->meta_lock);
+	schedule_delayed_work(&q->clean_work, q->opt.cache_clean_interval * HZ);
+}
+
+static void q2_emit_escaped(const char *s, char *result, unsigned int *szp,
+			    unsigned int maxlen)
+{
+	unsigned int sz = *szp;
+
+	for (; *s; s++) {
+		if (isspace(*s) || *s == '\\')
+			DMEMIT("\\");
+		DMEMIT("%c", *s);
+	}
+	*szp = sz;
+}
+
+static void q2_emit_table(struct q2 *q, char *result, unsigned int *szp,
+			  unsigned int maxlen)
+{
+	struct q2_options *o = &q->opt;
+	unsigned int sz = *szp, n = 0;
+
+	n += (o->backing || o->backing_none) ? 2 : 0;
+	n += o->read_only;
+	n += o->l2_cache_size ? 2 : 0;
+	n += o->refcount_cache_size ? 2 : 0;
+	n += o->cache_clean_interval ? 2 : 0;
+	n += o->discard_unmap ? 2 : 0;
+	n += o->overlap != Q2_OVERLAP_CACHED ? 2 : 0;
+
+	DMEMIT("%s ", q->node.name);
+	q2_emit_escaped(q->path, result, &sz, maxlen);
+	if (n)
+		DMEMIT(" %u", n);
+	if (o->backing) {
+		DMEMIT(" backing ");
+		q2_emit_escaped(o->backing, result, &sz, maxlen);
+	} else if (o->backing_none) {
+		DMEMIT(" backing none");
+	}
+	if (o->read_only)
+		DMEMIT(" read-only");
+	if (o->l2_cache_size)
+		DMEMIT(" l2-cache-size %llu", o->l2_cache_size);
+	if (o->refcount_cache_size)
+		DMEMIT(" refcount-cache-size %llu", o->refcount_cache_size);
+	if (o->cache_clean_interval)
+		DMEMIT(" cache-clean-interval %u", o->cache_clean_interval);
+	if (o->discard_unmap)
+		DMEMIT(" discard unmap");
+	if (o->overlap != Q2_OVERLAP_CACHED)
+		DMEMIT(" overlap-check %s", q2_overlap_names[o->overlap]);
+	*szp = sz;
+}
+
+/*
+ * Status (INFO):
+ *   <node_name> <version> <cluster_size> <clean|corrupt> <ro|rw>
+ *   <l2_hits> <l2_misses> <refcount_hits> <refcount_misses>
+ *   <read_ios> <write_ios> <flush_ios> <errors>
+ */
+static void q2_status(struct dm_target *ti, status_type_t type,
+		      unsigned int status_flags, char *result,
+		      unsigned int maxlen)
+{
+	struct q2 *q = ti->private;
+	unsigned int sz = 0;
+	struct vs_stats s;
+
+	switch (type) {
+	case STATUSTYPE_INFO:
+		vs_node_stats_sum(&q->node, &s);
+		DMEMIT("%s %u %u %s %s %llu %llu %llu %llu %llu %llu %llu %llu",
+		       q->node.name, q->h.version, q->g->cluster_size,
+		       READ_ONCE(q->corrupt) ? "corrupt" : "clean",
+		       READ_ONCE(q->node.read_only) ? "ro" : "rw",
+		       READ_ONCE(q->l2_cache.hits), READ_ONCE(q->l2_cache.misses),
+		       READ_ONCE(q->rb_cache.hits), READ_ONCE(q->rb_cache.misses),
+		       s.rd_ios, s.wr_ios, s.flush_ios, s.errors);
+		break;
+	case STATUSTYPE_TABLE:
+		q2_emit_table(q, result, &sz, maxlen);
+		break;
+	case STATUSTYPE_IMA:
+		DMEMIT_TARGET_NAME_VERSION(ti->type);
+		DMEMIT(",node_name=%s,version=%u,cluster_size=%u,read_only=%c,corrupt=%c;",
+		       q->node.name, q->h.version, q->g->cluster_size,
+		       q->node.read_only ? 'y' : 'n', q->corrupt ? 'y' : 'n');
+		break;
+	}
+}
+
+/* Messages: "resize <bytes>" grows the virtual size (reload afterwards). */
+static int q2_message(struct dm_target *ti, unsigned int argc, char **argv,
+		      char *result, unsigned int maxlen)
+{
+	struct q2 *q = ti->private;
+	u64 size;
+	int ret;
+
+	if (argc == 2 && !strcasecmp(argv[0], "resize")) {
+		if (kstrtou64(argv[1], 10, &size) || size & (SECTOR_SIZE - 1)) {
+			DMERR("%s: resize needs a size in bytes, a multiple of 512",
+			      q->node.name);
+			return -EINVAL;
+		}
+		if (q->node.read_only) {
+			DMERR("%s: resize of a read-only node", q->node.name);
+			return -EROFS;
+		}
+		mutex_lock(&q->meta_lock);
+		ret = q->loaded ? q2_resize(q, size) : -EAGAIN;
+		mutex_unlock(&q->meta_lock);
+		if (ret == -EOPNOTSUPP)
+			DMERR("%s: shrinking is not supported", q->node.name);
+		else if (ret)
+			DMERR("%s: resize failed: %d", q->node.name, ret);
+		return ret;
+	}
+	DMERR("%s: unknown message (expected: resize <bytes>)", q->node.name);
+	return -EINVAL;
+}
+
+static int q2_iterate_devices(struct dm_target *ti,
+			      iterate_devices_callout_fn fn, void *data)
+{
+	/*
+	 * Guest sectors do not map linearly onto the image, so no device is
+	 * reported for stacking; io_hints sets the limits.
+	 */
+	return 0;
+}
+
+static void q2_io_hints(struct dm_target *ti, struct queue_limits *limits)
+{
+	struct q2 *q = ti->private;
+	u32 cs = q2_cluster_size(q);
+
+	limits->logical_block_size = max_t(unsigned int, SECTOR_SIZE,
+					   q->be.logical_block_size);
+	limits->physical_block_size = max(limits->physical_block_size,
+					  limits->logical_block_size);
+	blk_limits_io_min(limits, max_t(u32, cs, limits->logical_block_size));
+	blk_limits_io_opt(limits, cs);
+	limits->discard_granularity = cs;
+	limits->max_discard_sectors = UINT_MAX >> SECTOR_SHIFT;
+	limits->max_hw_discard_sectors = UINT_MAX >> SECTOR_SHIFT;
+	limits->max_write_zeroes_sectors = UINT_MAX >> SECTOR_SHIFT;
+}
+
+/* == Node operations == */
+
+static int q2_block_status(struct vs_node *node, u64 offset, u64 length,
+			   struct vs_extent *ext)
+{
+	struct q2 *q = container_of(node, struct q2, node);
+	struct q2_map first, map;
+	u64 pos = offset, done = 0;
+	unsigned int i;
+	int ret;
+
+	mutex_lock(&q->meta_lock);
+	if (!q->loaded) {
+		ret = -EAGAIN;
+		goto out;
+	}
+	ret = q2_lookup(q, pos, length, &first);
+	if (ret)
+		goto out;
+	done = first.len;
+	/* merge what follows while it is the same kind (bounded work) */
+	for (i = 0; i < 4096 && done < length; i++) {
+		ret = q2_lookup(q, pos + done, length - done, &map);
+		if (ret)
+			goto out;
+		if (map.type != first.type || map.allocated != first.allocated ||
+		    map.offset_valid != first.offset_valid ||
+		    (map.offset_valid &&
+		     map.host_offset != first.host_offset + done))
+			break;
+		done += map.len;
+	}
+
+	ext->length = done;
+	switch (first.type) {
+	case Q2_MAP_DATA:
+		ext->flags = VS_EXT_DATA | VS_EXT_ALLOCATED;
+		break;
+	case Q2_MAP_COMPRESSED:
+		ext->flags = VS_EXT_DATA | VS_EXT_ALLOCATED;
+		break;
+	case Q2_MAP_ZERO:
+		ext->flags = VS_EXT_ZERO |
+			     (first.allocated ? VS_EXT_ALLOCATED : 0);
+		break;
+	case Q2_MAP_BACKING:
+		ext->flags = VS_EXT_BACKING;
+		ext->below_dev = q->backing->bdev->bd_dev;
+		ext->below_offset = offset;
+		break;
+	}
+	if (first.offset_valid && first.type != Q2_MAP_BACKING) {
+		ext->flags |= VS_EXT_OFFSET_VALID;
+		ext->host_offset = first.host_offset;
+	}
+out:
+	mutex_unlock(&q->meta_lock);
+	return ret;
+}
+
+static int q2_fill_info(struct vs_node *node, struct sk_buff *skb)
+{
+	struct q2 *q = container_of(node, struct q2, node);
+	struct vs_node *below = NULL;
+	int ret = 0;
+
+	if (q->backing)
+		below = vs_node_get_by_dev(q->backing->bdev->bd_dev);
+	if (nla_put_string(skb, VSTORAGE_INFO_FORMAT, "qcow2") ||
+	    nla_put_u32(skb, VSTORAGE_INFO_VERSION, q->h.version) ||
+	    nla_put_u64_64bit(skb, VSTORAGE_INFO_VIRTUAL_SIZE, q->virtual_size,
+			      VSTORAGE_INFO_PAD) ||
+	    nla_put_u32(skb, VSTORAGE_INFO_CLUSTER_SIZE, q->g->cluster_size) ||
+	    nla_put_u64_64bit(skb, VSTORAGE_INFO_ALLOCATED,
+			      q2_allocated_bytes(q), VSTORAGE_INFO_PAD) ||
+	    (below && nla_put_string(skb, VSTORAGE_INFO_BACKING_NODE,
+				     below->name)) ||
+	    nla_put_u8(skb, VSTORAGE_INFO_DIRTY, q->h.dirty) ||
+	    nla_put_u8(skb, VSTORAGE_INFO_CORRUPT, READ_ONCE(q->corrupt)) ||
+	    nla_put_u64_64bit(skb, VSTORAGE_INFO_CACHE_SIZE,
+			      (u64)q->l2_cache.max_entries * q->g->cluster_size,
+			      VSTORAGE_INFO_PAD) ||
+	    nla_put_u64_64bit(skb, VSTORAGE_INFO_CACHE_HITS,
+			      READ_ONCE(q->l2_cache.hits), VSTORAGE_INFO_PAD) ||
+	    nla_put_u64_64bit(skb, VSTORAGE_INFO_CACHE_MISSES,
+			      READ_ONCE(q->l2_cache.misses), VSTORAGE_INFO_PAD) ||
+	    nla_put_u8(skb, VSTORAGE_INFO_EXTENDED_L2, q->g->extended_l2) ||
+	    nla_put_string(skb, VSTORAGE_INFO_COMPRESSION,
+			   q->h.compression_type == QCOW2_COMPRESSION_ZSTD ?
+			   "zstd" : "zlib") ||
+	    nla_put_u32(skb, VSTORAGE_INFO_REFCOUNT_BITS, q->h.refcount_bits) ||
+	    nla_put_u8(skb, VSTORAGE_INFO_LAZY_REFCOUNTS, q->h.lazy_refcounts))
+		ret = -EMSGSIZE;
+	if (below)
+		vs_node_put(below);
+	return ret;
+}
+
+static const struct vs_node_ops q2_node_ops = {
+	.block_status = q2_block_status,
+	.fill_info = q2_fill_info,
+};
+
+static struct target_type q2_target_type = {
+	.name = VSTORAGE_DM_TARGET_PREFIX "qcow2",
+	.version = {0, 1, 0},
+	.module = THIS_MODULE,
+	.ctr = q2_ctr,
+	.dtr = q2_dtr,
+	.map = q2_map,
+	.end_io = q2_end_io,
+	.preresume = q2_preresume,
+	.resume = q2_resume,
+	.postsuspend = q2_postsuspend,
+	.status = q2_status,
+	.message = q2_message,
+	.iterate_devices = q2_iterate_devices,
+	.io_hints = q2_io_hints,
+};
+
+static int __init q2_init(void)
+{
+	return dm_register_target(&q2_target_type);
+}
+
+static void __exit q2_exit(void)
+{
+	dm_unregister_target(&q2_target_type);
+}
+
+module_init(q2_init);
+module_exit(q2_exit);
+
+MODULE_DESCRIPTION("vstorage qcow2 format target: QEMU images as device-mapper devices");
+MODULE_AUTHOR("vstorage developers");
+MODULE_LICENSE("GPL");
