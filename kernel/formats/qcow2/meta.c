@@ -673,6 +673,102 @@ static int q2_grow_file(struct q2 *q, u64 end)
 }
 
 /*
+ * Give the refcount table room for at least MIN_ENTRIES entries. Every
+ * cluster below the table's coverage is in use (that is why we are here), so
+ * the new structures go right after it: one refcount block that counts
+ * itself and the new table, then the table. They are written and flushed
+ * before the header points at them; the old table is freed afterwards.
+ */
+static int q2_grow_reftable(struct q2 *q, u64 min_entries)
+{
+	u32 cs = q2_cluster_size(q), bits = q->g->refblock_bits;
+	u64 entries = max(min_entries, q->reftable_entries * 2);
+	u64 c0 = q->reftable_entries << bits;
+	u64 nclusters, i, old_off = q->h.refcount_table_offset;
+	u32 old_clusters = q->h.refcount_table_clusters;
+	unsigned long *dirty;
+	size_t alloc;
+	void *rb;
+	__be64 *t;
+	ssize_t n;
+	int ret;
+
+	nclusters = DIV_ROUND_UP(entries * sizeof(u64), cs);
+	entries = nclusters * cs / sizeof(u64);
+	if (nclusters + 1 > (1ULL << bits) || nclusters > U32_MAX ||
+	    nclusters * cs > (8ULL << 20)) {
+		q2_err(q, "refcount table cannot grow further");
+		return -ENOSPC;
+	}
+	ret = q2_check_overlap(q, c0 << q->g->cluster_bits,
+			       (nclusters + 1) * cs, 0);
+	if (ret)
+		return ret;
+	ret = q2_grow_file(q, (c0 + 1 + nclusters) << q->g->cluster_bits);
+	if (ret)
+		return ret;
+
+	alloc = q2_block_round(q, nclusters * cs);
+	t = kvzalloc(alloc, GFP_KERNEL);
+	rb = kvzalloc(cs, GFP_KERNEL);
+	dirty = bitmap_zalloc(alloc / q->be.logical_block_size, GFP_KERNEL);
+	if (!t || !rb || !dirty) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	memcpy(t, q->reftable, q->reftable_entries * sizeof(u64));
+	t[c0 >> bits] = cpu_to_be64(c0 << q->g->cluster_bits);
+	for (i = 0; i <= nclusters; i++)
+		qcow2_refblock_set(rb, q->g->refcount_order,
+				   (u32)((c0 + i) & ((1ULL << bits) - 1)), 1);
+
+	/* what the new table references must be on disk before it */
+	ret = q2_cache_flush(q, &q->rb_cache);
+	if (ret)
+		goto out;
+	n = vs_backend_rw_kbuf(&q->be, ITER_SOURCE, rb, cs,
+			       c0 << q->g->cluster_bits);
+	if (n >= 0)
+		n = vs_backend_rw_kbuf(&q->be, ITER_SOURCE, t, alloc,
+				       (c0 + 1) << q->g->cluster_bits);
+	if (n >= 0)
+		n = vs_backend_flush(&q->be);
+	if (n < 0) {
+		ret = n;
+		goto out;
+	}
+
+	q->h.refcount_table_offset = (c0 + 1) << q->g->cluster_bits;
+	q->h.refcount_table_clusters = nclusters;
+	ret = q2_header_write(q);
+	if (!ret)
+		ret = vs_backend_flush(&q->be);
+	if (ret) {
+		/* the old table stays valid on disk; keep using it */
+		q->h.refcount_table_offset = old_off;
+		q->h.refcount_table_clusters = old_clusters;
+		goto out;
+	}
+
+	ret = q2_offsets_insert(&q->rb_offsets, c0 << q->g->cluster_bits);
+	kvfree(q->reftable);
+	bitmap_free(q->reftable_dirty);
+	q->reftable = t;
+	q->reftable_dirty = dirty;
+	q->reftable_bytes = alloc;
+	q->reftable_entries = entries;
+	t = NULL;
+	dirty = NULL;
+	for (i = 0; i < old_clusters; i++)
+		q2_refcount_dec_deferred(q, old_off + i * cs);
+out:
+	kvfree(t);
+	kvfree(rb);
+	bitmap_free(dirty);
+	return ret;
+}
+
+/*
  * The refcount block covering host CLUSTER. With CREATE, a missing block is
  * made: it is placed in the first cluster it covers, which is free (the
  * whole block range is unaccounted), and counts itself.
@@ -691,9 +787,11 @@ static int q2_refblock(struct q2 *q, u64 cluster, bool create,
 	if (rt_index >= q->reftable_entries) {
 		if (!create)
 			return 0;
-		/* growing the refcount table is not implemented yet */
-		q2_err(q, "refcount table is full (image too large for it)");
-		return -ENOSPC;
+		ret = q2_grow_reftable(q, rt_index + 1);
+		if (ret)
+			return ret;
+		/* the allocator restarts: the new structures took clusters */
+		return -EAGAIN;
 	}
 	ret = qcow2_reftable_entry_decode(q->g,
 					  be64_to_cpu(q->reftable[rt_index]),
