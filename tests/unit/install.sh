@@ -1,0 +1,31 @@
+#!/bin/bash
+# `make install DESTDIR=...` puts the modules (with a depmod index that
+# knows them), vstoragectl, the udev rule and the man page in place.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+dest=$(mktemp -d)
+trap 'rm -rf "$dest"' EXIT
+
+make -s -C "$repo" install DESTDIR="$dest" >"$dest.log" 2>&1 || { cat "$dest.log"; rm -f "$dest.log"; exit 1; }
+rm -f "$dest.log"
+kver=$(basename "$(ls -d "$dest"/lib/modules/* | head -n 1)")
+fail=0
+for f in usr/local/sbin/vstoragectl usr/local/share/man/man8/vstoragectl.8 \
+	 etc/udev/rules.d/60-vstorage.rules \
+	 lib/modules/"$kver"/extra/vstorage/kernel/vstorage.ko \
+	 lib/modules/"$kver"/extra/vstorage/kernel/formats/dm-vstorage-raw.ko \
+	 lib/modules/"$kver"/extra/vstorage/kernel/formats/qcow2/dm-vstorage-qcow2.ko; do
+	if [ -e "$dest/$f" ]; then echo "ok $f"; else echo "FAIL missing $f"; fail=1; fi
+done
+for m in vstorage dm-vstorage-raw dm-vstorage-qcow2; do
+	if grep -q "/$m.ko:" "$dest/lib/modules/$kver/modules.dep"; then
+		echo "ok depmod knows $m"
+	else
+		echo "FAIL depmod does not know $m"; fail=1
+	fi
+done
+grep -q "dm-vstorage-raw.ko: .*vstorage.ko" "$dest/lib/modules/$kver/modules.dep" ||
+	{ echo "FAIL dm-vstorage-raw does not depend on vstorage"; fail=1; }
+man -l "$dest/usr/local/share/man/man8/vstoragectl.8" >/dev/null 2>&1 ||
+	echo "note: man not available to render the page"
+exit $fail
