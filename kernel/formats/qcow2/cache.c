@@ -4,9 +4,11 @@
  * table (one cluster), kept big-endian as on disk. Lookups hash by host
  * offset; eviction takes the least recently used unpinned entry.
  *
- * A dirty entry is never written alone on eviction: the whole metadata is
- * committed (q2_commit), because an L2 table may only reach the disk after
- * the refcounts of the clusters it references.
+ * A dirty L2 table is never written alone on eviction: the whole metadata
+ * is committed (q2_commit), because an L2 table may only reach the disk
+ * after the refcounts of the clusters it references. A refcount block may
+ * be written alone at any time (early increments are leaks at worst, and
+ * decrements are applied only after the references are gone on disk).
  *
  * Callers hold meta_lock.
  */
@@ -95,8 +97,13 @@ static int q2_cache_make_room(struct q2 *q, struct q2_cache *c)
 		/* every entry is pinned by the operation in progress */
 		if (!victim)
 			return 0;
+		/*
+		 * A refcount block may be written at any time; an L2 table
+		 * only after the refcounts (a commit).
+		 */
 		if (victim->dirty) {
-			ret = q2_commit(q, false);
+			ret = c->kind == QCOW2_OL_REFCOUNT_BLOCK ?
+			      q2_cache_write(q, c, victim) : q2_commit(q, false);
 			if (ret)
 				return ret;
 		}

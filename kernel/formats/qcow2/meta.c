@@ -186,6 +186,8 @@ static int q2_header_write(struct q2 *q)
 	if (q->h.version >= 3) {
 		put_unaligned_be64(q->h.incompatible_features,
 				   buf + QCOW2_HOFF_INCOMPAT);
+		put_unaligned_be64(q->h.compatible_features,
+				   buf + QCOW2_HOFF_COMPAT);
 		put_unaligned_be64(q->h.autoclear_features,
 				   buf + QCOW2_HOFF_AUTOCLEAR);
 	}
@@ -226,16 +228,49 @@ int q2_write_prepare(struct q2 *q)
 		return 0;
 	if (q->corrupt || !q->be.writable)
 		return -EIO;
-	if (q->h.version >= 3 && q->h.autoclear_features) {
+	if (q->h.version >= 3 &&
+	    (q->h.autoclear_features || (q->lazy && !q->h.dirty))) {
 		q->h.autoclear_features = 0;
-		ret = q2_header_write(q);
-		if (!ret)
-			ret = vs_backend_flush(&q->be);
+		if (q->lazy) {
+			/* refcounts on disk may lag from now on */
+			q->h.incompatible_features |= QCOW2_INCOMPAT_DIRTY;
+			q->h.dirty = true;
+		}
+		ret = q2_header_write_flush(q);
 		if (ret)
 			return ret;
 	}
 	q->write_prepared = true;
 	return 0;
+}
+
+int q2_header_write_flush(struct q2 *q)
+{
+	int ret = q2_header_write(q);
+
+	return ret ?: vs_backend_flush(&q->be);
+}
+
+/*
+ * Lazy refcounts: write every refcount and clear the dirty bit, so that
+ * the image is consistent while nobody writes (suspend, removal).
+ */
+int q2_mark_clean(struct q2 *q)
+{
+	bool lazy = q->lazy;
+	int ret;
+
+	if (!q->loaded || !q->h.dirty || q->corrupt || !q->be.writable)
+		return 0;
+	q->lazy = false;
+	ret = q2_commit(q, false);
+	q->lazy = lazy;
+	if (ret)
+		return ret;
+	q->h.incompatible_features &= ~QCOW2_INCOMPAT_DIRTY;
+	q->h.dirty = false;
+	q->write_prepared = false;
+	return q2_header_write_flush(q);
 }
 
 /* == Loading == */
@@ -313,28 +348,13 @@ static int q2_load_l1(struct q2 *q, u64 file_size, char **error)
 	return 0;
 }
 
-static int q2_load_reftable(struct q2 *q, char **error)
+static int q2_collect_refblocks(struct q2 *q, char **error)
 {
 	const char *reason = NULL;
-	size_t alloc;
 	u64 i;
 	int ret;
 
-	q->reftable_entries = (u64)q->h.refcount_table_clusters *
-			      q2_cluster_size(q) / sizeof(u64);
-	ret = q2_read_table(q, q->h.refcount_table_offset,
-			    q->reftable_entries * sizeof(u64),
-			    (void **)&q->reftable, &alloc);
-	if (ret) {
-		*error = "cannot read the refcount table";
-		return ret;
-	}
-	q->reftable_bytes = alloc;
-	q->reftable_dirty = bitmap_zalloc(alloc / q->be.logical_block_size,
-					  GFP_KERNEL);
-	if (!q->reftable_dirty)
-		return -ENOMEM;
-
+	q->rb_offsets.nr = 0;
 	for (i = 0; i < q->reftable_entries; i++) {
 		u64 rb;
 
@@ -357,6 +377,29 @@ static int q2_load_reftable(struct q2 *q, char **error)
 		return -EUCLEAN;
 	}
 	return 0;
+}
+
+static int q2_load_reftable(struct q2 *q, char **error)
+{
+	size_t alloc;
+	int ret;
+
+	q->reftable_entries = (u64)q->h.refcount_table_clusters *
+			      q2_cluster_size(q) / sizeof(u64);
+	ret = q2_read_table(q, q->h.refcount_table_offset,
+			    q->reftable_entries * sizeof(u64),
+			    (void **)&q->reftable, &alloc);
+	if (ret) {
+		*error = "cannot read the refcount table";
+		return ret;
+	}
+	q->reftable_bytes = alloc;
+	q->reftable_dirty = bitmap_zalloc(alloc / q->be.logical_block_size,
+					  GFP_KERNEL);
+	if (!q->reftable_dirty)
+		return -ENOMEM;
+
+	return q2_collect_refblocks(q, error);
 }
 
 static int q2_range_cmp(const void *a, const void *b)
@@ -471,6 +514,17 @@ int q2_meta_load(struct q2 *q, char **error)
 	if (!q->cow_buf)
 		return -ENOMEM;
 	q->loaded = true;
+
+	if (q->h.dirty && q->be.writable) {
+		ret = q2_repair_refcounts(q);
+		if (!ret)
+			ret = q2_collect_refblocks(q, error);
+		if (ret) {
+			*error = "image is dirty and its refcounts could not be rebuilt: repair it with qemu-img check -r all, or open it read-only";
+			q->loaded = false;
+			return ret;
+		}
+	}
 	return 0;
 }
 
@@ -768,6 +822,11 @@ out:
 	return ret;
 }
 
+int q2_grow_file_to(struct q2 *q, u64 end)
+{
+	return q2_grow_file(q, end);
+}
+
 /*
  * The refcount block covering host CLUSTER. With CREATE, a missing block is
  * made: it is placed in the first cluster it covers, which is free (the
@@ -1037,14 +1096,15 @@ int q2_commit(struct q2 *q, bool drain)
 	if (q2_any_dirty(q)) {
 		if (q->corrupt)
 			return -EIO;
-		ret = q2_cache_flush(q, &q->rb_cache);
-		if (!ret)
+		/* lazy: the dirty bit stands for refcounts not yet written */
+		ret = q->lazy ? 0 : q2_cache_flush(q, &q->rb_cache);
+		if (!ret && !q->lazy)
 			ret = q2_write_dirty_blocks(q, q->reftable,
 						    q->reftable_bytes,
 						    q->reftable_dirty,
 						    q->h.refcount_table_offset,
 						    QCOW2_OL_REFCOUNT_TABLE);
-		if (!ret)
+		if (!ret && !q->lazy)
 			ret = vs_backend_flush(&q->be);
 		if (!ret)
 			ret = q2_cache_flush(q, &q->l2_cache);

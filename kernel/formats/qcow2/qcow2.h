@@ -59,6 +59,7 @@ struct q2_options {
 	u64 refcount_cache_size;	/* bytes, 0: default */
 	u32 cache_clean_interval;	/* seconds, 0: never */
 	bool lazy_refcounts;
+	bool lazy_set;			/* lazy-refcounts given */
 	bool discard_unmap;
 	enum q2_overlap_mode overlap;
 };
@@ -89,7 +90,8 @@ struct q2 {
 	u64 virtual_size;
 	bool loaded;
 	bool corrupt;
-	bool write_prepared;		/* autoclear bits dealt with */
+	bool write_prepared;		/* autoclear/dirty bits dealt with */
+	bool lazy;			/* refcounts written only when clean */
 	__be64 *l1;
 	u32 l1_size;			/* entries */
 	size_t l1_bytes;		/* buffer size, block aligned */
@@ -175,6 +177,12 @@ int q2_check_overlap(struct q2 *q, u64 offset, u64 len, unsigned int ignore);
 void q2_mark_corrupt(struct q2 *q, const char *reason);
 int q2_resize(struct q2 *q, u64 new_size);
 u64 q2_allocated_bytes(struct q2 *q);
+int q2_grow_file_to(struct q2 *q, u64 end);
+int q2_header_write_flush(struct q2 *q);
+int q2_mark_clean(struct q2 *q);
+
+/* repair.c */
+int q2_repair_refcounts(struct q2 *q);
 
 /* cache.c */
 int q2_cache_init(struct q2_cache *c, const char *name, unsigned int kind,

@@ -13,8 +13,6 @@
 
 #define DM_MSG_PREFIX "vstorage-qcow2"
 
-#define Q2_DIRTY_IMAGE \
-	"image is dirty (lazy refcounts were in use): repair it with qemu-img check -r all, or open it read-only"
 
 /*
  * Table line:
@@ -132,6 +130,7 @@ static int q2_parse_opt(struct dm_arg_set *as, const char *name,
 		o->cache_clean_interval = v;
 		return ret;
 	case Q2_OPT_LAZY:
+		o->lazy_set = true;
 		return q2_parse_on_off(as, &o->lazy_refcounts, error,
 				       "lazy-refcounts needs on or off");
 	case Q2_OPT_DISCARD:
@@ -272,6 +271,33 @@ static int q2_open_backing(struct dm_target *ti, struct q2 *q)
 	return 0;
 }
 
+/*
+ * lazy-refcounts defaults to the image's compatible bit, like QEMU; turning
+ * it on sets the bit (version 3 only).
+ */
+static int q2_setup_lazy(struct dm_target *ti, struct q2 *q, bool writable)
+{
+	bool want = q->opt.lazy_set ? q->opt.lazy_refcounts :
+		    q->h.lazy_refcounts;
+
+	if (!want || !writable)
+		return 0;
+	if (q->h.version < 3) {
+		ti->error = "lazy-refcounts needs a version 3 image (compat=1.1)";
+		return -EINVAL;
+	}
+	q->lazy = true;
+	if (!q->h.lazy_refcounts) {
+		q->h.compatible_features |= QCOW2_COMPAT_LAZY_REFCOUNTS;
+		q->h.lazy_refcounts = true;
+		if (q2_header_write_flush(q)) {
+			ti->error = "cannot set the lazy refcounts bit";
+			return -EIO;
+		}
+	}
+	return 0;
+}
+
 static const struct vs_node_ops q2_node_ops;
 
 static void q2_clean_work(struct work_struct *work);
@@ -315,16 +341,9 @@ static int q2_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	ret = q2_read_header(q, writable, &ti->error);
 	if (ret)
 		goto out_close;
-	if (q->h.dirty && writable) {
-		ti->error = Q2_DIRTY_IMAGE;
-		ret = -EINVAL;
+	ret = q2_setup_lazy(ti, q, writable);
+	if (ret)
 		goto out_close;
-	}
-	if (opt.lazy_refcounts) {
-		ti->error = "lazy-refcounts on is not supported yet";
-		ret = -EOPNOTSUPP;
-		goto out_close;
-	}
 	if ((u64)ti->len << SECTOR_SHIFT != q->virtual_size) {
 		ti->error = "target length does not match the image's virtual size";
 		ret = -EINVAL;
@@ -408,7 +427,7 @@ static void q2_dtr(struct dm_target *ti)
 	cancel_delayed_work_sync(&q->clean_work);
 	q2_io_exit(q);
 	mutex_lock(&q->meta_lock);
-	if (q->loaded && q2_commit(q, true))
+	if (q->loaded && (q2_commit(q, true) || q2_mark_clean(q)))
 		q2_err(q, "metadata could not be committed at removal");
 	q2_meta_free(q);
 	mutex_unlock(&q->meta_lock);
@@ -484,7 +503,7 @@ static void q2_postsuspend(struct dm_target *ti)
 	flush_workqueue(q->wq);
 	mutex_lock(&q->meta_lock);
 	wait_event(q->inflight_wait, !atomic_read(&q->inflight));
-	if (q2_commit(q, true))
+	if (q2_commit(q, true) || q2_mark_clean(q))
 		q2_err(q, "metadata could not be committed at suspend");
 	mutex_unlock(&q->meta_lock);
 }
@@ -529,6 +548,7 @@ static void q2_emit_table(struct q2 *q, char *result, unsigned int *szp,
 	n += o->refcount_cache_size ? 2 : 0;
 	n += o->cache_clean_interval ? 2 : 0;
 	n += o->discard_unmap ? 2 : 0;
+	n += o->lazy_set ? 2 : 0;
 	n += o->overlap != Q2_OVERLAP_CACHED ? 2 : 0;
 
 	DMEMIT("%s ", q->node.name);
@@ -549,6 +569,8 @@ static void q2_emit_table(struct q2 *q, char *result, unsigned int *szp,
 		DMEMIT(" refcount-cache-size %llu", o->refcount_cache_size);
 	if (o->cache_clean_interval)
 		DMEMIT(" cache-clean-interval %u", o->cache_clean_interval);
+	if (o->lazy_set)
+		DMEMIT(" lazy-refcounts %s", o->lazy_refcounts ? "on" : "off");
 	if (o->discard_unmap)
 		DMEMIT(" discard unmap");
 	if (o->overlap != Q2_OVERLAP_CACHED)

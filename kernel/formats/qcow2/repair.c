@@ -1,0 +1,284 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Rebuilding the refcounts of a dirty image (the dirty bit says refcount
+ * updates were deferred by lazy refcounts and may be missing), before the
+ * first write, as the specification requires.
+ *
+ * Every reference is counted the way qemu-img check counts it: the header
+ * cluster, the L1 tables (active and of each snapshot), every L2 table once
+ * per L1 that points to it, every data cluster once per L2 entry, the
+ * refcount table and blocks, the snapshot table. The refcount blocks are
+ * then rewritten from the counts; blocks that are missing go to the end of
+ * the file. Only then is the dirty bit cleared.
+ *
+ * Images with persistent bitmaps, or whose refcount table would have to
+ * grow, are left to qemu-img check -r all.
+ */
+#include <linux/slab.h>
+#include <linux/vmalloc.h>
+
+#include "qcow2.h"
+
+/* Files with more clusters than this are repaired by qemu-img instead. */
+#define Q2_REPAIR_MAX_CLUSTERS	(64U << 20)
+
+struct q2_counts {
+	u32 *v;
+	u64 nr;
+	u64 max;
+};
+
+static int q2_count(struct q2 *q, struct q2_counts *c, u64 offset, u64 len)
+{
+	u64 first = offset >> q->g->cluster_bits;
+	u64 last = (offset + max(len, 1ULL) - 1) >> q->g->cluster_bits;
+	u64 i;
+
+	if (last >= c->nr) {
+		q2_err(q, "repair: a reference points past the end of the image");
+		return -EUCLEAN;
+	}
+	for (i = first; i <= last; i++)
+		c->v[i]++;
+	return 0;
+}
+
+static int q2_count_l2(struct q2 *q, struct q2_counts *c, void *buf, u64 l2)
+{
+	u32 i, cs = q2_cluster_size(q);
+	ssize_t n;
+	int ret;
+
+	ret = q2_count(q, c, l2, cs);
+	if (ret)
+		return ret;
+	n = vs_backend_rw_kbuf(&q->be, ITER_DEST, buf, cs, l2);
+	if (n < 0)
+		return n;
+	for (i = 0; i < (1U << q->g->l2_bits); i++) {
+		struct qcow2_l2_info info;
+		const char *reason = NULL;
+		u64 entry, bitmap, start;
+		u32 len;
+
+		qcow2_l2_entry_get(q->g, buf, i, &entry, &bitmap);
+		if (qcow2_l2_entry_decode(q->g, entry, bitmap, &info, &reason)) {
+			q2_err(q, "repair: %s", reason);
+			return -EUCLEAN;
+		}
+		switch (info.type) {
+		case QCOW2_CLUSTER_NORMAL:
+		case QCOW2_CLUSTER_ZERO_ALLOC:
+			ret = q2_count(q, c, info.host_offset, cs);
+			break;
+		case QCOW2_CLUSTER_COMPRESSED:
+			ret = qcow2_compressed_range(q->g, info.host_offset,
+						     info.csectors,
+						     c->nr << q->g->cluster_bits,
+						     &start, &len, &reason);
+			if (!ret)
+				ret = q2_count(q, c, start, len);
+			break;
+		default:
+			if (info.host_offset)	/* extended: unallocated, kept */
+				ret = q2_count(q, c, info.host_offset, cs);
+			break;
+		}
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/* Count one L1 table (given in memory, big-endian) and all it references. */
+static int q2_count_l1(struct q2 *q, struct q2_counts *c, void *buf,
+		       const __be64 *l1, u32 size)
+{
+	u32 i;
+	int ret;
+
+	for (i = 0; i < size; i++) {
+		const char *reason = NULL;
+		bool copied;
+		u64 l2;
+
+		if (qcow2_l1_entry_decode(q->g, be64_to_cpu(l1[i]), &l2, &copied,
+					  &reason)) {
+			q2_err(q, "repair: %s", reason);
+			return -EUCLEAN;
+		}
+		if (!l2)
+			continue;
+		ret = q2_count_l2(q, c, buf, l2);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+static int q2_count_snapshots(struct q2 *q, struct q2_counts *c, void *buf)
+{
+	u32 i;
+	int ret;
+
+	if (q->h.nb_snapshots) {
+		ret = q2_count(q, c, q->h.snapshots_offset,
+			       q->snapshot_table_len);
+		if (ret)
+			return ret;
+	}
+	for (i = 0; i < q->nr_snap_l1; i++) {
+		size_t bytes = round_up(max_t(u64, q->snap_l1[i].len, 1),
+					q->be.logical_block_size);
+		__be64 *l1;
+		ssize_t n;
+
+		ret = q2_count(q, c, q->snap_l1[i].offset, q->snap_l1[i].len);
+		if (ret)
+			return ret;
+		if (!q->snap_l1[i].len)
+			continue;
+		l1 = kvmalloc(bytes, GFP_KERNEL);
+		if (!l1)
+			return -ENOMEM;
+		n = vs_backend_rw_kbuf(&q->be, ITER_DEST, l1, bytes,
+				       q->snap_l1[i].offset);
+		ret = n < 0 ? n : q2_count_l1(q, c, buf, l1,
+					       q->snap_l1[i].len / sizeof(u64));
+		kvfree(l1);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/* Rewrite every refcount block from the counts; add missing ones. */
+static int q2_write_refcounts(struct q2 *q, struct q2_counts *c, void *buf)
+{
+	u32 cs = q2_cluster_size(q), bits = q->g->refblock_bits;
+	u64 max = qcow2_refcount_max(q->g->refcount_order);
+	u64 rt, i, blocks;
+	bool added;
+	int ret;
+
+	/* new blocks take clusters at the end, which may need blocks too */
+	do {
+		added = false;
+		blocks = DIV_ROUND_UP(c->nr, 1ULL << bits);
+		if (blocks > q->reftable_entries) {
+			q2_err(q, "repair: the refcount table would have to grow; use qemu-img check -r all");
+			return -ENOSPC;
+		}
+		for (rt = 0; rt < blocks; rt++) {
+			u64 first = rt << bits, last = min(c->nr, first + (1ULL << bits));
+			bool used = false;
+
+			if (q->reftable[rt])
+				continue;
+			for (i = first; i < last && !used; i++)
+				used = c->v[i];
+			if (!used)
+				continue;
+			if (c->nr == c->max) {
+				q2_err(q, "repair: no room for new refcount blocks");
+				return -ENOSPC;
+			}
+			q->reftable[rt] = cpu_to_be64(c->nr << q->g->cluster_bits);
+			set_bit(rt * sizeof(u64) / q->be.logical_block_size,
+				q->reftable_dirty);
+			c->v[c->nr++] = 1;
+			added = true;
+		}
+	} while (added);
+
+	for (rt = 0; rt < q->reftable_entries; rt++) {
+		u64 off = be64_to_cpu(q->reftable[rt]) & QCOW2_REFT_OFFSET_MASK;
+		u64 first = rt << bits;
+		ssize_t n;
+
+		if (!off)
+			continue;
+		memset(buf, 0, cs);
+		for (i = first; i < min(c->nr, first + (1ULL << bits)); i++) {
+			if (c->v[i] > max) {
+				q2_err(q, "repair: refcount overflow");
+				return -EUCLEAN;
+			}
+			qcow2_refblock_set(buf, q->g->refcount_order,
+					   (u32)(i - first), c->v[i]);
+		}
+		ret = q2_grow_file_to(q, off + cs);
+		if (ret)
+			return ret;
+		n = vs_backend_rw_kbuf(&q->be, ITER_SOURCE, buf, cs, off);
+		if (n < 0)
+			return n;
+	}
+	return 0;
+}
+
+int q2_repair_refcounts(struct q2 *q)
+{
+	u64 file_clusters = DIV_ROUND_UP(vs_backend_current_size(&q->be),
+					 q2_cluster_size(q));
+	struct q2_counts c = { };
+	void *buf;
+	u64 i;
+	int ret;
+
+	if (q->ext.nb_bitmaps) {
+		q2_err(q, "repair: image has persistent bitmaps; use qemu-img check -r all");
+		return -EOPNOTSUPP;
+	}
+	if (file_clusters > Q2_REPAIR_MAX_CLUSTERS)
+		return -EFBIG;
+	/* room for new refcount blocks after the end of the file */
+	c.nr = file_clusters;
+	c.max = file_clusters + DIV_ROUND_UP(file_clusters,
+					     1ULL << q->g->refblock_bits) + 8;
+	c.v = kvcalloc(c.max, sizeof(u32), GFP_KERNEL);
+	buf = kvmalloc(q2_cluster_size(q), GFP_KERNEL);
+	if (!c.v || !buf) {
+		ret = -ENOMEM;
+		goto out;
+	}
+
+	ret = q2_count(q, &c, 0, q2_cluster_size(q));
+	if (!ret)
+		ret = q2_count(q, &c, q->h.l1_table_offset,
+			       (u64)q->l1_size * sizeof(u64));
+	if (!ret)
+		ret = q2_count_l1(q, &c, buf, q->l1, q->l1_size);
+	if (!ret)
+		ret = q2_count(q, &c, q->h.refcount_table_offset,
+			       q->reftable_entries * sizeof(u64));
+	for (i = 0; !ret && i < q->reftable_entries; i++) {
+		u64 off = be64_to_cpu(q->reftable[i]) & QCOW2_REFT_OFFSET_MASK;
+
+		if (off)
+			ret = q2_count(q, &c, off, q2_cluster_size(q));
+	}
+	if (!ret)
+		ret = q2_count_snapshots(q, &c, buf);
+	if (!ret)
+		ret = q2_write_refcounts(q, &c, buf);
+	if (!ret)
+		ret = vs_backend_flush(&q->be);
+	if (ret)
+		goto out;
+
+	/* the refcount table (new block entries) before the clean header */
+	ret = q2_commit(q, false);
+	if (ret)
+		goto out;
+	q->h.incompatible_features &= ~QCOW2_INCOMPAT_DIRTY;
+	q->h.dirty = false;
+	ret = q2_header_write_flush(q);
+	if (!ret)
+		pr_info("vstorage-qcow2 %s: refcounts of the dirty image rebuilt\n",
+			q->node.name);
+out:
+	kvfree(c.v);
+	kvfree(buf);
+	return ret;
+}
