@@ -412,67 +412,51 @@ out:
 	return ret;
 }
 
-/* Whether BIO can overwrite its cluster in place. */
-static int q2_write_in_place(struct q2 *q, struct bio *bio, u64 *host)
-{
-	u64 pos = q2_bio_pos(q, bio);
-	struct q2_map map;
-	int ret;
-
-	ret = q2_lookup(q, pos, bio->bi_iter.bi_size, &map);
-	if (ret)
-		return ret;
-	if (map.type != Q2_MAP_DATA || map.len < bio->bi_iter.bi_size)
-		return 0;
-	/* allocated: is it ours alone? */
-	{
-		struct q2_cache_entry *e;
-		struct qcow2_l2_info info;
-		const char *reason = NULL;
-		u64 raw, bitmap;
-		u32 index;
-		u64 l1e = be64_to_cpu(q->l1[qcow2_l1_index(q->g, pos)]);
-
-		if (!(l1e & QCOW2_OFLAG_COPIED))
-			return 0;
-		ret = q2_cache_get(q, &q->l2_cache,
-				   l1e & QCOW2_L1E_OFFSET_MASK, false, &e);
-		if (ret)
-			return ret;
-		index = qcow2_l2_index(q->g, pos);
-		qcow2_l2_entry_get(q->g, e->buf, index, &raw, &bitmap);
-		ret = qcow2_l2_entry_decode(q->g, raw, bitmap, &info, &reason);
-		q2_cache_put(e);
-		if (ret || !info.copied)
-			return 0;
-	}
-	*host = map.host_offset;
-	return 1;
-}
-
+/*
+ * Writes go in runs: a run of data subclusters that are ours alone is
+ * overwritten in place, asynchronously; any other run is allocated
+ * synchronously. Splitting first keeps an allocating write's
+ * read-modify-write away from data that an in-place write may be changing
+ * at the same time.
+ */
 static void q2_write(struct q2 *q, struct bio *bio)
 {
-	u64 host;
+	u64 pos = q2_bio_pos(q, bio);
 	int ret;
 
 	if (q->corrupt || q->node.read_only) {
 		q2_end(bio, -EIO);
 		return;
 	}
-	ret = q2_write_in_place(q, bio, &host);
-	if (ret > 0) {
-		ret = q2_write_prepare(q);
-		if (!ret) {
-			q2_submit_data(q, bio, host);
+	ret = q2_write_prepare(q);
+	if (ret) {
+		q2_end(bio, ret);
+		return;
+	}
+	for (;;) {
+		u64 len = bio->bi_iter.bi_size;
+		struct bio *piece = bio;
+		struct q2_map map;
+
+		ret = q2_lookup(q, pos, len, &map);
+		if (ret) {
+			q2_end(bio, ret);
 			return;
 		}
+		if (map.len < len)
+			piece = q2_split(q, bio, map.len);
+		if (map.type == Q2_MAP_DATA && map.copied) {
+			q2_submit_data(q, piece, map.host_offset);
+		} else {
+			ret = q2_write_alloc(q, pos, map.len, piece);
+			if (!ret && (bio->bi_opf & REQ_FUA))
+				ret = q2_commit(q, false);
+			q2_end(piece, ret);
+		}
+		if (piece == bio)
+			return;
+		pos += map.len;
 	}
-	if (!ret)
-		ret = q2_write_alloc(q, q2_bio_pos(q, bio),
-				     bio->bi_iter.bi_size, bio);
-	if (!ret && (bio->bi_opf & REQ_FUA))
-		ret = q2_commit(q, false);
-	q2_end(bio, ret);
 }
 
 /* == Discard and write-zeroes == */

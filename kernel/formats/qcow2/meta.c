@@ -548,19 +548,18 @@ void q2_meta_free(struct q2 *q)
 /* == Lookup == */
 
 static int q2_l2_entry(struct q2 *q, u64 pos, struct q2_cache_entry **ep,
-		       u32 *index)
+		       u32 *index, bool *copied)
 {
 	const char *reason = NULL;
 	u64 l1_index = qcow2_l1_index(q->g, pos);
 	u64 l2;
-	bool copied;
 	int ret;
 
 	*ep = NULL;
 	if (l1_index >= q->l1_size)
 		return 0;
 	ret = qcow2_l1_entry_decode(q->g, be64_to_cpu(q->l1[l1_index]), &l2,
-				    &copied, &reason);
+				    copied, &reason);
 	if (ret) {
 		q2_mark_corrupt(q, reason);
 		return -EIO;
@@ -606,11 +605,12 @@ int q2_lookup(struct q2 *q, u64 pos, u64 len, struct q2_map *map)
 	struct qcow2_l2_info info;
 	struct q2_cache_entry *e;
 	u32 index, sc, run;
+	bool l1_copied;
 	u64 raw;
 	int ret;
 
 	memset(map, 0, sizeof(*map));
-	ret = q2_l2_entry(q, pos, &e, &index);
+	ret = q2_l2_entry(q, pos, &e, &index, &l1_copied);
 	if (ret)
 		return ret;
 	if (!e) {
@@ -644,6 +644,7 @@ int q2_lookup(struct q2 *q, u64 pos, u64 len, struct q2_map *map)
 	case QCOW2_SC_DATA:
 		map->type = Q2_MAP_DATA;
 		map->allocated = true;
+		map->copied = l1_copied && info.copied;
 		return 0;
 	case QCOW2_SC_ZERO:
 		map->type = Q2_MAP_ZERO;

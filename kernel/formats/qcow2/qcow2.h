@@ -161,6 +161,7 @@ struct q2_map {
 	u64 l2_entry;
 	bool offset_valid;	/* allocated host cluster (block status) */
 	bool allocated;		/* defined by this layer ("present") */
+	bool copied;		/* DATA whose L1 and L2 entries say refcount 1 */
 };
 
 /* meta.c */
