@@ -38,35 +38,59 @@ int q2_cache_init(struct q2_cache *c, const char *name, unsigned int kind,
 	return 0;
 }
 
-static void q2_cache_free_entry(struct q2_cache *c, struct q2_cache_entry *e)
+/* map() may be reading the table: unhash it under map_lock, then free. */
+static void q2_cache_free_entry(struct q2 *q, struct q2_cache *c,
+				struct q2_cache_entry *e)
 {
+	unsigned long flags;
+
+	write_lock_irqsave(&q->map_lock, flags);
 	hlist_del(&e->hash);
+	write_unlock_irqrestore(&q->map_lock, flags);
 	list_del(&e->lru);
 	c->nr_entries--;
 	kvfree(e->buf);
 	kfree(e);
 }
 
-void q2_cache_destroy(struct q2_cache *c)
+void q2_cache_destroy(struct q2 *q, struct q2_cache *c)
 {
 	struct q2_cache_entry *e, *tmp;
 
 	if (!c->hash)
 		return;
 	list_for_each_entry_safe(e, tmp, &c->lru, lru)
-		q2_cache_free_entry(c, e);
+		q2_cache_free_entry(q, c, e);
 	kvfree(c->hash);
 	c->hash = NULL;
 }
 
-/* Forget clean, unpinned entries (cache-clean-interval, suspend). */
-void q2_cache_drop_clean(struct q2_cache *c)
+/* Forget clean, unpinned entries (cache-clean-interval). */
+void q2_cache_drop_clean(struct q2 *q, struct q2_cache *c)
 {
 	struct q2_cache_entry *e, *tmp;
 
 	list_for_each_entry_safe(e, tmp, &c->lru, lru)
 		if (!e->dirty && !e->pinned)
-			q2_cache_free_entry(c, e);
+			q2_cache_free_entry(q, c, e);
+}
+
+/*
+ * The table at OFFSET if cached, for map(): under map_lock (read), without
+ * pinning; a hit only marks the entry as recently used.
+ */
+struct q2_cache_entry *q2_cache_peek(struct q2_cache *c, u64 offset)
+{
+	struct q2_cache_entry *e;
+
+	hlist_for_each_entry(e, &c->hash[hash_64(offset, c->hash_bits)], hash) {
+		if (e->offset == offset) {
+			if (!READ_ONCE(e->accessed))
+				WRITE_ONCE(e->accessed, true);
+			return e;
+		}
+	}
+	return NULL;
 }
 
 static struct q2_cache_entry *q2_cache_find(struct q2_cache *c, u64 offset)
@@ -86,12 +110,25 @@ static int q2_cache_make_room(struct q2 *q, struct q2_cache *c)
 	int ret;
 
 	while (c->nr_entries >= c->max_entries) {
-		struct q2_cache_entry *victim = NULL;
+		struct q2_cache_entry *victim = NULL, *tmp;
 
-		list_for_each_entry_reverse(e, &c->lru, lru) {
-			if (!e->pinned) {
-				victim = e;
-				break;
+		/* second chance for entries map() used since the last scan */
+		list_for_each_entry_safe_reverse(e, tmp, &c->lru, lru) {
+			if (e->pinned)
+				continue;
+			if (READ_ONCE(e->accessed)) {
+				WRITE_ONCE(e->accessed, false);
+				continue;
+			}
+			victim = e;
+			break;
+		}
+		if (!victim) {
+			list_for_each_entry_reverse(e, &c->lru, lru) {
+				if (!e->pinned) {
+					victim = e;
+					break;
+				}
 			}
 		}
 		/* every entry is pinned by the operation in progress */
@@ -107,7 +144,7 @@ static int q2_cache_make_room(struct q2 *q, struct q2_cache *c)
 			if (ret)
 				return ret;
 		}
-		q2_cache_free_entry(c, victim);
+		q2_cache_free_entry(q, c, victim);
 	}
 	return 0;
 }
@@ -129,7 +166,11 @@ int q2_cache_get(struct q2 *q, struct q2_cache *c, u64 offset, bool fresh,
 		c->hits++;
 		list_move(&e->lru, &c->lru);
 		if (fresh) {
+			unsigned long flags;
+
+			write_lock_irqsave(&q->map_lock, flags);
 			memset(e->buf, 0, size);
+			write_unlock_irqrestore(&q->map_lock, flags);
 			e->dirty = true;
 		}
 		e->pinned++;
@@ -161,7 +202,14 @@ int q2_cache_get(struct q2 *q, struct q2_cache *c, u64 offset, bool fresh,
 			return n;
 		}
 	}
-	hlist_add_head(&e->hash, &c->hash[hash_64(offset, c->hash_bits)]);
+	{
+		unsigned long flags;
+
+		write_lock_irqsave(&q->map_lock, flags);
+		hlist_add_head(&e->hash,
+			       &c->hash[hash_64(offset, c->hash_bits)]);
+		write_unlock_irqrestore(&q->map_lock, flags);
+	}
 	list_add(&e->lru, &c->lru);
 	c->nr_entries++;
 	e->pinned = 1;

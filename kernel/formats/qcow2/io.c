@@ -55,18 +55,6 @@ void q2_queue_bio(struct q2 *q, struct bio *bio)
 	queue_work(q->wq, &q->work);
 }
 
-/* Called from end_io for every dm bio the worker handled. */
-void q2_io_done(struct q2 *q, struct bio *bio)
-{
-	struct q2_io *io = q2_io_of(bio);
-
-	if (io->counted) {
-		io->counted = false;
-		if (atomic_dec_and_test(&q->inflight))
-			wake_up(&q->inflight_wait);
-	}
-}
-
 /* == Pieces of a bio == */
 
 static void q2_end(struct bio *bio, int err)
@@ -149,6 +137,121 @@ static void q2_submit_data(struct q2 *q, struct bio *bio, u64 host)
 			   bio->bi_opf & REQ_FUA, q2_file_done);
 }
 
+/* Called from end_io for every dm bio. */
+void q2_io_done(struct q2 *q, struct bio *bio)
+{
+	struct q2_io *io = q2_io_of(bio);
+
+	switch (io->counted) {
+	case Q2_COUNTED_WORKER:
+		if (atomic_dec_and_test(&q->inflight))
+			wake_up(&q->inflight_wait);
+		break;
+	case Q2_COUNTED_FAST:
+		this_cpu_dec(*q->fast_inflight);
+		break;
+	default:
+		break;
+	}
+	io->counted = Q2_UNCOUNTED;
+}
+
+/*
+ * The fast path, from map(): a read or an in-place write whose whole range
+ * the cached metadata describes as allocated data (or, for reads, as
+ * backing or zero) is sent on here, on the submitting CPU, without the
+ * worker. Returns a DM_MAPIO_* value, or -1 for the worker.
+ */
+int q2_map_fast(struct q2 *q, struct bio *bio)
+{
+	struct q2_io *io = q2_io_of(bio);
+	bool write = op_is_write(bio_op(bio));
+	u64 pos = q2_bio_pos(q, bio);
+	struct q2_fastq *fq;
+	unsigned long flags;
+	struct q2_map map;
+	bool ok;
+
+	if (write && !READ_ONCE(q->write_prepared))
+		return -1;
+
+	this_cpu_inc(*q->fast_inflight);
+	io->counted = Q2_COUNTED_FAST;
+	/* the count is visible before the lookup: pairs with q2_drain() */
+	smp_mb();
+
+	/* a write onto metadata goes to the worker, which marks it corrupt */
+	read_lock(&q->map_lock);
+	ok = q2_lookup_fast(q, pos, bio->bi_iter.bi_size, &map);
+	if (ok && write && map.type == Q2_MAP_DATA &&
+	    qcow2_overlap_check(&q->ranges, map.host_offset, map.len,
+				q2_overlap_ignore(q)))
+		ok = false;
+	read_unlock(&q->map_lock);
+	if (!ok || map.len < bio->bi_iter.bi_size)
+		goto slow;
+
+	switch (map.type) {
+	case Q2_MAP_DATA:
+		if (write && !map.copied)
+			goto slow;
+		if (q->be.dev) {
+			bio_set_dev(bio, q->be.dev->bdev);
+			bio->bi_iter.bi_sector = map.host_offset >> SECTOR_SHIFT;
+			return DM_MAPIO_REMAPPED;
+		}
+		io->host = map.host_offset;
+		fq = get_cpu_ptr(q->fastq);
+		spin_lock_irqsave(&fq->lock, flags);
+		bio_list_add(&fq->bios, bio);
+		spin_unlock_irqrestore(&fq->lock, flags);
+		queue_work_on(smp_processor_id(), q->fast_wq, &fq->work);
+		put_cpu_ptr(q->fastq);
+		return DM_MAPIO_SUBMITTED;
+	case Q2_MAP_BACKING:
+		if (write)
+			goto slow;
+		bio_set_dev(bio, q->backing->bdev);
+		bio->bi_iter.bi_sector = pos >> SECTOR_SHIFT;
+		return DM_MAPIO_REMAPPED;
+	case Q2_MAP_ZERO:
+		if (write)
+			goto slow;
+		zero_fill_bio(bio);
+		bio_endio(bio);
+		return DM_MAPIO_SUBMITTED;
+	default:
+		break;
+	}
+slow:
+	io->counted = Q2_UNCOUNTED;
+	this_cpu_dec(*q->fast_inflight);
+	return -1;
+}
+
+/* File I/O that map() resolved: issued from a worker (see backend.c). */
+static void q2_fast_work(struct work_struct *work)
+{
+	struct q2_fastq *fq = container_of(work, struct q2_fastq, work);
+	struct bio_list bios;
+	struct blk_plug plug;
+	unsigned long flags;
+	unsigned int noio;
+	struct bio *bio;
+
+	spin_lock_irqsave(&fq->lock, flags);
+	bios = fq->bios;
+	bio_list_init(&fq->bios);
+	spin_unlock_irqrestore(&fq->lock, flags);
+
+	noio = memalloc_noio_save();
+	blk_start_plug(&plug);
+	while ((bio = bio_list_pop(&bios)))
+		q2_submit_data(fq->q, bio, q2_io_of(bio)->host);
+	blk_finish_plug(&plug);
+	memalloc_noio_restore(noio);
+}
+
 static void q2_submit_backing(struct q2 *q, struct bio *bio, u64 pos)
 {
 	bio_set_dev(bio, q->backing->bdev);
@@ -178,6 +281,18 @@ static void q2_copy_from_bio(struct bio *bio, void *dst)
 		memcpy_from_bvec(dst + done, &bv);
 		done += bv.bv_len;
 	}
+}
+
+/* Change an L2 entry that map() may be reading. */
+static void q2_l2_set(struct q2 *q, struct q2_cache_entry *e, u32 index,
+		      u64 entry, u64 bitmap)
+{
+	unsigned long flags;
+
+	write_lock_irqsave(&q->map_lock, flags);
+	qcow2_l2_entry_put(q->g, e->buf, index, entry, bitmap);
+	write_unlock_irqrestore(&q->map_lock, flags);
+	e->dirty = true;
 }
 
 /* == Reads == */
@@ -383,8 +498,7 @@ static int q2_write_alloc(struct q2 *q, u64 pos, u32 len, struct bio *src)
 	ret = qcow2_l2_entry_encode(q->g, &newinfo, &entry, &bitmap);
 	if (ret)
 		goto out_free;
-	qcow2_l2_entry_put(q->g, e->buf, index, entry, bitmap);
-	e->dirty = true;
+	q2_l2_set(q, e, index, entry, bitmap);
 
 	/* the old host cluster loses this reference after the next commit */
 	if ((!reuse && info.type == QCOW2_CLUSTER_NORMAL) ||
@@ -446,7 +560,12 @@ static void q2_write(struct q2 *q, struct bio *bio)
 		if (map.len < len)
 			piece = q2_split(q, bio, map.len);
 		if (map.type == Q2_MAP_DATA && map.copied) {
-			q2_submit_data(q, piece, map.host_offset);
+			/* like QEMU, every data write is checked, not only new ones */
+			ret = q2_check_overlap(q, map.host_offset, map.len, 0);
+			if (ret)
+				q2_end(piece, ret);
+			else
+				q2_submit_data(q, piece, map.host_offset);
 		} else {
 			ret = q2_write_alloc(q, pos, map.len, piece);
 			if (!ret && (bio->bi_opf & REQ_FUA))
@@ -497,8 +616,7 @@ static int q2_zero_cluster(struct q2 *q, u64 pos)
 	}
 	ret = qcow2_l2_entry_encode(q->g, &newinfo, &entry, &bitmap);
 	if (!ret) {
-		qcow2_l2_entry_put(q->g, e->buf, index, entry, bitmap);
-		e->dirty = true;
+		q2_l2_set(q, e, index, entry, bitmap);
 		if (info.type == QCOW2_CLUSTER_NORMAL ||
 		    info.type == QCOW2_CLUSTER_ZERO_ALLOC)
 			q2_refcount_dec_deferred(q, info.host_offset);
@@ -558,9 +676,12 @@ static void q2_discard_zero(struct q2 *q, struct bio *bio)
 
 static int q2_flush(struct q2 *q)
 {
-	/* data bios before this flush complete before their refs drop */
-	wait_event(q->inflight_wait, !atomic_read(&q->inflight));
-	return q2_commit(q, true);
+	bool drain = q->nr_pending_dec;
+
+	/* freed clusters become reusable once no I/O can still reach them */
+	if (drain)
+		q2_drain(q);
+	return q2_commit(q, drain);
 }
 
 static void q2_handle(struct q2 *q, struct bio *bio)
@@ -576,7 +697,7 @@ static void q2_handle(struct q2 *q, struct bio *bio)
 	}
 
 	io->kio.q = q;
-	io->counted = true;
+	io->counted = Q2_COUNTED_WORKER;
 	atomic_inc(&q->inflight);
 
 	mutex_lock(&q->meta_lock);
@@ -595,8 +716,10 @@ static void q2_handle(struct q2 *q, struct bio *bio)
 		q2_end(bio, -EOPNOTSUPP);
 	}
 	/* deferred decrements pile up without flushes: drain now and then */
-	if (q->nr_pending_dec > 4096 && !atomic_read(&q->inflight))
+	if (q->nr_pending_dec > 4096) {
+		q2_drain(q);
 		q2_commit(q, true);
+	}
 	mutex_unlock(&q->meta_lock);
 }
 
@@ -624,7 +747,7 @@ void q2_work(struct work_struct *work)
 
 int q2_io_init(struct q2 *q)
 {
-	int ret;
+	int ret, cpu;
 
 	spin_lock_init(&q->lock);
 	bio_list_init(&q->bios);
@@ -640,12 +763,35 @@ int q2_io_init(struct q2 *q)
 		goto out_bs;
 	q->wq = alloc_ordered_workqueue("vstorage-qcow2/%s", WQ_MEM_RECLAIM,
 					q->node.name);
-	if (!q->wq) {
+	q->fast_wq = alloc_workqueue("vstorage-qcow2-io/%s",
+				     WQ_MEM_RECLAIM | WQ_HIGHPRI, 0,
+				     q->node.name);
+	q->fast_inflight = alloc_percpu(int);
+	q->fastq = alloc_percpu(struct q2_fastq);
+	if (!q->wq || !q->fast_wq || !q->fast_inflight || !q->fastq) {
 		ret = -ENOMEM;
-		goto out_pool;
+		goto out_wq;
+	}
+	for_each_possible_cpu(cpu) {
+		struct q2_fastq *fq = per_cpu_ptr(q->fastq, cpu);
+
+		spin_lock_init(&fq->lock);
+		bio_list_init(&fq->bios);
+		INIT_WORK(&fq->work, q2_fast_work);
+		fq->q = q;
 	}
 	return 0;
-out_pool:
+out_wq:
+	free_percpu(q->fastq);
+	free_percpu(q->fast_inflight);
+	if (q->fast_wq)
+		destroy_workqueue(q->fast_wq);
+	if (q->wq)
+		destroy_workqueue(q->wq);
+	q->wq = NULL;
+	q->fast_wq = NULL;
+	q->fastq = NULL;
+	q->fast_inflight = NULL;
 	mempool_exit(&q->kio_pool);
 out_bs:
 	bioset_exit(&q->bs);
@@ -654,8 +800,16 @@ out_bs:
 
 void q2_io_exit(struct q2 *q)
 {
+	if (q->fast_wq)
+		destroy_workqueue(q->fast_wq);
 	if (q->wq)
 		destroy_workqueue(q->wq);
+	free_percpu(q->fastq);
+	free_percpu(q->fast_inflight);
+	q->fast_wq = NULL;
+	q->wq = NULL;
+	q->fastq = NULL;
+	q->fast_inflight = NULL;
 	mempool_exit(&q->kio_pool);
 	bioset_exit(&q->bs);
 }

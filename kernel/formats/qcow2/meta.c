@@ -15,12 +15,15 @@
  *
  * Everything here runs under meta_lock.
  */
+#include <linux/delay.h>
 #include <linux/slab.h>
 #include <linux/sort.h>
 #include <linux/vmalloc.h>
 
 #include "qcow2.h"
 
+#define Q2_DIRTY_UNREPAIRED \
+	"image is dirty and its refcounts could not be rebuilt: repair it with qemu-img check -r all, or open it read-only"
 #define Q2_DEFAULT_L2_CACHE_MAX	(32ULL << 20)
 #define Q2_MIN_REFBLOCK_CACHE	4
 #define Q2_MAX_PENDING_DEC	4096
@@ -34,6 +37,8 @@ static size_t q2_block_round(struct q2 *q, size_t bytes)
 
 /* == Sorted offset arrays for the overlap check == */
 
+static void q2_ranges_refresh(struct q2 *q);
+
 static int q2_u64_cmp(const void *a, const void *b)
 {
 	u64 x = *(const u64 *)a, y = *(const u64 *)b;
@@ -41,30 +46,43 @@ static int q2_u64_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static int q2_offsets_reserve(struct q2_offsets *o, u32 nr)
+/*
+ * Room for NR offsets. map() may be reading the array (overlap check of
+ * in-place writes): a new array replaces the old one under map_lock, and
+ * the old one is freed afterwards.
+ */
+static int q2_offsets_reserve(struct q2 *q, struct q2_offsets *o, u32 nr)
 {
-	u64 *v;
+	unsigned long flags;
+	u64 *v, *old;
 	u32 max;
 
 	if (nr <= o->max)
 		return 0;
 	max = max(nr, o->max * 2);
 	max = max(max, 16U);
-	v = kvrealloc(o->v, o->max * sizeof(u64), max * sizeof(u64),
-		      GFP_KERNEL);
+	v = kvmalloc_array(max, sizeof(u64), GFP_KERNEL);
 	if (!v)
 		return -ENOMEM;
+	write_lock_irqsave(&q->map_lock, flags);
+	old = o->v;
+	if (o->nr)
+		memcpy(v, old, o->nr * sizeof(u64));
 	o->v = v;
 	o->max = max;
+	q2_ranges_refresh(q);
+	write_unlock_irqrestore(&q->map_lock, flags);
+	kvfree(old);
 	return 0;
 }
 
-static int q2_offsets_insert(struct q2_offsets *o, u64 off)
+static int q2_offsets_insert(struct q2 *q, struct q2_offsets *o, u64 off)
 {
 	u32 lo = 0, hi = o->nr;
+	unsigned long flags;
 	int ret;
 
-	ret = q2_offsets_reserve(o, o->nr + 1);
+	ret = q2_offsets_reserve(q, o, o->nr + 1);
 	if (ret)
 		return ret;
 	while (lo < hi) {
@@ -77,10 +95,31 @@ static int q2_offsets_insert(struct q2_offsets *o, u64 off)
 	}
 	if (lo < o->nr && o->v[lo] == off)
 		return 0;
+	write_lock_irqsave(&q->map_lock, flags);
 	memmove(&o->v[lo + 1], &o->v[lo], (o->nr - lo) * sizeof(u64));
 	o->v[lo] = off;
 	o->nr++;
+	q2_ranges_refresh(q);
+	write_unlock_irqrestore(&q->map_lock, flags);
 	return 0;
+}
+
+static void q2_offsets_remove(struct q2 *q, struct q2_offsets *o, u64 off)
+{
+	unsigned long flags;
+	u32 i;
+
+	write_lock_irqsave(&q->map_lock, flags);
+	for (i = 0; i < o->nr; i++) {
+		if (o->v[i] == off) {
+			memmove(&o->v[i], &o->v[i + 1],
+				(o->nr - i - 1) * sizeof(u64));
+			o->nr--;
+			break;
+		}
+	}
+	q2_ranges_refresh(q);
+	write_unlock_irqrestore(&q->map_lock, flags);
 }
 
 /* Sort and refuse duplicates: two references to one table is corruption. */
@@ -109,6 +148,30 @@ static void q2_ranges_refresh(struct q2 *q)
 	q->ranges.refcount_table.len = q->reftable_entries * sizeof(u64);
 }
 
+/* Publish table moves (L1, refcount table) to map()'s overlap check. */
+void q2_ranges_update(struct q2 *q)
+{
+	unsigned long flags;
+
+	write_lock_irqsave(&q->map_lock, flags);
+	q2_ranges_refresh(q);
+	write_unlock_irqrestore(&q->map_lock, flags);
+}
+
+/* Which overlap kinds the overlap-check option leaves out. */
+unsigned int q2_overlap_ignore(struct q2 *q)
+{
+	switch (q->opt.overlap) {
+	case Q2_OVERLAP_NONE:
+		return QCOW2_OL_ALL;
+	case Q2_OVERLAP_CONSTANT:
+		return QCOW2_OL_ACTIVE_L2 | QCOW2_OL_REFCOUNT_BLOCK |
+		       QCOW2_OL_INACTIVE_L1 | QCOW2_OL_INACTIVE_L2;
+	default:
+		return 0;
+	}
+}
+
 static const char *q2_overlap_name(unsigned int kind)
 {
 	switch (kind) {
@@ -134,17 +197,10 @@ int q2_check_overlap(struct q2 *q, u64 offset, u64 len, unsigned int ignore)
 {
 	unsigned int hit;
 
-	switch (q->opt.overlap) {
-	case Q2_OVERLAP_NONE:
+	if (q->opt.overlap == Q2_OVERLAP_NONE)
 		return 0;
-	case Q2_OVERLAP_CONSTANT:
-		ignore |= QCOW2_OL_ACTIVE_L2 | QCOW2_OL_REFCOUNT_BLOCK |
-			  QCOW2_OL_INACTIVE_L1 | QCOW2_OL_INACTIVE_L2;
-		break;
-	default:
-		break;
-	}
-	q2_ranges_refresh(q);
+	ignore |= q2_overlap_ignore(q);
+	q2_ranges_update(q);
 	hit = qcow2_overlap_check(&q->ranges, offset, len, ignore);
 	if (!hit)
 		return 0;
@@ -336,7 +392,7 @@ static int q2_load_l1(struct q2 *q, u64 file_size, char **error)
 		}
 		if (!l2)
 			continue;
-		ret = q2_offsets_reserve(&q->l2_offsets, q->l2_offsets.nr + 1);
+		ret = q2_offsets_reserve(q, &q->l2_offsets, q->l2_offsets.nr + 1);
 		if (ret)
 			return ret;
 		q->l2_offsets.v[q->l2_offsets.nr++] = l2;
@@ -367,7 +423,7 @@ static int q2_collect_refblocks(struct q2 *q, char **error)
 		}
 		if (!rb)
 			continue;
-		ret = q2_offsets_reserve(&q->rb_offsets, q->rb_offsets.nr + 1);
+		ret = q2_offsets_reserve(q, &q->rb_offsets, q->rb_offsets.nr + 1);
 		if (ret)
 			return ret;
 		q->rb_offsets.v[q->rb_offsets.nr++] = rb;
@@ -520,7 +576,7 @@ int q2_meta_load(struct q2 *q, char **error)
 		if (!ret)
 			ret = q2_collect_refblocks(q, error);
 		if (ret) {
-			*error = "image is dirty and its refcounts could not be rebuilt: repair it with qemu-img check -r all, or open it read-only";
+			*error = Q2_DIRTY_UNREPAIRED;
 			q->loaded = false;
 			return ret;
 		}
@@ -530,8 +586,8 @@ int q2_meta_load(struct q2 *q, char **error)
 
 void q2_meta_free(struct q2 *q)
 {
-	q2_cache_destroy(&q->l2_cache);
-	q2_cache_destroy(&q->rb_cache);
+	q2_cache_destroy(q, &q->l2_cache);
+	q2_cache_destroy(q, &q->rb_cache);
 	kvfree(q->l1);
 	bitmap_free(q->l1_dirty);
 	kvfree(q->reftable);
@@ -593,6 +649,53 @@ static int q2_decode(struct q2 *q, struct q2_cache_entry *e, u32 index,
 	return 0;
 }
 
+/* An unallocated range: the backing node's, or zeroes (QEMU). */
+static void q2_map_unallocated(struct q2 *q, u64 pos, struct q2_map *map)
+{
+	if (!q->backing || pos >= q->backing_size) {
+		map->type = Q2_MAP_ZERO;
+	} else {
+		map->type = Q2_MAP_BACKING;
+		map->len = min(map->len, q->backing_size - pos);
+	}
+}
+
+/* Fill MAP for POS from its decoded L2 entry; map->len is set by the caller. */
+static void q2_map_entry(struct q2 *q, u64 pos, const struct qcow2_l2_info *info,
+			 u64 raw, bool l1_copied, struct q2_map *map)
+{
+	u64 in_cluster = pos & (q2_cluster_size(q) - 1);
+	u32 sc, run;
+
+	if (info->type == QCOW2_CLUSTER_COMPRESSED) {
+		map->type = Q2_MAP_COMPRESSED;
+		map->l2_entry = raw;
+		map->allocated = true;
+		return;
+	}
+	sc = (u32)(in_cluster >> q->g->subcluster_bits);
+	run = qcow2_sc_run(q->g, info, sc);
+	map->len = min(map->len, ((u64)(sc + run) << q->g->subcluster_bits) -
+				 in_cluster);
+	if (info->host_offset) {
+		map->offset_valid = true;
+		map->host_offset = info->host_offset + in_cluster;
+	}
+	switch (qcow2_sc_state(info, sc)) {
+	case QCOW2_SC_DATA:
+		map->type = Q2_MAP_DATA;
+		map->allocated = true;
+		map->copied = l1_copied && info->copied;
+		return;
+	case QCOW2_SC_ZERO:
+		map->type = Q2_MAP_ZERO;
+		map->allocated = true;
+		return;
+	default:
+		q2_map_unallocated(q, pos, map);
+	}
+}
+
 /*
  * How the guest range [pos, pos + len) is served: map->len bytes from pos
  * share map->type. The answer never crosses a cluster boundary, except for
@@ -600,12 +703,11 @@ static int q2_decode(struct q2 *q, struct q2_cache_entry *e, u32 index,
  */
 int q2_lookup(struct q2 *q, u64 pos, u64 len, struct q2_map *map)
 {
-	u64 in_cluster = pos & (q2_cluster_size(q) - 1);
 	u64 per_l2 = 1ULL << (q->g->cluster_bits + q->g->l2_bits);
 	struct qcow2_l2_info info;
 	struct q2_cache_entry *e;
-	u32 index, sc, run;
 	bool l1_copied;
+	u32 index;
 	u64 raw;
 	int ret;
 
@@ -615,52 +717,75 @@ int q2_lookup(struct q2 *q, u64 pos, u64 len, struct q2_map *map)
 		return ret;
 	if (!e) {
 		map->len = min(len, round_down(pos, per_l2) + per_l2 - pos);
-		map->type = Q2_MAP_BACKING;
-		goto backing;
+		q2_map_unallocated(q, pos, map);
+		return 0;
 	}
-	map->len = min(len, q2_cluster_size(q) - in_cluster);
+	map->len = min(len, q2_cluster_size(q) - (pos & (q2_cluster_size(q) - 1)));
 	ret = q2_decode(q, e, index, &info, &raw);
 	q2_cache_put(e);
 	if (ret)
 		return ret;
-
-	if (info.type == QCOW2_CLUSTER_COMPRESSED) {
-		map->type = Q2_MAP_COMPRESSED;
-		map->l2_entry = raw;
-		map->allocated = true;
-		return 0;
-	}
-
-	sc = (u32)(in_cluster >> q->g->subcluster_bits);
-	run = qcow2_sc_run(q->g, &info, sc);
-	map->len = min(map->len, ((u64)(sc + run) << q->g->subcluster_bits) -
-				 in_cluster);
-	if (info.host_offset) {
-		map->offset_valid = true;
-		map->host_offset = info.host_offset + in_cluster;
-	}
-
-	switch (qcow2_sc_state(&info, sc)) {
-	case QCOW2_SC_DATA:
-		map->type = Q2_MAP_DATA;
-		map->allocated = true;
-		map->copied = l1_copied && info.copied;
-		return 0;
-	case QCOW2_SC_ZERO:
-		map->type = Q2_MAP_ZERO;
-		map->allocated = true;
-		return 0;
-	default:
-		map->type = Q2_MAP_BACKING;
-		break;
-	}
-backing:
-	/* QEMU: no backing file, or past its end, reads zeroes */
-	if (!q->backing || pos >= q->backing_size)
-		map->type = Q2_MAP_ZERO;
-	else
-		map->len = min(map->len, q->backing_size - pos);
+	q2_map_entry(q, pos, &info, raw, l1_copied, map);
 	return 0;
+}
+
+/*
+ * q2_lookup() for map(), under map_lock (read): answers only from what is
+ * in memory, and leaves every doubt (a cache miss, a bad entry, compressed
+ * data) to the worker.
+ */
+bool q2_lookup_fast(struct q2 *q, u64 pos, u64 len, struct q2_map *map)
+{
+	u64 l1_index = qcow2_l1_index(q->g, pos);
+	struct qcow2_l2_info info;
+	const char *reason = NULL;
+	struct q2_cache_entry *e;
+	u64 l2, raw, bitmap;
+	bool l1_copied;
+
+	memset(map, 0, sizeof(*map));
+	map->len = min(len, q2_cluster_size(q) - (pos & (q2_cluster_size(q) - 1)));
+	if (l1_index >= q->l1_size)
+		return false;
+	if (qcow2_l1_entry_decode(q->g, be64_to_cpu(q->l1[l1_index]), &l2,
+				  &l1_copied, &reason))
+		return false;
+	if (!l2) {
+		q2_map_unallocated(q, pos, map);
+		return true;
+	}
+	e = q2_cache_peek(&q->l2_cache, l2);
+	if (!e)
+		return false;
+	qcow2_l2_entry_get(q->g, e->buf, qcow2_l2_index(q->g, pos), &raw,
+			   &bitmap);
+	if (qcow2_l2_entry_decode(q->g, raw, bitmap, &info, &reason))
+		return false;
+	q2_map_entry(q, pos, &info, raw, l1_copied, map);
+	return map->type != Q2_MAP_COMPRESSED;
+}
+
+static s64 q2_fast_inflight(struct q2 *q)
+{
+	s64 sum = 0;
+	int cpu;
+
+	for_each_possible_cpu(cpu)
+		sum += READ_ONCE(*per_cpu_ptr(q->fast_inflight, cpu));
+	return sum;
+}
+
+/*
+ * Wait until no data I/O is in flight: what the worker started, and what
+ * map() started on its own (counted per CPU; a bio counted before its lookup
+ * saw the old mapping is seen here, since that lookup came before our
+ * metadata change under map_lock).
+ */
+void q2_drain(struct q2 *q)
+{
+	wait_event(q->inflight_wait, !atomic_read(&q->inflight));
+	while (q2_fast_inflight(q))
+		usleep_range(50, 500);
 }
 
 /* == Refcounts and allocation == */
@@ -805,7 +930,7 @@ static int q2_grow_reftable(struct q2 *q, u64 min_entries)
 		goto out;
 	}
 
-	ret = q2_offsets_insert(&q->rb_offsets, c0 << q->g->cluster_bits);
+	ret = q2_offsets_insert(q, &q->rb_offsets, c0 << q->g->cluster_bits);
 	kvfree(q->reftable);
 	bitmap_free(q->reftable_dirty);
 	q->reftable = t;
@@ -816,6 +941,7 @@ static int q2_grow_reftable(struct q2 *q, u64 min_entries)
 	dirty = NULL;
 	for (i = 0; i < old_clusters; i++)
 		q2_refcount_dec_deferred(q, old_off + i * cs);
+	q2_ranges_update(q);
 out:
 	kvfree(t);
 	kvfree(rb);
@@ -877,7 +1003,7 @@ static int q2_refblock(struct q2 *q, u64 cluster, bool create,
 	if (ret)
 		return ret;
 	qcow2_refblock_set((*ep)->buf, q->g->refcount_order, 0, 1);
-	ret = q2_offsets_insert(&q->rb_offsets, rb);
+	ret = q2_offsets_insert(q, &q->rb_offsets, rb);
 	if (ret) {
 		q2_cache_put(*ep);
 		return ret;
@@ -957,7 +1083,11 @@ int q2_refcount_dec_deferred(struct q2 *q, u64 host)
 
 static void q2_l1_set(struct q2 *q, u64 index, u64 entry)
 {
+	unsigned long flags;
+
+	write_lock_irqsave(&q->map_lock, flags);
 	q->l1[index] = cpu_to_be64(entry);
+	write_unlock_irqrestore(&q->map_lock, flags);
 	set_bit(index * sizeof(u64) / q->be.logical_block_size, q->l1_dirty);
 }
 
@@ -1000,7 +1130,7 @@ int q2_l2_for_write(struct q2 *q, u64 pos, struct q2_cache_entry **ep,
 		goto out;
 	if (old)
 		memcpy(e->buf, old->buf, q2_cluster_size(q));
-	ret = q2_offsets_insert(&q->l2_offsets, host);
+	ret = q2_offsets_insert(q, &q->l2_offsets, host);
 	if (ret) {
 		q2_cache_put(e);
 		goto out;
@@ -1008,17 +1138,7 @@ int q2_l2_for_write(struct q2 *q, u64 pos, struct q2_cache_entry **ep,
 	q2_l1_set(q, l1_index, qcow2_l1_entry_encode(host, true));
 	if (old) {
 		/* the snapshot keeps the old table */
-		u32 i;
-
-		for (i = 0; i < q->l2_offsets.nr; i++) {
-			if (q->l2_offsets.v[i] == l2) {
-				memmove(&q->l2_offsets.v[i],
-					&q->l2_offsets.v[i + 1],
-					(q->l2_offsets.nr - i - 1) * sizeof(u64));
-				q->l2_offsets.nr--;
-				break;
-			}
-		}
+		q2_offsets_remove(q, &q->l2_offsets, l2);
 		ret = q2_refcount_dec_deferred(q, l2);
 	}
 	*ep = e;
@@ -1190,12 +1310,19 @@ int q2_resize(struct q2 *q, u64 new_size)
 			bitmap_free(dirty);
 			return ret;
 		}
-		kvfree(q->l1);
+		{
+			unsigned long flags;
+			__be64 *old_l1 = q->l1;
+
+			write_lock_irqsave(&q->map_lock, flags);
+			q->l1 = l1;
+			q->l1_size = need;
+			write_unlock_irqrestore(&q->map_lock, flags);
+			kvfree(old_l1);
+		}
 		bitmap_free(q->l1_dirty);
-		q->l1 = l1;
 		q->l1_dirty = dirty;
 		q->l1_bytes = alloc;
-		q->l1_size = need;
 		q->h.l1_size = need;
 		q->h.l1_table_offset = off;
 	}
@@ -1206,6 +1333,7 @@ int q2_resize(struct q2 *q, u64 new_size)
 	if (ret)
 		return ret;
 	q->virtual_size = new_size;
+	q2_ranges_update(q);
 	if (q->l1_size != old_size) {
 		nclusters = DIV_ROUND_UP((u64)old_size * sizeof(u64),
 					 q2_cluster_size(q));

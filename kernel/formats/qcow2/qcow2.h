@@ -30,6 +30,7 @@ struct q2_cache_entry {
 	struct hlist_node hash;
 	unsigned int pinned;		/* not evictable while > 0 */
 	bool dirty;
+	bool accessed;			/* hit by the fast path since last scan */
 };
 
 struct q2_cache {
@@ -84,6 +85,11 @@ struct q2 {
 
 	/* Metadata, all under meta_lock. */
 	struct mutex meta_lock;
+	/*
+	 * What map() reads without meta_lock: the L1 table and the L2 cache's
+	 * hash and tables. Writers hold meta_lock too.
+	 */
+	rwlock_t map_lock;
 	struct qcow2_header h;
 	struct qcow2_extensions ext;
 	const struct qcow2_geometry *g;
@@ -128,6 +134,9 @@ struct q2 {
 	struct delayed_work clean_work;
 	atomic_t inflight;		/* data bios between worker and end_io */
 	wait_queue_head_t inflight_wait;
+	int __percpu *fast_inflight;	/* bios mapped by map() itself */
+	struct q2_fastq __percpu *fastq;	/* file I/O started from map() */
+	struct workqueue_struct *fast_wq;
 	struct bio_set bs;
 	mempool_t kio_pool;
 };
@@ -140,10 +149,25 @@ struct q2_kio {
 	bool pooled;			/* from kio_pool, not per-bio data */
 };
 
+/* Bios that map() resolved, waiting for file I/O on one CPU. */
+struct q2_fastq {
+	spinlock_t lock;		/* protects bios */
+	struct bio_list bios;
+	struct work_struct work;
+	struct q2 *q;
+};
+
+enum q2_count {
+	Q2_UNCOUNTED,
+	Q2_COUNTED_WORKER,		/* in q->inflight */
+	Q2_COUNTED_FAST,		/* in q->fast_inflight */
+};
+
 /* Per-bio data. */
 struct q2_io {
 	struct q2_kio kio;
-	bool counted;			/* holds an inflight reference */
+	u64 host;			/* fast path: where the data is */
+	enum q2_count counted;
 };
 
 /* How a range of guest bytes is served. */
@@ -185,17 +209,23 @@ int q2_mark_clean(struct q2 *q);
 /* repair.c */
 int q2_repair_refcounts(struct q2 *q);
 
+bool q2_lookup_fast(struct q2 *q, u64 pos, u64 len, struct q2_map *map);
+void q2_ranges_update(struct q2 *q);
+unsigned int q2_overlap_ignore(struct q2 *q);
+void q2_drain(struct q2 *q);
+
 /* cache.c */
 int q2_cache_init(struct q2_cache *c, const char *name, unsigned int kind,
 		  unsigned int max_entries);
-void q2_cache_destroy(struct q2_cache *c);
+void q2_cache_destroy(struct q2 *q, struct q2_cache *c);
 int q2_cache_get(struct q2 *q, struct q2_cache *c, u64 offset, bool fresh,
 		 struct q2_cache_entry **out);
 void q2_cache_put(struct q2_cache_entry *e);
 int q2_cache_write(struct q2 *q, struct q2_cache *c,
 		   struct q2_cache_entry *e);
 int q2_cache_flush(struct q2 *q, struct q2_cache *c);
-void q2_cache_drop_clean(struct q2_cache *c);
+void q2_cache_drop_clean(struct q2 *q, struct q2_cache *c);
+struct q2_cache_entry *q2_cache_peek(struct q2_cache *c, u64 offset);
 
 /* compress.c */
 int q2_read_compressed(struct q2 *q, u64 l2_entry);
@@ -207,6 +237,7 @@ int q2_io_init(struct q2 *q);
 void q2_io_exit(struct q2 *q);
 void q2_queue_bio(struct q2 *q, struct bio *bio);
 void q2_io_done(struct q2 *q, struct bio *bio);
+int q2_map_fast(struct q2 *q, struct bio *bio);
 
 #define q2_err(q, fmt, ...) \
 	pr_err("vstorage-qcow2 %s: " fmt "\n", (q)->node.name, ##__VA_ARGS__)

@@ -13,7 +13,6 @@
 
 #define DM_MSG_PREFIX "vstorage-qcow2"
 
-
 /*
  * Table line:
  *
@@ -322,6 +321,7 @@ static int q2_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	q->ti = ti;
 	q->opt = opt;
 	mutex_init(&q->meta_lock);
+	rwlock_init(&q->map_lock);
 	INIT_DELAYED_WORK(&q->clean_work, q2_clean_work);
 	strscpy(q->node.name, node_name, sizeof(q->node.name));
 	q->path = kstrdup(path, GFP_KERNEL);
@@ -444,12 +444,19 @@ static int q2_map(struct dm_target *ti, struct bio *bio)
 	struct q2 *q = ti->private;
 	struct q2_io *io = dm_per_bio_data(bio, sizeof(struct q2_io));
 
-	io->counted = false;
+	io->counted = Q2_UNCOUNTED;
 	if (unlikely(!q->loaded))
 		return DM_MAPIO_KILL;
-	if (op_is_write(bio_op(bio)) && q->node.read_only &&
+	if (op_is_write(bio_op(bio)) && READ_ONCE(q->node.read_only) &&
 	    bio->bi_iter.bi_size)
 		return DM_MAPIO_KILL;
+	if ((bio_op(bio) == REQ_OP_READ || bio_op(bio) == REQ_OP_WRITE) &&
+	    bio->bi_iter.bi_size && !(bio->bi_opf & REQ_PREFLUSH)) {
+		int r = q2_map_fast(q, bio);
+
+		if (r >= 0)
+			return r;
+	}
 	q2_queue_bio(q, bio);
 	return DM_MAPIO_SUBMITTED;
 }
@@ -501,8 +508,9 @@ static void q2_postsuspend(struct dm_target *ti)
 
 	cancel_delayed_work_sync(&q->clean_work);
 	flush_workqueue(q->wq);
+	flush_workqueue(q->fast_wq);
 	mutex_lock(&q->meta_lock);
-	wait_event(q->inflight_wait, !atomic_read(&q->inflight));
+	q2_drain(q);
 	if (q2_commit(q, true) || q2_mark_clean(q))
 		q2_err(q, "metadata could not be committed at suspend");
 	mutex_unlock(&q->meta_lock);
@@ -516,8 +524,8 @@ static void q2_clean_work(struct work_struct *work)
 
 	mutex_lock(&q->meta_lock);
 	if (q->loaded) {
-		q2_cache_drop_clean(&q->l2_cache);
-		q2_cache_drop_clean(&q->rb_cache);
+		q2_cache_drop_clean(q, &q->l2_cache);
+		q2_cache_drop_clean(q, &q->rb_cache);
 	}
 	mutex_unlock(&q->meta_lock);
 	schedule_delayed_work(&q->clean_work, q->opt.cache_clean_interval * HZ);
