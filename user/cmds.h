@@ -25,4 +25,12 @@ struct vs_node;
  */
 void vs_node_dm_name(const struct vs_node *n, char *buf, size_t len);
 
+struct vs_nl;
+/*
+ * Every node (NODE_GET dump, retried while the set changes), sorted by
+ * name. Returns 0, or -1 with the error printed.
+ */
+int vs_node_dump(struct vs_nl *nl, struct vs_node **out, size_t *nr);
+void vs_node_dump_free(struct vs_node *v, size_t nr);
+
 #endif /* VS_CMDS_H */

@@ -3,6 +3,7 @@
  * libdevmapper wrapper.
  */
 #include <errno.h>
+#include <unistd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -60,6 +61,12 @@ void vs_dm_exit(void)
 
 const char *vs_dm_last_error(void)
 {
+	/*
+	 * libdevmapper reports an unopenable control node as a version
+	 * mismatch; say what is really wrong.
+	 */
+	if (access("/dev/mapper/control", R_OK | W_OK) && errno == EACCES)
+		return "permission denied (device-mapper needs root)";
 	return last_error[0] ? last_error : "device-mapper request failed";
 }
 
@@ -293,6 +300,153 @@ remove:
 			 "; also failed to remove the half-created device '%s': %s",
 			 spec->name, strerror(-r));
 	}
+out:
+	vs_kmsg_close(&km);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	return ret;
+}
+
+/* The best reason for a failed table load or resume of device dev. */
+static void table_reason(char *err, size_t len, struct vs_kmsg *km,
+			 const char *dev, const char *target, const char *what,
+			 const char *name, int e)
+{
+	char msg[1024];
+
+	if (vs_kmsg_reason(km, dev, target, msg, sizeof(msg)))
+		snprintf(err, len, "%s", msg);
+	else
+		snprintf(err, len, "cannot %s '%s': %s", what, name,
+			 strerror(e));
+}
+
+int vs_dm_message(const char *name, const char *dev, const char *target,
+		  const char *node, const char *msg, char *err, size_t errlen)
+{
+	struct dm_task *dmt;
+	struct vs_kmsg km;
+	char why[1024];
+	int ret = 0;
+
+	vs_dm_init();
+	vs_kmsg_open(&km);
+	dmt = dm_task_create(DM_DEVICE_TARGET_MSG);
+	if (!dmt) {
+		snprintf(err, errlen, "%s", vs_dm_last_error());
+		ret = -EIO;
+		goto out;
+	}
+	if (!dm_task_set_name(dmt, name) || !dm_task_set_sector(dmt, 0) ||
+	    !dm_task_set_message(dmt, msg)) {
+		snprintf(err, errlen, "%s", vs_dm_last_error());
+		ret = -EINVAL;
+	} else if (!dm_task_run(dmt)) {
+		ret = -task_errno(dmt);
+		if (vs_kmsg_message_reason(&km, dev, target, node, why,
+					   sizeof(why)))
+			snprintf(err, errlen, "%s", why);
+		else
+			snprintf(err, errlen, "%s", strerror(-ret));
+	}
+	dm_task_destroy(dmt);
+out:
+	vs_kmsg_close(&km);
+	return ret;
+}
+
+int vs_dm_get_table(const char *name, char **target, char **params,
+		    char *err, size_t errlen)
+{
+	uint64_t start, length;
+	char *type = NULL, *p = NULL;
+	struct dm_task *dmt;
+	void *next;
+	int ret = 0;
+
+	vs_dm_init();
+	*target = *params = NULL;
+	dmt = dm_task_create(DM_DEVICE_TABLE);
+	if (!dmt) {
+		snprintf(err, errlen, "%s", vs_dm_last_error());
+		return -EIO;
+	}
+	if (!dm_task_set_name(dmt, name)) {
+		snprintf(err, errlen, "%s", vs_dm_last_error());
+		ret = -EINVAL;
+		goto out;
+	}
+	if (!dm_task_run(dmt)) {
+		ret = -task_errno(dmt);
+		snprintf(err, errlen, "cannot read the table of '%s': %s", name,
+			 strerror(-ret));
+		goto out;
+	}
+	next = dm_get_next_target(dmt, NULL, &start, &length, &type, &p);
+	if (!type || !p || next || start) {
+		snprintf(err, errlen, "the table of '%s' is not one target",
+			 name);
+		ret = -EINVAL;
+		goto out;
+	}
+	*target = strdup(type);
+	*params = strdup(p);
+	if (!*target || !*params) {
+		free(*target);
+		free(*params);
+		*target = *params = NULL;
+		snprintf(err, errlen, "out of memory");
+		ret = -ENOMEM;
+	}
+out:
+	dm_task_destroy(dmt);
+	return ret;
+}
+
+int vs_dm_reload(const char *name, const char *dev, const char *target,
+		 const char *params, uint64_t sectors, bool read_only,
+		 char *err, size_t errlen)
+{
+	struct dm_task *dmt;
+	struct vs_kmsg km;
+	sigset_t block, old;
+	int ret = 0;
+
+	vs_dm_init();
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGHUP);
+	sigaddset(&block, SIGQUIT);
+	sigprocmask(SIG_BLOCK, &block, &old);
+	vs_kmsg_open(&km);
+
+	dmt = dm_task_create(DM_DEVICE_RELOAD);
+	if (!dmt) {
+		snprintf(err, errlen, "%s", vs_dm_last_error());
+		ret = -EIO;
+		goto out;
+	}
+	if (!dm_task_set_name(dmt, name) ||
+	    !dm_task_add_target(dmt, 0, sectors, target, params) ||
+	    (read_only && !dm_task_set_ro(dmt))) {
+		dm_task_destroy(dmt);
+		snprintf(err, errlen, "cannot prepare the table of '%s': %s",
+			 name, vs_dm_last_error());
+		ret = -EINVAL;
+		goto out;
+	}
+	if (!dm_task_run(dmt)) {
+		ret = -task_errno(dmt);
+		dm_task_destroy(dmt);
+		table_reason(err, errlen, &km, dev, target, "load the table of",
+			     name, -ret);
+		goto out;
+	}
+	dm_task_destroy(dmt);
+	ret = run_named(DM_DEVICE_RESUME, name, true);
+	if (ret)
+		table_reason(err, errlen, &km, dev, target, "resume", name,
+			     -ret);
 out:
 	vs_kmsg_close(&km);
 	sigprocmask(SIG_SETMASK, &old, NULL);

@@ -54,6 +54,26 @@ int vs_dm_create(const struct vs_dm_spec *spec, struct vs_dm_info *info,
 /* Removes a device, retrying briefly while it is busy (udev probing). */
 int vs_dm_remove(const char *name);
 
+/*
+ * Sends a target message (sector 0). On failure puts the target's reason
+ * from the kernel log (see vs_kmsg_message_reason(); dev "MAJ:MIN", node
+ * the node name) or strerror() into err.
+ */
+int vs_dm_message(const char *name, const char *dev, const char *target,
+		  const char *node, const char *msg, char *err, size_t errlen);
+
+/* The target type and parameters of a one-target table (malloc'd). */
+int vs_dm_get_table(const char *name, char **target, char **params,
+		    char *err, size_t errlen);
+
+/*
+ * Loads a one-target table of SECTORS and resumes (udev-synchronised).
+ * On failure the reason (kernel log or strerror()) is in err.
+ */
+int vs_dm_reload(const char *name, const char *dev, const char *target,
+		 const char *params, uint64_t sectors, bool read_only,
+		 char *err, size_t errlen);
+
 /* libdevmapper's last error message, for reports when errno is 0. */
 const char *vs_dm_last_error(void);
 

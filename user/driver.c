@@ -14,11 +14,46 @@
 /* Properties every driver takes. */
 static const char *const common_props[] = { "node-name", "file" };
 
-/* Add qcow2, throttle, copy-on-read here. */
+/* Add throttle, copy-on-read here. */
 const struct vs_driver *const vs_drivers[] = {
 	&vs_driver_raw,
+	&vs_driver_qcow2,
 	NULL,
 };
+
+void vs_add_pre(struct vs_add_ctx *ctx, char *name, char *uuid,
+		const char *target, char *params, uint64_t sectors,
+		bool read_only, char *file)
+{
+	struct vs_add_dev *d;
+
+	ctx->pre = xrealloc(ctx->pre, (ctx->nr_pre + 1) * sizeof(*ctx->pre));
+	d = &ctx->pre[ctx->nr_pre++];
+	*d = (struct vs_add_dev) {
+		.name = name,
+		.uuid = uuid,
+		.target = target,
+		.params = params,
+		.sectors = sectors,
+		.read_only = read_only,
+		.file = file,
+	};
+}
+
+void vs_add_pre_free(struct vs_add_ctx *ctx)
+{
+	size_t i;
+
+	for (i = 0; i < ctx->nr_pre; i++) {
+		free(ctx->pre[i].name);
+		free(ctx->pre[i].uuid);
+		free(ctx->pre[i].params);
+		free(ctx->pre[i].file);
+	}
+	free(ctx->pre);
+	ctx->pre = NULL;
+	ctx->nr_pre = 0;
+}
 
 const struct vs_driver *vs_driver_find(const char *name)
 {

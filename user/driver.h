@@ -9,6 +9,11 @@
  *   check()  - against the resolved child (ctx->file_*); sets ctx->length
  *              (bytes, multiple of 512) and ctx->read_only
  *   params() - the target's parameter string
+ *
+ * A driver may ask for more devices to be created before the node itself
+ * (qcow2's automatic backing chain): check() fills ctx->pre, bottom-up.
+ * Node add's own services (netlink, device-mapper) reach drivers through
+ * ctx->ops, so that unit tests can replace them.
  */
 #ifndef VS_DRIVER_H
 #define VS_DRIVER_H
@@ -22,6 +27,41 @@
 struct vs_prop {
 	char key[VS_PROP_KEY_MAX];
 	const char *value;
+};
+
+struct vs_add_ctx;
+
+/* What node add offers drivers. Each returns as documented; -1: error printed. */
+struct vs_add_ops {
+	/*
+	 * Live node NAME: its device ("/dev/mapper/<dm-name>", malloc'd).
+	 * 0, -ENOENT (no such node, or no module), -1.
+	 */
+	int (*node_device)(struct vs_add_ctx *ctx, const char *name,
+			   char **dev);
+	/*
+	 * A live node of driver DRIVER whose "file" child is the file or
+	 * device REAL (a realpath) and that presents all of it (raw: offset 0
+	 * and size @size): its device (malloc'd). 0, -ENOENT, -1.
+	 */
+	int (*find_file_node)(struct vs_add_ctx *ctx, const char *driver,
+			      const char *real, uint64_t size, char **dev);
+	/*
+	 * Whether NAME is used by a node, a dm device, or the dm UUID
+	 * VSTORAGE-NAME or VSTORAGE-auto-NAME: 1 taken, 0 free, -1.
+	 */
+	int (*name_taken)(struct vs_add_ctx *ctx, const char *name);
+};
+
+/* A device that node add creates before the node (bottom-up). */
+struct vs_add_dev {
+	char *name;			/* node and dm name */
+	char *uuid;
+	const char *target;
+	char *params;
+	uint64_t sectors;
+	bool read_only;
+	char *file;			/* the image, for error messages */
 };
 
 struct vs_add_ctx {
@@ -41,7 +81,21 @@ struct vs_add_ctx {
 	uint64_t length;		/* bytes */
 	bool read_only;
 	void *priv;			/* drv->priv_size bytes, zeroed */
+
+	/* devices to create first, in this order (set by check()) */
+	struct vs_add_dev *pre;
+	size_t nr_pre;
+
+	const struct vs_add_ops *ops;
+	void *ops_priv;			/* node add's own state */
+	bool dry_run;			/* VSTORAGECTL_DRY_RUN: query nothing */
 };
+
+/* Appends a device to ctx->pre; takes ownership of the strings. */
+void vs_add_pre(struct vs_add_ctx *ctx, char *name, char *uuid,
+		const char *target, char *params, uint64_t sectors,
+		bool read_only, char *file);
+void vs_add_pre_free(struct vs_add_ctx *ctx);
 
 struct vs_prop_desc {
 	const char *name;
@@ -56,9 +110,11 @@ struct vs_driver {
 	int (*parse)(struct vs_add_ctx *ctx);	/* 0 or -1 (error printed) */
 	int (*check)(struct vs_add_ctx *ctx);	/* 0 or -1 (error printed) */
 	char *(*params)(const struct vs_add_ctx *ctx);	/* malloc'd */
+	void (*release)(struct vs_add_ctx *ctx);	/* optional: free priv's */
 };
 
 extern const struct vs_driver vs_driver_raw;
+extern const struct vs_driver vs_driver_qcow2;
 extern const struct vs_driver *const vs_drivers[];
 
 const struct vs_driver *vs_driver_find(const char *name);
@@ -90,5 +146,47 @@ char *dm_escape_arg(const char *s);
  */
 char *raw_table_params(const char *node, const char *path, uint64_t offset,
 		       bool size_given, uint64_t size, bool read_only);
+
+/* DM UUID prefix of the nodes node add creates on its own (backing chains). */
+#define VS_DM_UUID_AUTO_PREFIX	"VSTORAGE-auto-"
+
+/* Options of the vstorage-qcow2 table line (qcow2_table_params()). */
+struct qcow2_table_opts {
+	const char *backing;		/* device path, "none" or NULL */
+	bool read_only;
+	bool l2_cache_given, refcount_cache_given, clean_interval_given;
+	uint64_t l2_cache_size, refcount_cache_size, clean_interval;
+	const char *lazy_refcounts;	/* "on", "off" or NULL */
+	const char *discard;		/* "ignore", "unmap" or NULL */
+	const char *overlap_check;	/* "none" ... "all" or NULL */
+};
+
+/*
+ * The vstorage-qcow2 parameter line:
+ *   <node-name> <image> [<#opt_args> [backing <dev>|none] [read-only]
+ *     [l2-cache-size <bytes>] [refcount-cache-size <bytes>]
+ *     [cache-clean-interval <seconds>] [lazy-refcounts on|off]
+ *     [discard ignore|unmap] [overlap-check none|constant|cached|all]]
+ * malloc'd.
+ */
+char *qcow2_table_params(const char *node, const char *path,
+			 const struct qcow2_table_opts *o);
+
+/*
+ * Name of the automatic backing node at DEPTH (1, 2, ...) of node TOP:
+ * "<top>-b<depth>", TOP truncated so that it fits VSTORAGE_NODE_NAME_MAX,
+ * then with a letter 'a'..'z' appended (truncating further) while
+ * taken(NAME) says 1. NULL when taken() fails (-1) or all are taken.
+ * malloc'd.
+ */
+char *qcow2_auto_name(const char *top, unsigned int depth,
+		      int (*taken)(void *arg, const char *name), void *arg);
+
+/*
+ * The path of backing file NAME (NAME_LEN bytes, not NUL-terminated) of
+ * the image at IMAGE: NAME itself if absolute, else relative to IMAGE's
+ * directory. malloc'd.
+ */
+char *qcow2_backing_path(const char *image, const char *name, size_t name_len);
 
 #endif /* VS_DRIVER_H */

@@ -113,8 +113,43 @@ int vs_kmsg_classify(const char *msg, const char *dev, const char *target,
 	return 0;
 }
 
-bool vs_kmsg_reason(struct vs_kmsg *k, const char *dev, const char *target,
-		    char *buf, size_t len)
+int vs_kmsg_classify_message(const char *msg, const char *dev,
+			     const char *target, const char *node,
+			     char *reason, size_t len)
+{
+	static const char dm[] = "device-mapper: ";
+	static const char ioctl[] = "device-mapper: ioctl: ";
+	size_t tl = strlen(target), dl = strlen(dev), nl = strlen(node);
+	size_t skip = 0;
+	const char *p;
+
+	if (!strncmp(msg, ioctl, sizeof(ioctl) - 1)) {
+		copy(reason, len, msg + sizeof(ioctl) - 1);
+		return 1;
+	}
+	if (strncmp(msg, dm, sizeof(dm) - 1))
+		return 0;
+	p = msg + sizeof(dm) - 1;
+	if (strncmp(p, target, tl) || strncmp(p + tl, ": ", 2))
+		return 0;
+	p += tl + 2;
+	if (dl && !strncmp(p, dev, dl) && !strncmp(p + dl, ": ", 2))
+		skip = dl + 2;
+	else if (nl && !strncmp(p, node, nl) && !strncmp(p + nl, ": ", 2))
+		skip = nl + 2;
+	if (skip) {
+		copy(reason, len, p + skip);
+		strip_errname(reason);
+		return 3;
+	}
+	copy(reason, len, p);
+	strip_errname(reason);
+	return 2;
+}
+
+/* Reads the new records; keeps the best reason by the classifier. */
+static bool scan(struct vs_kmsg *k, const char *dev, const char *target,
+		 const char *node, char *buf, size_t len)
 {
 	char rec[KMSG_RECORD_MAX], text[KMSG_RECORD_MAX], reason[1024];
 	int best = 0;
@@ -134,12 +169,30 @@ bool vs_kmsg_reason(struct vs_kmsg *k, const char *dev, const char *target,
 			break;
 		rec[n] = '\0';
 		vs_kmsg_text(rec, text, sizeof(text));
-		prio = vs_kmsg_classify(text, dev, target, reason,
-					sizeof(reason));
+		if (node)
+			prio = vs_kmsg_classify_message(text, dev, target,
+							node, reason,
+							sizeof(reason));
+		else
+			prio = vs_kmsg_classify(text, dev, target, reason,
+						sizeof(reason));
 		if (prio > best) {
 			best = prio;
 			copy(buf, len, reason);
 		}
 	}
 	return best > 0;
+}
+
+bool vs_kmsg_reason(struct vs_kmsg *k, const char *dev, const char *target,
+		    char *buf, size_t len)
+{
+	return scan(k, dev, target, NULL, buf, len);
+}
+
+bool vs_kmsg_message_reason(struct vs_kmsg *k, const char *dev,
+			    const char *target, const char *node, char *buf,
+			    size_t len)
+{
+	return scan(k, dev, target, node, buf, len);
 }

@@ -36,6 +36,24 @@ bool vs_kmsg_reason(struct vs_kmsg *k, const char *dev, const char *target,
 int vs_kmsg_classify(const char *msg, const char *dev, const char *target,
 		     char *reason, size_t len);
 
+/*
+ * Why did a target refuse a message (dmsetup message)? Targets log
+ *   device-mapper: vstorage-qcow2: MAJ:MIN: REASON    (or NODE: REASON)
+ * Like vs_kmsg_reason(), for the records since vs_kmsg_open().
+ */
+bool vs_kmsg_message_reason(struct vs_kmsg *k, const char *dev,
+			    const char *target, const char *node, char *buf,
+			    size_t len);
+
+/*
+ * Pure part: 3 for "device-mapper: TARGET: DEV|NODE: REASON", 2 for
+ * "device-mapper: TARGET: REASON", 1 for "device-mapper: ioctl: REASON",
+ * else 0; a trailing " (-EXXX)" is dropped.
+ */
+int vs_kmsg_classify_message(const char *msg, const char *dev,
+			     const char *target, const char *node,
+			     char *reason, size_t len);
+
 /* Record "PRI,SEQ,TS,FLAGS;text\n KEY=VAL..." -> unescaped text. */
 void vs_kmsg_text(const char *record, char *buf, size_t len);
 

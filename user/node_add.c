@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
@@ -37,6 +38,16 @@ struct lazy_nl {
 	bool tried, ok;
 };
 
+/* Opens netlink on first use; false without the module. */
+static bool lazy_open(struct lazy_nl *l)
+{
+	if (!l->tried) {
+		l->tried = true;
+		l->ok = !vs_nl_open(&l->nl, true);
+	}
+	return l->ok;
+}
+
 /* 0 and n filled, -ENOENT (no such node, or no module), or -errno
  * (error printed).
  */
@@ -44,11 +55,7 @@ static int lookup_node(struct lazy_nl *l, const char *name, struct vs_node *n)
 {
 	int ret;
 
-	if (!l->tried) {
-		l->tried = true;
-		l->ok = !vs_nl_open(&l->nl, true);
-	}
-	if (!l->ok)
+	if (!lazy_open(l))
 		return -ENOENT;
 	ret = vs_node_get(&l->nl, name, n);
 	if (ret && ret != -ENOENT)
@@ -240,6 +247,177 @@ static int check_name_free(const struct vs_add_ctx *ctx, struct lazy_nl *l,
 	return 0;
 }
 
+/* ---- services for drivers (struct vs_add_ops) ---- */
+
+struct add_state {
+	struct lazy_nl *l;
+	struct vs_node *nodes;		/* a dump, made on first use */
+	size_t nr_nodes;
+	bool dumped;
+};
+
+/* "/dev/mapper/<dm-name>" of a node, if that is a block device. */
+static char *node_dev_path(const struct vs_node *n)
+{
+	char dm_name[VS_DM_NAME_LEN];
+	struct stat st;
+	char *path;
+
+	vs_node_dm_name(n, dm_name, sizeof(dm_name));
+	path = xasprintf("/dev/mapper/%s", dm_name);
+	if (stat(path, &st) || !S_ISBLK(st.st_mode)) {
+		free(path);
+		return NULL;
+	}
+	return path;
+}
+
+static int op_node_device(struct vs_add_ctx *ctx, const char *name,
+			  char **dev)
+{
+	struct add_state *st = ctx->ops_priv;
+	struct vs_node n;
+	int ret;
+
+	ret = lookup_node(st->l, name, &n);
+	if (ret)
+		return ret == -ENOENT ? -ENOENT : -1;
+	*dev = node_dev_path(&n);
+	vs_node_free(&n);
+	if (!*dev) {
+		pr_err("node '%s' has no device under /dev/mapper", name);
+		return -1;
+	}
+	return 0;
+}
+
+static int op_find_file_node(struct vs_add_ctx *ctx, const char *driver,
+			     const char *real, uint64_t size, char **dev)
+{
+	struct add_state *st = ctx->ops_priv;
+	size_t i;
+
+	if (!st->dumped) {
+		if (!lazy_open(st->l))
+			return -ENOENT;	/* no module, no nodes */
+		if (vs_node_dump(&st->l->nl, &st->nodes, &st->nr_nodes))
+			return -1;
+		st->dumped = true;
+	}
+	for (i = 0; i < st->nr_nodes; i++) {
+		const struct vs_node *n = &st->nodes[i];
+		const struct vs_child *c = vs_node_child(n, "file");
+		const struct vs_value *off = &n->info[VSTORAGE_INFO_OFFSET];
+		char *r;
+		bool same;
+
+		if (strcmp(n->driver, driver) || !c || !c->path || !n->has_dev)
+			continue;
+		if ((off->present && off->u) ||
+		    (size && (!n->has_size || n->size != size)))
+			continue;	/* a window of the file */
+		r = realpath(c->path, NULL);
+		same = r && !strcmp(r, real);
+		free(r);
+		if (!same)
+			continue;
+		*dev = node_dev_path(n);
+		if (*dev)
+			return 0;
+	}
+	return -ENOENT;
+}
+
+static int op_name_taken(struct vs_add_ctx *ctx, const char *name)
+{
+	static const char *const prefixes[] = {
+		VSTORAGE_DM_UUID_PREFIX, VS_DM_UUID_AUTO_PREFIX
+	};
+	struct add_state *st = ctx->ops_priv;
+	struct vs_dm_info info;
+	struct vs_node n;
+	size_t i;
+	int ret;
+
+	ret = lookup_node(st->l, name, &n);
+	if (!ret) {
+		vs_node_free(&n);
+		return 1;
+	}
+	if (ret != -ENOENT)
+		return -1;
+	if (ctx->dry_run)
+		return 0;
+	ret = vs_dm_info(name, NULL, &info);
+	for (i = 0; !ret && !info.exists && i < ARRAY_SIZE(prefixes); i++) {
+		char *uuid = xasprintf("%s%s", prefixes[i], name);
+
+		ret = vs_dm_info(NULL, uuid, &info);
+		free(uuid);
+	}
+	if (ret) {
+		pr_err("cannot query device-mapper: %s",
+		       ret == -EIO ? vs_dm_last_error() : strerror(-ret));
+		return -1;
+	}
+	return info.exists;
+}
+
+static const struct vs_add_ops add_ops = {
+	.node_device = op_node_device,
+	.find_file_node = op_find_file_node,
+	.name_taken = op_name_taken,
+};
+
+/*
+ * Creates ctx->pre (bottom-up), then the node. On a failure removes what
+ * was created and prints one error line.
+ */
+static int create_all(const struct vs_add_ctx *ctx, const struct vs_dm_spec *top)
+{
+	char err[1536];
+	struct vs_dm_info info;
+	sigset_t block, old;
+	size_t i, done;
+	int ret = 0;
+
+	/* a ^C between two devices must not leave half a chain */
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGHUP);
+	sigaddset(&block, SIGQUIT);
+	sigprocmask(SIG_BLOCK, &block, &old);
+	for (done = 0; done < ctx->nr_pre; done++) {
+		const struct vs_add_dev *d = &ctx->pre[done];
+		struct vs_dm_spec spec = {
+			.name = d->name,
+			.uuid = d->uuid,
+			.target = d->target,
+			.params = d->params,
+			.sectors = d->sectors,
+			.read_only = d->read_only,
+		};
+
+		if (vs_dm_create(&spec, &info, err, sizeof(err))) {
+			pr_err("backing file %s (node '%s'): %s", d->file,
+			       d->name, err);
+			ret = -1;
+			break;
+		}
+	}
+	if (!ret && vs_dm_create(top, &info, err, sizeof(err))) {
+		pr_err("%s", err);
+		ret = -1;
+	}
+	if (ret) {
+		for (i = done; i-- > 0;)
+			vs_dm_remove(ctx->pre[i].name);
+	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	return ret;
+}
+
 /* With -j: the new node object. */
 static int print_new_node(const char *name)
 {
@@ -266,12 +444,12 @@ int cmd_node_add(int argc, char **argv)
 {
 	struct vs_add_ctx ctx = { 0 };
 	struct lazy_nl l = { 0 };
-	struct vs_dm_info info;
+	struct add_state st = { .l = &l };
 	struct vs_dm_spec spec;
-	char *params = NULL, *uuid = NULL, names[128], err[1536];
+	char *params = NULL, *uuid = NULL, names[128];
 	const char *why;
 	int ret = EXIT_ERR;
-	bool dry_run;
+	size_t i;
 
 	if (argc < 1)
 		return usage_err("node help", "node add: missing DRIVER");
@@ -292,6 +470,9 @@ int cmd_node_add(int argc, char **argv)
 		goto out;
 	}
 	ctx.priv = xcalloc(1, ctx.drv->priv_size);
+	ctx.ops = &add_ops;
+	ctx.ops_priv = &st;
+	ctx.dry_run = getenv("VSTORAGECTL_DRY_RUN") != NULL;
 	if (ctx.drv->parse(&ctx))
 		goto out;
 	if (resolve_file(&ctx, &l))
@@ -300,8 +481,7 @@ int cmd_node_add(int argc, char **argv)
 		goto out;
 
 	uuid = xasprintf("%s%s", VSTORAGE_DM_UUID_PREFIX, ctx.node_name);
-	dry_run = getenv("VSTORAGECTL_DRY_RUN") != NULL;
-	if (check_name_free(&ctx, &l, uuid, !dry_run))
+	if (check_name_free(&ctx, &l, uuid, !ctx.dry_run))
 		goto out;
 
 	params = ctx.drv->params(&ctx);
@@ -313,21 +493,28 @@ int cmd_node_add(int argc, char **argv)
 		.sectors = ctx.length / 512,
 		.read_only = ctx.read_only,
 	};
-	if (dry_run) {
-		/* test aid: the table instead of the device */
-		printf("0 %" PRIu64 " %s %s\n", spec.sectors, spec.target,
-		       spec.params);
+	if (ctx.dry_run) {
+		/* test aid: the tables instead of the devices, bottom-up */
+		for (i = 0; i < ctx.nr_pre; i++)
+			printf("%s: 0 %" PRIu64 " %s %s\n", ctx.pre[i].name,
+			       ctx.pre[i].sectors, ctx.pre[i].target,
+			       ctx.pre[i].params);
+		printf("%s: 0 %" PRIu64 " %s %s\n", spec.name, spec.sectors,
+		       spec.target, spec.params);
 		ret = EXIT_OK;
 		goto out;
 	}
-	if (vs_dm_create(&spec, &info, err, sizeof(err))) {
-		pr_err("%s", err);
+	if (create_all(&ctx, &spec))
 		goto out;
-	}
 	ret = is_json_context() ? print_new_node(ctx.node_name) : EXIT_OK;
 out:
+	if (st.dumped)
+		vs_node_dump_free(st.nodes, st.nr_nodes);
 	if (l.ok)
 		vs_nl_close(&l.nl);
+	if (ctx.priv && ctx.drv->release)
+		ctx.drv->release(&ctx);
+	vs_add_pre_free(&ctx);
 	free(params);
 	free(uuid);
 	free(ctx.priv);

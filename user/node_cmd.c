@@ -3,9 +3,11 @@
  * `vstoragectl node ...`: dispatch, help, list, show, del.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <netlink/msg.h>
 #include <netlink/netlink.h>
@@ -30,6 +32,7 @@ void usage_node(FILE *f)
 	fprintf(f,
 		"Usage: vstoragectl node add DRIVER node-name=NAME file=PATH-OR-NODE [PROPERTY=VALUE ...]\n"
 		"       vstoragectl node del NAME\n"
+		"       vstoragectl node resize NAME SIZE\n"
 		"       vstoragectl [-j [-p]] node list\n"
 		"       vstoragectl [-j [-p]] node show NAME\n"
 		"       vstoragectl [-j [-p]] node map NAME [offset=BYTES] [length=BYTES]\n"
@@ -100,40 +103,60 @@ static int cmp_node(const void *a, const void *b)
 		      ((const struct vs_node *)b)->name);
 }
 
+int vs_node_dump(struct vs_nl *nl, struct vs_node **out, size_t *nr)
+{
+	struct node_vec nv = { 0 };
+	int tries, r;
+
+	for (tries = 0; tries < DUMP_RETRIES; tries++) {
+		struct nl_msg *msg = vs_nl_msg(nl, VSTORAGE_CMD_NODE_GET,
+					       NLM_F_DUMP);
+
+		r = vs_nl_transact(nl, msg, list_cb, &nv);
+		nlmsg_free(msg);
+		if (r < 0) {
+			if (nv.bad && !nl->extack[0])
+				pr_err("malformed node object from the kernel");
+			else
+				vs_nl_perror(nl, "cannot list nodes");
+			node_vec_free(&nv);
+			return -1;
+		}
+		if (!nl->dump_intr)
+			break;
+		/* the set of nodes changed during the dump: start over */
+		node_vec_free(&nv);
+	}
+	if (nl->dump_intr) {
+		pr_err("cannot list nodes: they keep changing, try again");
+		return -1;
+	}
+	qsort(nv.v, nv.n, sizeof(*nv.v), cmp_node);
+	*out = nv.v;
+	*nr = nv.n;
+	return 0;
+}
+
+void vs_node_dump_free(struct vs_node *v, size_t nr)
+{
+	struct node_vec nv = { .v = v, .n = nr };
+
+	node_vec_free(&nv);
+}
+
 static int node_list(void)
 {
 	struct node_vec nv = { 0 };
 	struct vs_node_cols cols;
 	struct vs_nl nl;
-	int ret = EXIT_ERR, tries, r;
 	size_t i;
 
 	if (vs_nl_open(&nl, false))
 		return EXIT_ERR;
-	for (tries = 0; tries < DUMP_RETRIES; tries++) {
-		struct nl_msg *msg = vs_nl_msg(&nl, VSTORAGE_CMD_NODE_GET,
-					       NLM_F_DUMP);
-
-		r = vs_nl_transact(&nl, msg, list_cb, &nv);
-		nlmsg_free(msg);
-		if (r < 0) {
-			if (nv.bad && !nl.extack[0])
-				pr_err("malformed node object from the kernel");
-			else
-				vs_nl_perror(&nl, "cannot list nodes");
-			goto out;
-		}
-		if (!nl.dump_intr)
-			break;
-		/* the set of nodes changed during the dump: start over */
-		node_vec_free(&nv);
+	if (vs_node_dump(&nl, &nv.v, &nv.n)) {
+		vs_nl_close(&nl);
+		return EXIT_ERR;
 	}
-	if (nl.dump_intr) {
-		pr_err("cannot list nodes: they keep changing, try again");
-		goto out;
-	}
-
-	qsort(nv.v, nv.n, sizeof(*nv.v), cmp_node);
 	vs_node_cols_init(&cols);
 	for (i = 0; i < nv.n; i++)
 		vs_node_cols_fit(&cols, &nv.v[i]);
@@ -144,11 +167,9 @@ static int node_list(void)
 	for (i = 0; i < nv.n; i++)
 		vs_node_print(&nv.v[i], NULL, &cols);
 	close_json_array(PRINT_JSON, NULL);
-	ret = EXIT_OK;
-out:
 	node_vec_free(&nv);
 	vs_nl_close(&nl);
-	return ret;
+	return EXIT_OK;
 }
 
 static int node_show(const char *name)
@@ -210,11 +231,106 @@ static int node_dm_name(const char *name, char *buf, size_t len)
 	return 0;
 }
 
+/* The backing chain that node del may take down with a node. */
+#define CHAIN_MAX	64
+#define IDLE_TRIES	10
+#define IDLE_WAIT_MS	20
+
+struct chain_link {
+	char node[VSTORAGE_NODE_NAME_MAX + 1];
+	char dm_name[VS_DM_NAME_LEN];
+};
+
+/*
+ * The backing nodes below node NAME, top-down, as far as the kernel names
+ * them ("backing" children that are nodes). Returns how many.
+ */
+static size_t backing_chain(const char *name, struct chain_link *chain,
+			    size_t max)
+{
+	const char *cur = name, *why;
+	struct vs_node n;
+	struct vs_nl nl;
+	size_t nr = 0;
+
+	if (vs_nl_open(&nl, true))
+		return 0;
+	while (nr < max && !vs_node_get(&nl, cur, &n)) {
+		const struct vs_child *c = vs_node_child(&n, "backing");
+		char child[VS_DM_NAME_LEN] = "";
+		struct vs_dm_info info;
+		struct vs_node b;
+
+		/* the kernel names child nodes; else ask dm by device number */
+		if (c && c->node_name)
+			snprintf(child, sizeof(child), "%s", c->node_name);
+		else if (c && c->has_dev &&
+			 !vs_dm_info_dev(c->major, c->minor, &info) && info.exists)
+			snprintf(child, sizeof(child), "%s", info.name);
+		vs_node_free(&n);
+		if (!child[0] || check_node_name(child, &why) ||
+		    vs_node_get(&nl, child, &b))
+			break;
+		snprintf(chain[nr].node, sizeof(chain[nr].node), "%s", b.name);
+		vs_node_dm_name(&b, chain[nr].dm_name,
+				sizeof(chain[nr].dm_name));
+		vs_node_free(&b);
+		cur = chain[nr++].node;
+	}
+	vs_nl_close(&nl);
+	return nr;
+}
+
+/*
+ * Removes the automatic backing nodes (UUID VSTORAGE-auto-<dm-name>) of a
+ * removed node, top-down, while nothing holds them open. Returns 0, or -1
+ * with the error printed.
+ */
+static int remove_auto_chain(const char *name, const struct chain_link *chain,
+			     size_t nr)
+{
+	static const char prefix[] = VS_DM_UUID_AUTO_PREFIX;
+	struct timespec ts = { 0, IDLE_WAIT_MS * 1000000L };
+	struct vs_dm_info info;
+	size_t i;
+	int tries, ret;
+
+	for (i = 0; i < nr; i++) {
+		const char *dm = chain[i].dm_name;
+
+		/* udev may still be probing it for a moment */
+		for (tries = 0; tries < IDLE_TRIES; tries++) {
+			if (vs_dm_info(dm, NULL, &info) || !info.exists)
+				return 0;
+			if (strncmp(info.uuid, prefix, sizeof(prefix) - 1) ||
+			    strcmp(info.uuid + sizeof(prefix) - 1, dm))
+				return 0;	/* not ours to remove */
+			if (!info.open_count)
+				break;
+			nanosleep(&ts, NULL);
+		}
+		if (info.open_count)
+			return 0;	/* shared with another node, or in use */
+		ret = vs_dm_remove(dm);
+		if (ret == -EBUSY || ret == -ENXIO || ret == -ENODEV)
+			return 0;
+		if (ret) {
+			pr_err("node '%s' was removed, but not its backing node '%s': %s",
+			       name, chain[i].node,
+			       ret == -EIO ? vs_dm_last_error() : strerror(-ret));
+			return -1;
+		}
+	}
+	return 0;
+}
+
 static int node_del(const char *name)
 {
 	static const char prefix[] = VSTORAGE_DM_UUID_PREFIX;
+	struct chain_link chain[CHAIN_MAX];
 	char dm_name[VS_DM_NAME_LEN];
 	struct vs_dm_info info;
+	size_t nr_chain;
 	int ret;
 
 	if (check_name_arg(name))
@@ -242,6 +358,7 @@ static int node_del(const char *name)
 		return EXIT_ERR;
 	}
 
+	nr_chain = backing_chain(name, chain, CHAIN_MAX);
 	ret = vs_dm_remove(dm_name);
 	if (ret == -EBUSY) {
 		pr_err("node '%s' is in use", name);
@@ -256,7 +373,81 @@ static int node_del(const char *name)
 		       ret == -EIO ? vs_dm_last_error() : strerror(-ret));
 		return EXIT_ERR;
 	}
-	return EXIT_OK;
+	return remove_auto_chain(name, chain, nr_chain) ? EXIT_ERR : EXIT_OK;
+}
+
+/*
+ * node resize NAME SIZE: the target grows (or refuses) the image on the
+ * message "resize <bytes>", then the table is reloaded with the new length.
+ */
+static int node_resize(const char *name, const char *size_arg)
+{
+	char dm_name[VS_DM_NAME_LEN], err[1024], msg[64], dev[32];
+	char *target = NULL, *params = NULL;
+	struct vs_dm_info info;
+	const char *why;
+	struct vs_node n;
+	struct vs_nl nl;
+	uint64_t size;
+	int ret;
+
+	if (check_name_arg(name))
+		return EXIT_ERR;
+	if (parse_size(size_arg, &size, &why)) {
+		pr_err("size '%s': %s", size_arg, why);
+		return EXIT_ERR;
+	}
+	if (!size || size % 512) {
+		pr_err("size '%s': must be a positive multiple of 512", size_arg);
+		return EXIT_ERR;
+	}
+	if (vs_nl_open(&nl, false))
+		return EXIT_ERR;
+	ret = vs_node_get(&nl, name, &n);
+	if (ret) {
+		node_perror(&nl, name, ret);
+		vs_nl_close(&nl);
+		return EXIT_ERR;
+	}
+	vs_nl_close(&nl);
+	if (strcmp(n.driver, "qcow2")) {
+		pr_err("node '%s': resize is only supported for qcow2 nodes (this one is %s)",
+		       name, n.driver);
+		vs_node_free(&n);
+		return EXIT_ERR;
+	}
+	if (n.read_only) {
+		pr_err("node '%s' is read-only: cannot resize it", name);
+		vs_node_free(&n);
+		return EXIT_ERR;
+	}
+	vs_node_dm_name(&n, dm_name, sizeof(dm_name));
+	vs_node_free(&n);
+	ret = vs_dm_info(dm_name, NULL, &info);
+	if (ret || !info.exists) {
+		pr_err("node '%s': no device-mapper device '%s'", name, dm_name);
+		return EXIT_ERR;
+	}
+	snprintf(dev, sizeof(dev), "%u:%u", info.major, info.minor);
+
+	snprintf(msg, sizeof(msg), "resize %" PRIu64, size);
+	if (vs_dm_message(dm_name, dev, "vstorage-qcow2", name, msg, err,
+			  sizeof(err))) {
+		pr_err("cannot resize node '%s': %s", name, err);
+		return EXIT_ERR;
+	}
+	if (vs_dm_get_table(dm_name, &target, &params, err, sizeof(err)) ||
+	    vs_dm_reload(dm_name, dev, target, params, size / 512,
+			 info.read_only, err, sizeof(err))) {
+		pr_err("node '%s': the image was resized to %" PRIu64 " bytes, but the device was not: %s",
+		       name, size, err);
+		ret = EXIT_ERR;
+	} else {
+		ret = EXIT_OK;
+	}
+	free(target);
+	free(params);
+	return ret;
 }
 
 int cmd_node(int argc, char **argv)
@@ -280,6 +471,15 @@ int cmd_node(int argc, char **argv)
 			return usage_err("node help", "node list: unexpected argument '%s'",
 					 argv[0]);
 		return node_list();
+	}
+	if (!strcmp(cmd, "resize")) {
+		if (argc < 2)
+			return usage_err("node help", "node resize: missing %s",
+					 argc ? "SIZE" : "NAME");
+		if (argc > 2)
+			return usage_err("node help", "node resize: unexpected argument '%s'",
+					 argv[2]);
+		return node_resize(argv[0], argv[1]);
 	}
 	if (!strcmp(cmd, "show") || !strcmp(cmd, "del")) {
 		if (!argc)

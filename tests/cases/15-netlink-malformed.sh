@@ -68,6 +68,7 @@ if command -v setpriv >/dev/null; then
 	[[ $out == "error EPERM"* ]] || fail "unprivileged block-status allowed: $out"
 	out=$(setpriv --reuid=65534 --regid=65534 --clear-groups vstoragectl node add raw node-name=np file="$img" 2>&1) && fail "unprivileged node add worked"
 	echo "unprivileged node add -> $out"
+	[[ $out == Error:*ermission* ]] || fail "unprivileged node add: unclear error: $out"
 fi
 
 # the node still works after all that

@@ -460,6 +460,7 @@ int main(void)
 	test_kmsg();
 	test_map();
 	test_node_object();
+	test_qcow2_driver();
 
 	printf("1..%d\n# %d tests, %d failed\n", tests, tests, failures);
 	return failures ? 1 : 0;

@@ -18,5 +18,6 @@ void test_dm_table(void);
 void test_kmsg(void);
 void test_map(void);
 void test_node_object(void);
+void test_qcow2_driver(void);
 
 #endif /* VS_UNIT_H */
