@@ -13,8 +13,13 @@ expect_fail modprobe -r dm-vstorage-raw
 expect_fail rmmod vstorage
 node_del last
 
-left=$(dmsetup ls --target vstorage-raw 2>/dev/null | grep -v 'No devices found' || true)
-[ -z "$left" ] || fail "earlier cases left vstorage devices behind: $left"
+for t in vstorage-raw vstorage-qcow2; do
+	left=$(dmsetup ls --target $t 2>/dev/null | grep -v 'No devices found' || true)
+	[ -z "$left" ] || fail "earlier cases left $t devices behind: $left"
+done
+if lsmod | grep -q '^dm_vstorage_qcow2'; then
+	modprobe -r dm-vstorage-qcow2 || fail "cannot unload dm-vstorage-qcow2"
+fi
 modprobe -r dm-vstorage-raw || fail "cannot unload dm-vstorage-raw"
 modprobe -r vstorage || fail "cannot unload vstorage"
 ! lsmod | grep -q '^vstorage' || fail "vstorage still loaded"
