@@ -30,6 +30,7 @@ modules:
 user:
 	$(MAKE) -C user BUILD=$(BUILD) SANITIZE=$(SANITIZE)
 	$(MAKE) -C tests/unit BUILD=$(BUILD) SANITIZE=$(SANITIZE)
+	$(MAKE) -C tests/tools BUILD=$(BUILD) SANITIZE=$(SANITIZE)
 
 install: install-modules install-user
 
@@ -61,4 +62,5 @@ clean:
 	-$(MAKE) -C $(KDIR) M=$(SRC) clean
 	-$(MAKE) -C user BUILD=$(BUILD) clean
 	-$(MAKE) -C tests/unit BUILD=$(BUILD) clean
+	-$(MAKE) -C tests/tools BUILD=$(BUILD) clean
 	rm -rf $(BUILD)

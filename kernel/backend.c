@@ -376,16 +376,25 @@ ssize_t vs_backend_rw_kbuf(struct vs_backend *be, unsigned int dir, void *buf,
 			ret = -EIO;
 	} else {
 		struct bio *bio;
+		unsigned int j, k;
+		u64 p = pos;
 
-		bio = bio_alloc(be->dev->bdev, nr,
-				(dir == ITER_SOURCE ? REQ_OP_WRITE : REQ_OP_READ) |
-				REQ_SYNC | REQ_META, GFP_NOIO);
-		bio->bi_iter.bi_sector = pos >> SECTOR_SHIFT;
-		for (i = 0; i < nr; i++)
-			__bio_add_page(bio, bv[i].bv_page, bv[i].bv_len,
-				       bv[i].bv_offset);
-		ret = submit_bio_wait(bio);
-		bio_put(bio);
+		/* one bio holds at most BIO_MAX_VECS pages */
+		ret = 0;
+		for (j = 0; j < nr && !ret; j += k) {
+			k = min_t(unsigned int, nr - j, BIO_MAX_VECS);
+			bio = bio_alloc(be->dev->bdev, k,
+					(dir == ITER_SOURCE ? REQ_OP_WRITE : REQ_OP_READ) |
+					REQ_SYNC | REQ_META, GFP_NOIO);
+			bio->bi_iter.bi_sector = p >> SECTOR_SHIFT;
+			for (i = j; i < j + k; i++) {
+				__bio_add_page(bio, bv[i].bv_page, bv[i].bv_len,
+					       bv[i].bv_offset);
+				p += bv[i].bv_len;
+			}
+			ret = submit_bio_wait(bio);
+			bio_put(bio);
+		}
 		if (!ret)
 			ret = len;
 	}

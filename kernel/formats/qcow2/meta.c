@@ -1174,6 +1174,34 @@ static int q2_write_dirty_blocks(struct q2 *q, void *table, size_t bytes,
 	return 0;
 }
 
+static bool q2_blocks_dirty(struct q2 *q, unsigned long *dirty, size_t bytes)
+{
+	return !bitmap_empty(dirty, bytes / q->be.logical_block_size);
+}
+
+/*
+ * Refcount blocks, then (after a flush, so that a new block is durable
+ * before the table entry that points to it) the refcount table. Lazy
+ * refcounts skip both: the dirty bit stands for them.
+ */
+static int q2_commit_refcounts(struct q2 *q)
+{
+	int ret;
+
+	if (q->lazy)
+		return 0;
+	ret = q2_cache_flush(q, &q->rb_cache);
+	if (ret || !q2_blocks_dirty(q, q->reftable_dirty, q->reftable_bytes))
+		return ret;
+	ret = vs_backend_flush(&q->be);
+	if (ret)
+		return ret;
+	return q2_write_dirty_blocks(q, q->reftable, q->reftable_bytes,
+				     q->reftable_dirty,
+				     q->h.refcount_table_offset,
+				     QCOW2_OL_REFCOUNT_TABLE);
+}
+
 static bool q2_any_dirty(struct q2 *q)
 {
 	struct q2_cache_entry *e;
@@ -1217,23 +1245,20 @@ int q2_commit(struct q2 *q, bool drain)
 	if (q2_any_dirty(q)) {
 		if (q->corrupt)
 			return -EIO;
-		/* lazy: the dirty bit stands for refcounts not yet written */
-		ret = q->lazy ? 0 : q2_cache_flush(q, &q->rb_cache);
-		if (!ret && !q->lazy)
-			ret = q2_write_dirty_blocks(q, q->reftable,
-						    q->reftable_bytes,
-						    q->reftable_dirty,
-						    q->h.refcount_table_offset,
-						    QCOW2_OL_REFCOUNT_TABLE);
-		if (!ret && !q->lazy)
+		ret = q2_commit_refcounts(q);
+		if (!ret)
 			ret = vs_backend_flush(&q->be);
 		if (!ret)
 			ret = q2_cache_flush(q, &q->l2_cache);
-		if (!ret)
-			ret = q2_write_dirty_blocks(q, q->l1, q->l1_bytes,
-						    q->l1_dirty,
-						    q->h.l1_table_offset,
-						    QCOW2_OL_ACTIVE_L1);
+		/* a new L2 table must be durable before the L1 entry to it */
+		if (!ret && q2_blocks_dirty(q, q->l1_dirty, q->l1_bytes)) {
+			ret = vs_backend_flush(&q->be);
+			if (!ret)
+				ret = q2_write_dirty_blocks(q, q->l1, q->l1_bytes,
+							    q->l1_dirty,
+							    q->h.l1_table_offset,
+							    QCOW2_OL_ACTIVE_L1);
+		}
 		if (ret) {
 			q2_err(q, "metadata commit failed: %d", ret);
 			return ret;
