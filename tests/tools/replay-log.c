@@ -654,6 +654,7 @@ int main(int argc, char **argv)
 	log_open(&lg, log_path);
 	if (list) {
 		do_list(&lg);
+		free(lg.sect);
 		if (fflush(stdout) || ferror(stdout))
 			die("writing the list: %s", strerror(errno));
 		return 0;
@@ -664,6 +665,8 @@ int main(int argc, char **argv)
 			die("open %s: %s", undo, strerror(errno));
 	}
 	do_replay(&lg, &r, start, start_off, end, ex, nr_ex);
+	free(lg.sect);
+	free(ex);
 	if (fflush(stdout) || ferror(stdout))
 		die("writing to stdout: %s", strerror(errno));
 	return 0;
