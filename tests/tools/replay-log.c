@@ -648,6 +648,9 @@ int main(int argc, char **argv)
 	}
 	if (apply_undo) {
 		do_apply_undo(&r, apply_undo);
+		free(r.buf);
+		free(r.old);
+		free(ex);
 		return 0;
 	}
 
@@ -655,6 +658,9 @@ int main(int argc, char **argv)
 	if (list) {
 		do_list(&lg);
 		free(lg.sect);
+		free(r.buf);
+		free(r.old);
+		free(ex);
 		if (fflush(stdout) || ferror(stdout))
 			die("writing the list: %s", strerror(errno));
 		return 0;
@@ -667,6 +673,8 @@ int main(int argc, char **argv)
 	do_replay(&lg, &r, start, start_off, end, ex, nr_ex);
 	free(lg.sect);
 	free(ex);
+	free(r.buf);
+	free(r.old);
 	if (fflush(stdout) || ferror(stdout))
 		die("writing to stdout: %s", strerror(errno));
 	return 0;
