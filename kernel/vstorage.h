@@ -15,6 +15,7 @@
 #include <linux/refcount.h>
 #include <linux/completion.h>
 #include <linux/uio.h>
+#include <linux/workqueue.h>
 #include <linux/vstorage.h>
 
 struct sk_buff;
@@ -194,6 +195,21 @@ ssize_t vs_backend_rw_kbuf(struct vs_backend *be, unsigned int dir, void *buf,
 			   size_t len, u64 pos);
 int vs_backend_truncate(struct vs_backend *be, u64 size);
 u64 vs_backend_current_size(struct vs_backend *be);
+
+/* Bios handed from map() to a worker (bioq.c). */
+struct vs_bio_queue {
+	spinlock_t lock;		/* protects bios */
+	struct bio_list bios;
+	struct work_struct work;
+};
+
+void vs_bio_queue_init(struct vs_bio_queue *bq, work_func_t fn);
+void vs_bio_queue_add(struct vs_bio_queue *bq, struct bio *bio,
+		      struct workqueue_struct *wq, int cpu);
+void vs_bio_queue_run(struct vs_bio_queue *bq,
+		      void (*handle)(struct vs_bio_queue *bq, struct bio *bio));
+void vs_dmemit_escaped(const char *s, char *result, unsigned int *szp,
+		       unsigned int maxlen);
 
 /* Netlink events, called by the node registry. */
 void vs_nl_notify_node(struct vs_node *node, u8 cmd);

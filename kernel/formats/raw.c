@@ -7,9 +7,7 @@
  * queued on a per-CPU list and issued from a per-CPU work item (never from
  * map, see backend.c), and complete from the file system's completion.
  */
-#include <linux/ctype.h>
 #include <linux/module.h>
-#include <linux/sched/mm.h>
 #include <linux/slab.h>
 #include <linux/workqueue.h>
 #include <net/netlink.h>
@@ -22,9 +20,7 @@ struct raw_target;
 
 /* Bios waiting for the worker of one CPU. */
 struct raw_queue {
-	spinlock_t lock;		/* protects bios */
-	struct bio_list bios;
-	struct work_struct work;
+	struct vs_bio_queue bq;
 	struct raw_target *rt;
 };
 
@@ -146,34 +142,21 @@ static void raw_handle_bio(struct raw_target *rt, struct bio *bio)
 	}
 }
 
+static void raw_handle_queued(struct vs_bio_queue *bq, struct bio *bio)
+{
+	raw_handle_bio(container_of(bq, struct raw_queue, bq)->rt, bio);
+}
+
 static void raw_work(struct work_struct *work)
 {
-	struct raw_queue *q = container_of(work, struct raw_queue, work);
-	struct bio_list bios;
-	struct blk_plug plug;
-	unsigned int noio;
-	unsigned long flags;
-	struct bio *bio;
-
-	spin_lock_irqsave(&q->lock, flags);
-	bios = q->bios;
-	bio_list_init(&q->bios);
-	spin_unlock_irqrestore(&q->lock, flags);
-
-	/* we serve a block device: reclaim must not recurse into us */
-	noio = memalloc_noio_save();
-	blk_start_plug(&plug);
-	while ((bio = bio_list_pop(&bios)))
-		raw_handle_bio(q->rt, bio);
-	blk_finish_plug(&plug);
-	memalloc_noio_restore(noio);
+	vs_bio_queue_run(container_of(work, struct vs_bio_queue, work),
+			 raw_handle_queued);
 }
 
 static int raw_map(struct dm_target *ti, struct bio *bio)
 {
 	struct raw_target *rt = ti->private;
 	struct raw_queue *q;
-	unsigned long flags;
 	int cpu;
 
 	if (rt->node.read_only && op_is_write(bio_op(bio)) &&
@@ -192,10 +175,7 @@ static int raw_map(struct dm_target *ti, struct bio *bio)
 
 	cpu = get_cpu();
 	q = per_cpu_ptr(rt->queues, cpu);
-	spin_lock_irqsave(&q->lock, flags);
-	bio_list_add(&q->bios, bio);
-	spin_unlock_irqrestore(&q->lock, flags);
-	queue_work_on(cpu, rt->wq, &q->work);
+	vs_bio_queue_add(&q->bq, bio, rt->wq, cpu);
 	put_cpu();
 	return DM_MAPIO_SUBMITTED;
 }
@@ -386,9 +366,7 @@ static int raw_init_queues(struct raw_target *rt)
 	for_each_possible_cpu(cpu) {
 		struct raw_queue *q = per_cpu_ptr(rt->queues, cpu);
 
-		spin_lock_init(&q->lock);
-		bio_list_init(&q->bios);
-		INIT_WORK(&q->work, raw_work);
+		vs_bio_queue_init(&q->bq, raw_work);
 		q->rt = rt;
 	}
 	return 0;
@@ -499,20 +477,6 @@ static void raw_resume(struct dm_target *ti)
 	vs_node_activate(&rt->node);
 }
 
-static void raw_emit_escaped(const char *s, char *result, unsigned int *szp,
-			     unsigned int maxlen)
-{
-	unsigned int sz = *szp;
-
-	/* dm splits table arguments at white space and honours backslashes */
-	for (; *s; s++) {
-		if (isspace(*s) || *s == '\\')
-			DMEMIT("\\");
-		DMEMIT("%c", *s);
-	}
-	*szp = sz;
-}
-
 /*
  * Status (INFO):
  *   <node_name> <file|blkdev> <read_ios> <read_bytes> <write_ios>
@@ -536,7 +500,7 @@ static void raw_status(struct dm_target *ti, status_type_t type,
 		break;
 	case STATUSTYPE_TABLE:
 		DMEMIT("%s ", rt->node.name);
-		raw_emit_escaped(rt->path, result, &sz, maxlen);
+		vs_dmemit_escaped(rt->path, result, &sz, maxlen);
 		nr_opts = (rt->offset ? 2 : 0) + (rt->size_given ? 2 : 0) +
 			  (rt->ro_opt ? 1 : 0);
 		if (nr_opts)

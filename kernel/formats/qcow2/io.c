@@ -28,7 +28,6 @@
  * for it (q2_commit with drain).
  */
 #include <linux/blkdev.h>
-#include <linux/sched/mm.h>
 #include <linux/slab.h>
 
 #include "qcow2.h"
@@ -47,12 +46,7 @@ static u64 q2_bio_pos(struct q2 *q, struct bio *bio)
 
 void q2_queue_bio(struct q2 *q, struct bio *bio)
 {
-	unsigned long flags;
-
-	spin_lock_irqsave(&q->lock, flags);
-	bio_list_add(&q->bios, bio);
-	spin_unlock_irqrestore(&q->lock, flags);
-	queue_work(q->wq, &q->work);
+	vs_bio_queue_add(&q->mq, bio, q->wq, WORK_CPU_UNBOUND);
 }
 
 /* == Pieces of a bio == */
@@ -168,7 +162,6 @@ int q2_map_fast(struct q2 *q, struct bio *bio)
 	bool write = op_is_write(bio_op(bio));
 	u64 pos = q2_bio_pos(q, bio);
 	struct q2_fastq *fq;
-	unsigned long flags;
 	struct q2_map map;
 	bool ok;
 
@@ -202,10 +195,7 @@ int q2_map_fast(struct q2 *q, struct bio *bio)
 		}
 		io->host = map.host_offset;
 		fq = get_cpu_ptr(q->fastq);
-		spin_lock_irqsave(&fq->lock, flags);
-		bio_list_add(&fq->bios, bio);
-		spin_unlock_irqrestore(&fq->lock, flags);
-		queue_work_on(smp_processor_id(), q->fast_wq, &fq->work);
+		vs_bio_queue_add(&fq->bq, bio, q->fast_wq, smp_processor_id());
 		put_cpu_ptr(q->fastq);
 		return DM_MAPIO_SUBMITTED;
 	case Q2_MAP_BACKING:
@@ -230,26 +220,17 @@ slow:
 }
 
 /* File I/O that map() resolved: issued from a worker (see backend.c). */
+static void q2_fast_handle(struct vs_bio_queue *bq, struct bio *bio)
+{
+	struct q2_fastq *fq = container_of(bq, struct q2_fastq, bq);
+
+	q2_submit_data(fq->q, bio, q2_io_of(bio)->host);
+}
+
 static void q2_fast_work(struct work_struct *work)
 {
-	struct q2_fastq *fq = container_of(work, struct q2_fastq, work);
-	struct bio_list bios;
-	struct blk_plug plug;
-	unsigned long flags;
-	unsigned int noio;
-	struct bio *bio;
-
-	spin_lock_irqsave(&fq->lock, flags);
-	bios = fq->bios;
-	bio_list_init(&fq->bios);
-	spin_unlock_irqrestore(&fq->lock, flags);
-
-	noio = memalloc_noio_save();
-	blk_start_plug(&plug);
-	while ((bio = bio_list_pop(&bios)))
-		q2_submit_data(fq->q, bio, q2_io_of(bio)->host);
-	blk_finish_plug(&plug);
-	memalloc_noio_restore(noio);
+	vs_bio_queue_run(container_of(work, struct vs_bio_queue, work),
+			 q2_fast_handle);
 }
 
 static void q2_submit_backing(struct q2 *q, struct bio *bio, u64 pos)
@@ -723,35 +704,22 @@ static void q2_handle(struct q2 *q, struct bio *bio)
 	mutex_unlock(&q->meta_lock);
 }
 
+static void q2_handle_queued(struct vs_bio_queue *bq, struct bio *bio)
+{
+	q2_handle(container_of(bq, struct q2, mq), bio);
+}
+
 void q2_work(struct work_struct *work)
 {
-	struct q2 *q = container_of(work, struct q2, work);
-	struct bio_list bios;
-	struct blk_plug plug;
-	unsigned long flags;
-	unsigned int noio;
-	struct bio *bio;
-
-	spin_lock_irqsave(&q->lock, flags);
-	bios = q->bios;
-	bio_list_init(&q->bios);
-	spin_unlock_irqrestore(&q->lock, flags);
-
-	noio = memalloc_noio_save();
-	blk_start_plug(&plug);
-	while ((bio = bio_list_pop(&bios)))
-		q2_handle(q, bio);
-	blk_finish_plug(&plug);
-	memalloc_noio_restore(noio);
+	vs_bio_queue_run(container_of(work, struct vs_bio_queue, work),
+			 q2_handle_queued);
 }
 
 int q2_io_init(struct q2 *q)
 {
 	int ret, cpu;
 
-	spin_lock_init(&q->lock);
-	bio_list_init(&q->bios);
-	INIT_WORK(&q->work, q2_work);
+	vs_bio_queue_init(&q->mq, q2_work);
 	atomic_set(&q->inflight, 0);
 	init_waitqueue_head(&q->inflight_wait);
 	ret = bioset_init(&q->bs, BIO_POOL_SIZE, 0, 0);
@@ -775,9 +743,7 @@ int q2_io_init(struct q2 *q)
 	for_each_possible_cpu(cpu) {
 		struct q2_fastq *fq = per_cpu_ptr(q->fastq, cpu);
 
-		spin_lock_init(&fq->lock);
-		bio_list_init(&fq->bios);
-		INIT_WORK(&fq->work, q2_fast_work);
+		vs_bio_queue_init(&fq->bq, q2_fast_work);
 		fq->q = q;
 	}
 	return 0;

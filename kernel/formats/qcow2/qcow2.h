@@ -127,10 +127,8 @@ struct q2 {
 	size_t zworkspace_size;
 
 	/* The request path. */
-	spinlock_t lock;		/* protects bios */
-	struct bio_list bios;
+	struct vs_bio_queue mq;		/* bios for the metadata worker */
 	struct workqueue_struct *wq;
-	struct work_struct work;
 	struct delayed_work clean_work;
 	atomic_t inflight;		/* data bios between worker and end_io */
 	wait_queue_head_t inflight_wait;
@@ -151,9 +149,7 @@ struct q2_kio {
 
 /* Bios that map() resolved, waiting for file I/O on one CPU. */
 struct q2_fastq {
-	spinlock_t lock;		/* protects bios */
-	struct bio_list bios;
-	struct work_struct work;
+	struct vs_bio_queue bq;
 	struct q2 *q;
 };
 

@@ -3,7 +3,6 @@
  * vstorage-qcow2: the device-mapper target (table line, hooks, status,
  * messages) and the node operations.
  */
-#include <linux/ctype.h>
 #include <linux/module.h>
 #include <linux/slab.h>
 #include <linux/vmalloc.h>
@@ -531,19 +530,6 @@ static void q2_clean_work(struct work_struct *work)
 	schedule_delayed_work(&q->clean_work, q->opt.cache_clean_interval * HZ);
 }
 
-static void q2_emit_escaped(const char *s, char *result, unsigned int *szp,
-			    unsigned int maxlen)
-{
-	unsigned int sz = *szp;
-
-	for (; *s; s++) {
-		if (isspace(*s) || *s == '\\')
-			DMEMIT("\\");
-		DMEMIT("%c", *s);
-	}
-	*szp = sz;
-}
-
 static void q2_emit_table(struct q2 *q, char *result, unsigned int *szp,
 			  unsigned int maxlen)
 {
@@ -560,12 +546,12 @@ static void q2_emit_table(struct q2 *q, char *result, unsigned int *szp,
 	n += o->overlap != Q2_OVERLAP_CACHED ? 2 : 0;
 
 	DMEMIT("%s ", q->node.name);
-	q2_emit_escaped(q->path, result, &sz, maxlen);
+	vs_dmemit_escaped(q->path, result, &sz, maxlen);
 	if (n)
 		DMEMIT(" %u", n);
 	if (o->backing) {
 		DMEMIT(" backing ");
-		q2_emit_escaped(o->backing, result, &sz, maxlen);
+		vs_dmemit_escaped(o->backing, result, &sz, maxlen);
 	} else if (o->backing_none) {
 		DMEMIT(" backing none");
 	}
