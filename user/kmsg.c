@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "kmsg.h"
+#include "parse.h"
 
 #define KMSG_RECORD_MAX	8192
 
@@ -28,17 +29,6 @@ void vs_kmsg_close(struct vs_kmsg *k)
 	k->fd = -1;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 void vs_kmsg_text(const char *record, char *buf, size_t len)
 {
 	const char *s = strchr(record, ';');
@@ -49,9 +39,9 @@ void vs_kmsg_text(const char *record, char *buf, size_t len)
 	s = s ? s + 1 : record;
 	for (; *s && *s != '\n' && n + 1 < len; s++) {
 		/* /dev/kmsg writes unprintable bytes (and '\') as \xNN */
-		if (s[0] == '\\' && s[1] == 'x' && hexval(s[2]) >= 0 &&
-		    hexval(s[3]) >= 0) {
-			buf[n++] = (char)(hexval(s[2]) << 4 | hexval(s[3]));
+		if (s[0] == '\\' && s[1] == 'x' && parse_hex_digit(s[2]) >= 0 &&
+		    parse_hex_digit(s[3]) >= 0) {
+			buf[n++] = (char)(parse_hex_digit(s[2]) << 4 | parse_hex_digit(s[3]));
 			s += 3;
 			continue;
 		}

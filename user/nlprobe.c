@@ -89,17 +89,6 @@ static int parse_cmd(const char *s, int *cmd)
 	return 0;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Appends one ATTR:TYPE[:VALUE]. Returns 0 or -1 (bad spec). */
 static int put_attr(struct nl_msg *msg, const char *spec)
 {
@@ -156,7 +145,7 @@ static int put_attr(struct nl_msg *msg, const char *spec)
 			goto out;
 		bytes = xmalloc(len / 2);
 		for (i = 0; i < len / 2; i++) {
-			int hi = hexval(value[2 * i]), lo = hexval(value[2 * i + 1]);
+			int hi = parse_hex_digit(value[2 * i]), lo = parse_hex_digit(value[2 * i + 1]);
 
 			if (hi < 0 || lo < 0) {
 				free(bytes);

@@ -27,7 +27,7 @@ static int suffix_shift(char c)
 	}
 }
 
-static int hexval(char c)
+int parse_hex_digit(char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -60,10 +60,10 @@ int parse_size(const char *s, uint64_t *out, const char **why)
 	if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) {
 		hex = true;
 		p += 2;
-		if (hexval(*p) < 0)
+		if (parse_hex_digit(*p) < 0)
 			return -1;
-		while (hexval(*p) >= 0) {
-			val = val * 16 + hexval(*p++);
+		while (parse_hex_digit(*p) >= 0) {
+			val = val * 16 + parse_hex_digit(*p++);
 			if (val > VS_SIZE_MAX)
 				goto too_large;
 		}

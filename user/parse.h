@@ -29,6 +29,9 @@ int parse_uint(const char *s, uint64_t max, uint64_t *out);
 /* QEMU's booleans: on/yes/true/y and off/no/false/n. Returns 0 or -1. */
 int parse_bool(const char *s, bool *out);
 
+/* Value of hexadecimal digit C, or -1. */
+int parse_hex_digit(char c);
+
 /*
  * QEMU node names: [A-Za-z][A-Za-z0-9_.-]*, at most
  * VSTORAGE_NODE_NAME_MAX characters. Returns 0, or -1 with *why set.
