@@ -382,6 +382,65 @@ static int q2_read_old(struct q2 *q, u64 cstart, const struct qcow2_l2_info *inf
 }
 
 /*
+ * Before changing the L2 entry of guest POS: autoclear bits dealt with, the
+ * L2 table writable (pinned in *ep), and the current entry decoded.
+ */
+static int q2_entry_for_write(struct q2 *q, u64 pos, struct q2_cache_entry **ep,
+			      u32 *index, struct qcow2_l2_info *info, u64 *raw)
+{
+	const char *reason = NULL;
+	u64 bitmap;
+	int ret;
+
+	ret = q2_write_prepare(q);
+	if (ret)
+		return ret;
+	ret = q2_l2_for_write(q, pos, ep, index);
+	if (ret)
+		return ret;
+	qcow2_l2_entry_get(q->g, (*ep)->buf, *index, raw, &bitmap);
+	ret = qcow2_l2_entry_decode(q->g, *raw, bitmap, info, &reason);
+	if (ret) {
+		q2_cache_put(*ep);
+		q2_mark_corrupt(q, reason);
+		return -EIO;
+	}
+	return 0;
+}
+
+/*
+ * The L2 entry INFO (raw value RAW) has been replaced: the host clusters it
+ * referenced lose that reference after the next commit. Compressed data
+ * runs from its 512-byte sector and may end in the next cluster.
+ */
+static void q2_unref_entry(struct q2 *q, const struct qcow2_l2_info *info,
+			   u64 raw)
+{
+	u64 cmask = ~(u64)(q2_cluster_size(q) - 1);
+	u64 start, last;
+
+	switch (info->type) {
+	case QCOW2_CLUSTER_NORMAL:
+	case QCOW2_CLUSTER_ZERO_ALLOC:
+		q2_refcount_dec_deferred(q, info->host_offset);
+		break;
+	case QCOW2_CLUSTER_COMPRESSED:
+		start = info->host_offset &
+			~(u64)(QCOW2_COMPRESSED_SECTOR - 1);
+		last = start + ((u64)info->csectors + 1) *
+		       QCOW2_COMPRESSED_SECTOR - 1;
+		q2_refcount_dec_deferred(q, start & cmask);
+		if ((last & cmask) != (start & cmask))
+			q2_refcount_dec_deferred(q, last & cmask);
+		break;
+	default:
+		break;
+	}
+	if (q->zbuf_entry == raw)
+		q->zbuf_entry = 0;
+}
+
+/*
  * Write [pos, pos + len), inside one cluster, with the data of SRC (NULL:
  * zeroes) by allocation: a new host cluster unless the cluster is allocated, not shared
  * and only some of its subclusters are missing.
@@ -399,23 +458,9 @@ static int q2_write_alloc(struct q2 *q, u64 pos, u32 len, struct bio *src)
 	ssize_t n;
 	int ret;
 
-	ret = q2_write_prepare(q);
+	ret = q2_entry_for_write(q, pos, &e, &index, &info, &raw);
 	if (ret)
 		return ret;
-	ret = q2_l2_for_write(q, pos, &e, &index);
-	if (ret)
-		return ret;
-	{
-		const char *reason = NULL;
-
-		qcow2_l2_entry_get(q->g, e->buf, index, &raw, &bitmap);
-		ret = qcow2_l2_entry_decode(q->g, raw, bitmap, &info, &reason);
-		if (ret) {
-			q2_mark_corrupt(q, reason);
-			ret = -EIO;
-			goto out;
-		}
-	}
 
 	reuse = info.type == QCOW2_CLUSTER_NORMAL && info.copied;
 	newinfo = info;
@@ -481,21 +526,8 @@ static int q2_write_alloc(struct q2 *q, u64 pos, u32 len, struct bio *src)
 		goto out_free;
 	q2_l2_set(q, e, index, entry, bitmap);
 
-	/* the old host cluster loses this reference after the next commit */
-	if ((!reuse && info.type == QCOW2_CLUSTER_NORMAL) ||
-	    info.type == QCOW2_CLUSTER_ZERO_ALLOC) {
-		q2_refcount_dec_deferred(q, info.host_offset);
-	} else if (info.type == QCOW2_CLUSTER_COMPRESSED) {
-		u64 c0 = info.host_offset & ~(u64)(cs - 1);
-		u64 c1 = (info.host_offset + ((u64)info.csectors + 1) *
-			  QCOW2_COMPRESSED_SECTOR - 1) & ~(u64)(cs - 1);
-
-		q2_refcount_dec_deferred(q, c0);
-		if (c1 != c0)
-			q2_refcount_dec_deferred(q, c1);
-	}
-	if (q->zbuf_entry == raw)
-		q->zbuf_entry = 0;
+	if (!reuse)
+		q2_unref_entry(q, &info, raw);
 	ret = 0;
 	goto out;
 
@@ -564,27 +596,15 @@ static void q2_write(struct q2 *q, struct bio *bio)
 /* Turn the whole cluster at POS into a zero cluster. */
 static int q2_zero_cluster(struct q2 *q, u64 pos)
 {
-	u32 cs = q2_cluster_size(q);
 	struct qcow2_l2_info info, newinfo;
 	struct q2_cache_entry *e;
-	const char *reason = NULL;
 	u64 raw, bitmap, entry;
 	u32 index;
 	int ret;
 
-	ret = q2_write_prepare(q);
+	ret = q2_entry_for_write(q, pos, &e, &index, &info, &raw);
 	if (ret)
 		return ret;
-	ret = q2_l2_for_write(q, pos, &e, &index);
-	if (ret)
-		return ret;
-	qcow2_l2_entry_get(q->g, e->buf, index, &raw, &bitmap);
-	ret = qcow2_l2_entry_decode(q->g, raw, bitmap, &info, &reason);
-	if (ret) {
-		q2_cache_put(e);
-		q2_mark_corrupt(q, reason);
-		return -EIO;
-	}
 
 	memset(&newinfo, 0, sizeof(newinfo));
 	if (q->g->extended_l2) {
@@ -598,14 +618,7 @@ static int q2_zero_cluster(struct q2 *q, u64 pos)
 	ret = qcow2_l2_entry_encode(q->g, &newinfo, &entry, &bitmap);
 	if (!ret) {
 		q2_l2_set(q, e, index, entry, bitmap);
-		if (info.type == QCOW2_CLUSTER_NORMAL ||
-		    info.type == QCOW2_CLUSTER_ZERO_ALLOC)
-			q2_refcount_dec_deferred(q, info.host_offset);
-		else if (info.type == QCOW2_CLUSTER_COMPRESSED)
-			q2_refcount_dec_deferred(q, info.host_offset &
-						 ~(u64)(cs - 1));
-		if (q->zbuf_entry == raw)
-			q->zbuf_entry = 0;
+		q2_unref_entry(q, &info, raw);
 	}
 	q2_cache_put(e);
 	return ret;
