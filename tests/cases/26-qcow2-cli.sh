@@ -24,8 +24,7 @@ img=$D/good.qcow2
 qemu-img create -q -f qcow2 "$img" 64M
 qio -c 'write -P 0x42 0 1M' "$img"
 qemu-img create -q -f qcow2 -u -b nothere.qcow2 -F qcow2 "$D/orphan.qcow2" 64M
-qemu-img create -q -f qcow2 --object secret,id=sec0,data=abc \
-	-o encrypt.format=luks,encrypt.key-secret=sec0 "$D/luks.qcow2" 16M
+"$(dirname "$0")/../tools/mk-luks-qcow2" "$D/luks.qcow2" 16M
 cp "$img" "$D/corrupt.qcow2"
 poke "$D/corrupt.qcow2" 79 '\x02'
 truncate -s 16M "$D/plain.raw"

@@ -129,8 +129,8 @@ mk -o compat=0.10 -b base.raw -F raw v2.qcow2 64M
 mk -u -b nothere.qcow2 -F qcow2 missing.qcow2 64M
 mk -u -b ../nothere.raw -F raw sub/missing-deep.qcow2 64M
 mk -u -b sub/missing-deep.qcow2 -F qcow2 missing2.qcow2 64M
-qemu-img create -q -f qcow2 --object secret,id=sec0,data=abc \
-	-o encrypt.format=luks,encrypt.key-secret=sec0 luks.qcow2 64M
+"$ROOT/tests/tools/mk-luks-qcow2" luks.qcow2 64M
+MK_LUKS_FORGE=1 "$ROOT/tests/tools/mk-luks-qcow2" luks-forged.qcow2 64M
 mk corrupt.qcow2 64M
 printf '\x02' | dd of=corrupt.qcow2 bs=1 seek=79 conv=notrunc status=none
 mk -u -b luks.qcow2 -F qcow2 over-luks.qcow2 64M
@@ -205,6 +205,8 @@ refuse "missing backing file at depth 2" \
 	"file=missing2.qcow2: backing file T/sub/../nothere.raw \(of T/sub/missing-deep.qcow2\): No such file" \
 	node-name=m file=missing2.qcow2
 refuse "LUKS image" "file=luks.qcow2: .*encrypt.*LUKS" node-name=l file=luks.qcow2
+refuse "LUKS header (forged)" "file=luks-forged.qcow2: .*encrypt.*LUKS" \
+	node-name=l file=luks-forged.qcow2
 refuse "LUKS image as a backing file" "backing file T/luks.qcow2: .*encrypt" \
 	node-name=l file=over-luks.qcow2
 refuse "corrupt image read-write" "file=corrupt.qcow2: .*corrupt" \
