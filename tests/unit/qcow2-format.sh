@@ -182,8 +182,7 @@ mk -o data_file=ext.raw,data_file_raw=on dfraw.qcow2 64M
 compare data-file-raw dfraw.qcow2
 
 # LUKS: parsed, but refused with a reason that names encryption
-qemu-img create -q -f qcow2 --object secret,id=sec0,data=abc \
-	-o encrypt.format=luks,encrypt.key-secret=sec0 luks.qcow2 64M
+"$ROOT/tests/tools/mk-luks-qcow2" luks.qcow2 64M
 if out=$("$INSPECT" luks.qcow2 2>&1); then
 	bad refuses-luks "accepted an encrypted image"
 elif grep -q '^Error: .*encrypt' <<<"$out"; then
