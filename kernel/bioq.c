@@ -19,16 +19,21 @@ void vs_bio_queue_init(struct vs_bio_queue *bq, work_func_t fn)
 }
 EXPORT_SYMBOL_GPL(vs_bio_queue_init);
 
-/* Queue BIO and run the work on CPU (WORK_CPU_UNBOUND: any). */
+/*
+ * Queue BIO and kick the work. Targets use unbound workqueues: a worker
+ * bound to the submitting CPU would compete with the submitter for that
+ * CPU, while an unbound one runs beside it (measured: 4K random reads on
+ * a file went from 0.3x to 1.1x a loop device).
+ */
 void vs_bio_queue_add(struct vs_bio_queue *bq, struct bio *bio,
-		      struct workqueue_struct *wq, int cpu)
+		      struct workqueue_struct *wq)
 {
 	unsigned long flags;
 
 	spin_lock_irqsave(&bq->lock, flags);
 	bio_list_add(&bq->bios, bio);
 	spin_unlock_irqrestore(&bq->lock, flags);
-	queue_work_on(cpu, wq, &bq->work);
+	queue_work(wq, &bq->work);
 }
 EXPORT_SYMBOL_GPL(vs_bio_queue_add);
 

@@ -205,7 +205,7 @@ struct vs_bio_queue {
 
 void vs_bio_queue_init(struct vs_bio_queue *bq, work_func_t fn);
 void vs_bio_queue_add(struct vs_bio_queue *bq, struct bio *bio,
-		      struct workqueue_struct *wq, int cpu);
+		      struct workqueue_struct *wq);
 void vs_bio_queue_run(struct vs_bio_queue *bq,
 		      void (*handle)(struct vs_bio_queue *bq, struct bio *bio));
 void vs_dmemit_escaped(const char *s, char *result, unsigned int *szp,

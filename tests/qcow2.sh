@@ -286,3 +286,90 @@ qio() {
 	qemu-io "$@" >/dev/null 2>"$D/.qio" ||
 		{ cat "$D/.qio" >&2; fail "qemu-io on $img failed: $*"; }
 }
+
+# --- pattern lists (cases 27, 28) --------------------------------------------
+# A pattern list is a file of lines "BYTE OFFSET LENGTH": LENGTH bytes of
+# value BYTE (0x00 = zeroes) at OFFSET, both multiples of 512 (for O_DIRECT);
+# '#' starts a comment. One process does all the I/O of a list, which under
+# TCG is much cheaper than a dd per range.
+
+# q_patterns NAME write|check LIST: write every range of LIST through the
+# node with O_DIRECT (pwrite, no flush), or read every range back with
+# O_DIRECT and compare. Fails the case on a failed or short transfer or a
+# mismatch (the first few are printed).
+q_patterns() {
+	local name=$1 mode=$2 list=$3 rc=0
+	if q_host; then
+		local cmd=write ro=()
+		[ "$mode" = check ] && { cmd="read"; ro=(-r -U); }
+		sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$list" |
+			awk -v c="$cmd" '{ print c " -P " $1 " " $2 " " $3 }' |
+			qemu-io "${ro[@]}" "${Q_SPEC[$name]}" >"$D/.qpat" 2>&1 || rc=$?
+		if [ "$rc" -ne 0 ] || grep -q -i "verification failed\|error" "$D/.qpat"; then
+			grep -i "verification failed\|error" "$D/.qpat" | head -n 10 >&2
+			fail "q_patterns $mode $list on $name failed"
+		fi
+		return 0
+	fi
+	python3 - "$(q_dev "$name")" "$mode" "$list" <<'PY' || rc=$?
+import mmap, os, sys
+dev, mode, lst = sys.argv[1:4]
+fd = os.open(dev, (os.O_RDWR if mode == 'write' else os.O_RDONLY) | os.O_DIRECT)
+bufs, bad, n = {}, 0, 0
+for line in open(lst):
+    f = line.split('#')[0].split()
+    if not f:
+        continue
+    b, off, ln = int(f[0], 0), int(f[1], 0), int(f[2], 0)
+    if ln not in bufs:
+        bufs[ln] = mmap.mmap(-1, ln)
+    buf, want = bufs[ln], bytes([b]) * ln
+    n += 1
+    try:
+        if mode == 'write':
+            buf[:] = want
+            got = os.pwrite(fd, buf, off)
+        else:
+            got = os.preadv(fd, [buf], off)
+    except OSError as e:
+        print(f'{mode} {ln} bytes at {off}: {e.strerror}', file=sys.stderr)
+        bad += 1
+        continue
+    if got != ln:
+        print(f'{mode} {ln} bytes at {off}: short transfer ({got})', file=sys.stderr)
+        bad += 1
+    elif mode == 'check' and buf[:] != want:
+        i = next(i for i in range(ln) if buf[i] != b)
+        if bad < 10:
+            print(f'mismatch at {off + i}: 0x{buf[i]:02x}, want 0x{b:02x} ({ln} bytes at {off})',
+                  file=sys.stderr)
+        bad += 1
+os.close(fd)
+print(f'{mode}: {n} ranges, {bad} bad')
+sys.exit(1 if bad else 0)
+PY
+	[ "$rc" -eq 0 ] || fail "q_patterns $mode $list on node $name failed"
+}
+
+# io_patterns IMAGE LIST [QEMU-IO-OPTS...]: QEMU reads every range of LIST
+# (read -P, one qemu-io process); fails the case on any mismatch.
+io_patterns() {
+	local img=$1 list=$2 rc=0 n
+	shift 2
+	n=$(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$list" | wc -l)
+	sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$list" |
+		awk '{ print "read -P " $1 " " $2 " " $3 }' |
+		qemu-io -r -U "$@" "$img" >"$D/.iopat" 2>&1 || rc=$?
+	if [ "$rc" -ne 0 ] || grep -q -i "verification failed\|error" "$D/.iopat"; then
+		grep -i "verification failed\|error" "$D/.iopat" | head -n 10 >&2
+		fail "qemu-io: $img does not hold the patterns of $(basename "$list") (exit $rc)"
+	fi
+	echo "qemu-io: $(basename "$img") holds all $n ranges of $(basename "$list")"
+}
+
+# kmem_kib: unreclaimable slab (kmalloc, including large kmalloc pages) plus
+# vmalloc in use, in KiB: where a target's caches and tables live.
+kmem_kib() {
+	awk '/^SUnreclaim:/ { s = $2 } /^VmallocUsed:/ { v = $2 }
+		END { print s + v }' /proc/meminfo
+}

@@ -157,7 +157,6 @@ static int raw_map(struct dm_target *ti, struct bio *bio)
 {
 	struct raw_target *rt = ti->private;
 	struct raw_queue *q;
-	int cpu;
 
 	if (rt->node.read_only && op_is_write(bio_op(bio)) &&
 	    bio->bi_iter.bi_size)
@@ -173,10 +172,9 @@ static int raw_map(struct dm_target *ti, struct bio *bio)
 		return DM_MAPIO_REMAPPED;
 	}
 
-	cpu = get_cpu();
-	q = per_cpu_ptr(rt->queues, cpu);
-	vs_bio_queue_add(&q->bq, bio, rt->wq, cpu);
-	put_cpu();
+	q = get_cpu_ptr(rt->queues);
+	vs_bio_queue_add(&q->bq, bio, rt->wq);
+	put_cpu_ptr(rt->queues);
 	return DM_MAPIO_SUBMITTED;
 }
 
@@ -354,8 +352,9 @@ static int raw_init_queues(struct raw_target *rt)
 {
 	int cpu;
 
-	rt->wq = alloc_workqueue("vstorage-raw/%s", WQ_MEM_RECLAIM | WQ_HIGHPRI,
-				 0, rt->node.name);
+	rt->wq = alloc_workqueue("vstorage-raw/%s",
+				 WQ_UNBOUND | WQ_MEM_RECLAIM | WQ_HIGHPRI, 0,
+				 rt->node.name);
 	if (!rt->wq)
 		return -ENOMEM;
 	rt->queues = alloc_percpu(struct raw_queue);

@@ -2,9 +2,13 @@
 /*
  * The qcow2 request path.
  *
- * Device-mapper splits bios at cluster boundaries (max_io_len), so every
- * bio here lies inside one guest cluster. map() queues bios to one ordered
- * worker per device; the worker looks each up under meta_lock and then:
+ * map() serves on its own what the cached metadata describes as one run:
+ * reads or in-place writes of clusters of one kind that are contiguous on
+ * the host, however many (q2_map_fast), accepting only that run of a
+ * longer bio (dm_accept_partial_bio; the rest comes back as a new bio).
+ * Everything else is cut at the first cluster boundary and queued to one
+ * ordered worker per device, so every bio the worker sees lies inside one
+ * guest cluster; the worker looks each up under meta_lock and then:
  *
  *  - reads of allocated data, and writes to clusters that are allocated,
  *    not shared and whose subclusters are all allocated, go to the image
@@ -46,7 +50,7 @@ static u64 q2_bio_pos(struct q2 *q, struct bio *bio)
 
 void q2_queue_bio(struct q2 *q, struct bio *bio)
 {
-	vs_bio_queue_add(&q->mq, bio, q->wq, WORK_CPU_UNBOUND);
+	vs_bio_queue_add(&q->mq, bio, q->wq);
 }
 
 /* == Pieces of a bio == */
@@ -151,10 +155,35 @@ void q2_io_done(struct q2 *q, struct bio *bio)
 }
 
 /*
- * The fast path, from map(): a read or an in-place write whose whole range
- * the cached metadata describes as allocated data (or, for reads, as
- * backing or zero) is sent on here, on the submitting CPU, without the
- * worker. Returns a DM_MAPIO_* value, or -1 for the worker.
+ * The longest run from POS (up to LEN bytes) that the cached metadata
+ * describes as one kind, and for data as one host extent with one
+ * "copied" state: a 1 MiB read of freshly written sequential data is
+ * then one host I/O, not one per cluster. Under map_lock (read).
+ */
+static bool q2_lookup_fast_run(struct q2 *q, u64 pos, u64 len,
+			       struct q2_map *map)
+{
+	struct q2_map next;
+
+	if (!q2_lookup_fast(q, pos, len, map))
+		return false;
+	while (map->len < len &&
+	       q2_lookup_fast(q, pos + map->len, len - map->len, &next) &&
+	       next.type == map->type &&
+	       (map->type != Q2_MAP_DATA ||
+		(next.host_offset == map->host_offset + map->len &&
+		 next.copied == map->copied)))
+		map->len += next.len;
+	return true;
+}
+
+/*
+ * The fast path, from map(): a read or an in-place write whose range, or a
+ * leading run of it, the cached metadata describes as allocated data (or,
+ * for reads, as backing or zero) is sent on here, on the submitting CPU,
+ * without the worker. Returns a DM_MAPIO_* value, or -1 for the worker,
+ * which takes one cluster at a time: BIO is then cut at the first cluster
+ * boundary.
  */
 int q2_map_fast(struct q2 *q, struct bio *bio)
 {
@@ -163,10 +192,11 @@ int q2_map_fast(struct q2 *q, struct bio *bio)
 	u64 pos = q2_bio_pos(q, bio);
 	struct q2_fastq *fq;
 	struct q2_map map;
+	u64 to_boundary;
 	bool ok;
 
 	if (write && !READ_ONCE(q->write_prepared))
-		return -1;
+		goto cut;
 
 	this_cpu_inc(*q->fast_inflight);
 	io->counted = Q2_COUNTED_FAST;
@@ -175,19 +205,19 @@ int q2_map_fast(struct q2 *q, struct bio *bio)
 
 	/* a write onto metadata goes to the worker, which marks it corrupt */
 	read_lock(&q->map_lock);
-	ok = q2_lookup_fast(q, pos, bio->bi_iter.bi_size, &map);
+	ok = q2_lookup_fast_run(q, pos, bio->bi_iter.bi_size, &map);
 	if (ok && write && map.type == Q2_MAP_DATA &&
 	    qcow2_overlap_check(&q->ranges, map.host_offset, map.len,
 				q2_overlap_ignore(q)))
 		ok = false;
 	read_unlock(&q->map_lock);
-	if (!ok || map.len < bio->bi_iter.bi_size)
+	if (!ok || (write && (map.type != Q2_MAP_DATA || !map.copied)))
 		goto slow;
+	if (map.len < bio->bi_iter.bi_size)
+		dm_accept_partial_bio(bio, map.len >> SECTOR_SHIFT);
 
 	switch (map.type) {
 	case Q2_MAP_DATA:
-		if (write && !map.copied)
-			goto slow;
 		if (q->be.dev) {
 			bio_set_dev(bio, q->be.dev->bdev);
 			bio->bi_iter.bi_sector = map.host_offset >> SECTOR_SHIFT;
@@ -195,18 +225,14 @@ int q2_map_fast(struct q2 *q, struct bio *bio)
 		}
 		io->host = map.host_offset;
 		fq = get_cpu_ptr(q->fastq);
-		vs_bio_queue_add(&fq->bq, bio, q->fast_wq, smp_processor_id());
+		vs_bio_queue_add(&fq->bq, bio, q->fast_wq);
 		put_cpu_ptr(q->fastq);
 		return DM_MAPIO_SUBMITTED;
 	case Q2_MAP_BACKING:
-		if (write)
-			goto slow;
 		bio_set_dev(bio, q->backing->bdev);
 		bio->bi_iter.bi_sector = pos >> SECTOR_SHIFT;
 		return DM_MAPIO_REMAPPED;
 	case Q2_MAP_ZERO:
-		if (write)
-			goto slow;
 		zero_fill_bio(bio);
 		bio_endio(bio);
 		return DM_MAPIO_SUBMITTED;
@@ -216,6 +242,10 @@ int q2_map_fast(struct q2 *q, struct bio *bio)
 slow:
 	io->counted = Q2_UNCOUNTED;
 	this_cpu_dec(*q->fast_inflight);
+cut:
+	to_boundary = q2_cluster_size(q) - (pos & (q2_cluster_size(q) - 1));
+	if (bio->bi_iter.bi_size > to_boundary)
+		dm_accept_partial_bio(bio, to_boundary >> SECTOR_SHIFT);
 	return -1;
 }
 
@@ -745,11 +775,13 @@ int q2_io_init(struct q2 *q)
 	q->wq = alloc_ordered_workqueue("vstorage-qcow2/%s", WQ_MEM_RECLAIM,
 					q->node.name);
 	q->fast_wq = alloc_workqueue("vstorage-qcow2-io/%s",
-				     WQ_MEM_RECLAIM | WQ_HIGHPRI, 0,
+				     WQ_UNBOUND | WQ_MEM_RECLAIM | WQ_HIGHPRI, 0,
 				     q->node.name);
 	q->fast_inflight = alloc_percpu(int);
+	q->l2_fast_hits = alloc_percpu(u64);
 	q->fastq = alloc_percpu(struct q2_fastq);
-	if (!q->wq || !q->fast_wq || !q->fast_inflight || !q->fastq) {
+	if (!q->wq || !q->fast_wq || !q->fast_inflight || !q->l2_fast_hits ||
+	    !q->fastq) {
 		ret = -ENOMEM;
 		goto out_wq;
 	}
@@ -762,6 +794,7 @@ int q2_io_init(struct q2 *q)
 	return 0;
 out_wq:
 	free_percpu(q->fastq);
+	free_percpu(q->l2_fast_hits);
 	free_percpu(q->fast_inflight);
 	if (q->fast_wq)
 		destroy_workqueue(q->fast_wq);
@@ -770,6 +803,7 @@ out_wq:
 	q->wq = NULL;
 	q->fast_wq = NULL;
 	q->fastq = NULL;
+	q->l2_fast_hits = NULL;
 	q->fast_inflight = NULL;
 	mempool_exit(&q->kio_pool);
 out_bs:
@@ -784,10 +818,12 @@ void q2_io_exit(struct q2 *q)
 	if (q->wq)
 		destroy_workqueue(q->wq);
 	free_percpu(q->fastq);
+	free_percpu(q->l2_fast_hits);
 	free_percpu(q->fast_inflight);
 	q->fast_wq = NULL;
 	q->wq = NULL;
 	q->fastq = NULL;
+	q->l2_fast_hits = NULL;
 	q->fast_inflight = NULL;
 	mempool_exit(&q->kio_pool);
 	bioset_exit(&q->bs);

@@ -757,12 +757,26 @@ bool q2_lookup_fast(struct q2 *q, u64 pos, u64 len, struct q2_map *map)
 	e = q2_cache_peek(&q->l2_cache, l2);
 	if (!e)
 		return false;
+	/* per CPU: a shared counter would bounce between submitting CPUs */
+	this_cpu_inc(*q->l2_fast_hits);
 	qcow2_l2_entry_get(q->g, e->buf, qcow2_l2_index(q->g, pos), &raw,
 			   &bitmap);
 	if (qcow2_l2_entry_decode(q->g, raw, bitmap, &info, &reason))
 		return false;
 	q2_map_entry(q, pos, &info, raw, l1_copied, map);
 	return map->type != Q2_MAP_COMPRESSED;
+}
+
+/* All L2 cache hits: the worker's and map()'s. */
+u64 q2_l2_hits(struct q2 *q)
+{
+	u64 sum = READ_ONCE(q->l2_cache.hits);
+	int cpu;
+
+	if (q->l2_fast_hits)
+		for_each_possible_cpu(cpu)
+			sum += READ_ONCE(*per_cpu_ptr(q->l2_fast_hits, cpu));
+	return sum;
 }
 
 static s64 q2_fast_inflight(struct q2 *q)

@@ -133,6 +133,7 @@ struct q2 {
 	atomic_t inflight;		/* data bios between worker and end_io */
 	wait_queue_head_t inflight_wait;
 	int __percpu *fast_inflight;	/* bios mapped by map() itself */
+	u64 __percpu *l2_fast_hits;	/* L2 cache hits of map() itself */
 	struct q2_fastq __percpu *fastq;	/* file I/O started from map() */
 	struct workqueue_struct *fast_wq;
 	struct bio_set bs;
@@ -205,6 +206,7 @@ int q2_mark_clean(struct q2 *q);
 /* repair.c */
 int q2_repair_refcounts(struct q2 *q);
 
+u64 q2_l2_hits(struct q2 *q);
 bool q2_lookup_fast(struct q2 *q, u64 pos, u64 len, struct q2_map *map);
 void q2_ranges_update(struct q2 *q);
 unsigned int q2_overlap_ignore(struct q2 *q);

@@ -387,11 +387,6 @@ static int q2_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 			goto out_unregister;
 	}
 
-	ret = dm_set_target_max_io_len(ti, q2_cluster_size(q) >> SECTOR_SHIFT);
-	if (ret) {
-		ti->error = "cannot set the maximum I/O length";
-		goto out_unregister;
-	}
 	ti->per_io_data_size = sizeof(struct q2_io);
 	ti->num_flush_bios = 1;
 	ti->flush_supported = true;
@@ -593,7 +588,7 @@ static void q2_status(struct dm_target *ti, status_type_t type,
 		       q->node.name, q->h.version, q->g->cluster_size,
 		       READ_ONCE(q->corrupt) ? "corrupt" : "clean",
 		       READ_ONCE(q->node.read_only) ? "ro" : "rw",
-		       READ_ONCE(q->l2_cache.hits), READ_ONCE(q->l2_cache.misses),
+		       q2_l2_hits(q), READ_ONCE(q->l2_cache.misses),
 		       READ_ONCE(q->rb_cache.hits), READ_ONCE(q->rb_cache.misses),
 		       s.rd_ios, s.wr_ios, s.flush_ios, s.errors);
 		break;
@@ -750,7 +745,7 @@ static int q2_fill_info(struct vs_node *node, struct sk_buff *skb)
 			      (u64)q->l2_cache.max_entries * q->g->cluster_size,
 			      VSTORAGE_INFO_PAD) ||
 	    nla_put_u64_64bit(skb, VSTORAGE_INFO_CACHE_HITS,
-			      READ_ONCE(q->l2_cache.hits), VSTORAGE_INFO_PAD) ||
+			      q2_l2_hits(q), VSTORAGE_INFO_PAD) ||
 	    nla_put_u64_64bit(skb, VSTORAGE_INFO_CACHE_MISSES,
 			      READ_ONCE(q->l2_cache.misses), VSTORAGE_INFO_PAD) ||
 	    nla_put_u8(skb, VSTORAGE_INFO_EXTENDED_L2, q->g->extended_l2) ||
