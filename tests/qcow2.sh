@@ -293,30 +293,31 @@ qio() {
 # '#' starts a comment. One process does all the I/O of a list, which under
 # TCG is much cheaper than a dd per range.
 
-# q_patterns NAME write|check LIST: write every range of LIST through the
-# node with O_DIRECT (pwrite, no flush), or read every range back with
+# q_patterns NAME write|check LIST...: write every range of the LISTs through
+# the node with O_DIRECT (pwrite, no flush), or read every range back with
 # O_DIRECT and compare. Fails the case on a failed or short transfer or a
 # mismatch (the first few are printed).
 q_patterns() {
-	local name=$1 mode=$2 list=$3 rc=0
+	local name=$1 mode=$2 rc=0
+	shift 2
 	if q_host; then
 		local cmd=write ro=()
 		[ "$mode" = check ] && { cmd="read"; ro=(-r -U); }
-		sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$list" |
+		sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$@" |
 			awk -v c="$cmd" '{ print c " -P " $1 " " $2 " " $3 }' |
 			qemu-io "${ro[@]}" "${Q_SPEC[$name]}" >"$D/.qpat" 2>&1 || rc=$?
 		if [ "$rc" -ne 0 ] || grep -q -i "verification failed\|error" "$D/.qpat"; then
 			grep -i "verification failed\|error" "$D/.qpat" | head -n 10 >&2
-			fail "q_patterns $mode $list on $name failed"
+			fail "q_patterns $mode $* on $name failed"
 		fi
 		return 0
 	fi
-	python3 - "$(q_dev "$name")" "$mode" "$list" <<'PY' || rc=$?
+	python3 - "$(q_dev "$name")" "$mode" "$@" <<'PY' || rc=$?
 import mmap, os, sys
-dev, mode, lst = sys.argv[1:4]
+dev, mode, lists = sys.argv[1], sys.argv[2], sys.argv[3:]
 fd = os.open(dev, (os.O_RDWR if mode == 'write' else os.O_RDONLY) | os.O_DIRECT)
 bufs, bad, n = {}, 0, 0
-for line in open(lst):
+for line in (l for f in lists for l in open(f)):
     f = line.split('#')[0].split()
     if not f:
         continue
@@ -348,23 +349,23 @@ os.close(fd)
 print(f'{mode}: {n} ranges, {bad} bad')
 sys.exit(1 if bad else 0)
 PY
-	[ "$rc" -eq 0 ] || fail "q_patterns $mode $list on node $name failed"
+	[ "$rc" -eq 0 ] || fail "q_patterns $mode $* on node $name failed"
 }
 
-# io_patterns IMAGE LIST [QEMU-IO-OPTS...]: QEMU reads every range of LIST
-# (read -P, one qemu-io process); fails the case on any mismatch.
+# io_patterns IMAGE LIST... : QEMU reads every range of the LISTs (read -P,
+# one qemu-io process); fails the case on any mismatch.
 io_patterns() {
-	local img=$1 list=$2 rc=0 n
-	shift 2
-	n=$(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$list" | wc -l)
-	sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$list" |
+	local img=$1 rc=0 n
+	shift
+	n=$(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$@" | wc -l)
+	sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$@" |
 		awk '{ print "read -P " $1 " " $2 " " $3 }' |
-		qemu-io -r -U "$@" "$img" >"$D/.iopat" 2>&1 || rc=$?
+		qemu-io -r -U "$img" >"$D/.iopat" 2>&1 || rc=$?
 	if [ "$rc" -ne 0 ] || grep -q -i "verification failed\|error" "$D/.iopat"; then
 		grep -i "verification failed\|error" "$D/.iopat" | head -n 10 >&2
-		fail "qemu-io: $img does not hold the patterns of $(basename "$list") (exit $rc)"
+		fail "qemu-io: $img does not hold the patterns of $* (exit $rc)"
 	fi
-	echo "qemu-io: $(basename "$img") holds all $n ranges of $(basename "$list")"
+	echo "qemu-io: $(basename "$img") holds all $n ranges"
 }
 
 # kmem_kib: unreclaimable slab (kmalloc, including large kmalloc pages) plus
