@@ -42,7 +42,7 @@ static struct q2_io *q2_io_of(struct bio *bio)
 }
 
 /* Guest byte offset of BIO, which may be a piece split off a dm bio. */
-static u64 q2_bio_pos(struct q2 *q, struct bio *bio)
+u64 q2_bio_pos(struct q2 *q, struct bio *bio)
 {
 	return (u64)dm_target_offset(q->ti, bio->bi_iter.bi_sector)
 		<< SECTOR_SHIFT;
@@ -55,7 +55,7 @@ void q2_queue_bio(struct q2 *q, struct bio *bio)
 
 /* == Pieces of a bio == */
 
-static void q2_end(struct bio *bio, int err)
+void q2_end(struct bio *bio, int err)
 {
 	if (err && !bio->bi_status)
 		bio->bi_status = errno_to_blk_status(err);
@@ -76,7 +76,7 @@ static void q2_piece_endio(struct bio *piece)
  * Split off the first LEN bytes of BIO to handle separately; the parent
  * completes only when the piece has.
  */
-static struct bio *q2_split(struct q2 *q, struct bio *bio, u64 len)
+struct bio *q2_split(struct q2 *q, struct bio *bio, u64 len)
 {
 	struct bio *piece = bio_split(bio, len >> SECTOR_SHIFT, GFP_NOIO,
 				      &q->bs);
@@ -108,20 +108,63 @@ static void q2_file_done(struct vs_file_io *fio, long ret)
 	bio_endio(bio);
 }
 
-/* Read or write BIO at HOST in the image, asynchronously. */
-static void q2_submit_data(struct q2 *q, struct bio *bio, u64 host)
+static void q2_inflight_dec(struct q2 *q)
+{
+	if (atomic_dec_and_test(&q->inflight))
+		wake_up(&q->inflight_wait);
+}
+
+/* A piece whose data I/O the worker started, counted on its own. */
+static void q2_piece_data_endio(struct bio *piece)
+{
+	q2_inflight_dec(q2_io_of(piece->bi_private)->kio.q);
+	q2_piece_endio(piece);
+}
+
+/* Count BIO, handled by the worker, until its end_io (see q2_drain). */
+void q2_inflight_count(struct q2 *q, struct bio *bio)
+{
+	struct q2_io *io = q2_io_of(bio);
+
+	if (bio->bi_end_io == q2_piece_endio || io->counted != Q2_UNCOUNTED)
+		return;
+	io->counted = Q2_COUNTED_WORKER;
+	atomic_inc(&q->inflight);
+}
+
+void q2_inflight_uncount(struct q2 *q, struct bio *bio)
+{
+	struct q2_io *io = q2_io_of(bio);
+
+	if (io->counted != Q2_COUNTED_WORKER)
+		return;
+	io->counted = Q2_UNCOUNTED;
+	q2_inflight_dec(q);
+}
+
+/*
+ * Read or write BIO at HOST in the image, asynchronously, from the worker
+ * (or, for whole bios, from map()'s queues). A piece is counted in
+ * q->inflight until it completes.
+ */
+void q2_submit_data(struct q2 *q, struct bio *bio, u64 host)
 {
 	unsigned int dir = op_is_write(bio_op(bio)) ? ITER_SOURCE : ITER_DEST;
+	bool piece = bio->bi_end_io == q2_piece_endio;
 	struct iov_iter iter;
 	struct q2_kio *k;
 
+	if (piece) {
+		atomic_inc(&q->inflight);
+		bio->bi_end_io = q2_piece_data_endio;
+	}
 	if (q->be.dev) {
 		bio_set_dev(bio, q->be.dev->bdev);
 		bio->bi_iter.bi_sector = host >> SECTOR_SHIFT;
 		submit_bio_noacct(bio);
 		return;
 	}
-	if (bio->bi_end_io == q2_piece_endio) {
+	if (piece) {
 		k = mempool_alloc(&q->kio_pool, GFP_NOIO);
 		k->pooled = true;
 	} else {
@@ -142,8 +185,7 @@ void q2_io_done(struct q2 *q, struct bio *bio)
 
 	switch (io->counted) {
 	case Q2_COUNTED_WORKER:
-		if (atomic_dec_and_test(&q->inflight))
-			wake_up(&q->inflight_wait);
+		q2_inflight_dec(q);
 		break;
 	case Q2_COUNTED_FAST:
 		this_cpu_dec(*q->fast_inflight);
@@ -282,7 +324,7 @@ static void q2_copy_to_bio(struct bio *bio, const void *src)
 	}
 }
 
-static void q2_copy_from_bio(struct bio *bio, void *dst)
+void q2_copy_from_bio(struct bio *bio, void *dst)
 {
 	struct bvec_iter iter;
 	struct bio_vec bv;
@@ -295,8 +337,8 @@ static void q2_copy_from_bio(struct bio *bio, void *dst)
 }
 
 /* Change an L2 entry that map() may be reading. */
-static void q2_l2_set(struct q2 *q, struct q2_cache_entry *e, u32 index,
-		      u64 entry, u64 bitmap)
+void q2_l2_set(struct q2 *q, struct q2_cache_entry *e, u32 index,
+	       u64 entry, u64 bitmap)
 {
 	unsigned long flags;
 
@@ -351,351 +393,6 @@ static void q2_read(struct q2 *q, struct bio *bio)
 	}
 }
 
-/* == Allocating writes == */
-
-/*
- * Fill BUF[off, off + len) of the cluster at guest CSTART with what the
- * guest reads there now (INFO: the cluster's decoded L2 entry).
- */
-static int q2_read_old(struct q2 *q, u64 cstart, const struct qcow2_l2_info *info,
-		       u64 raw, void *buf, u32 off, u32 len)
-{
-	u32 scb = q->g->subcluster_bits;
-
-	while (len) {
-		u32 sc = off >> scb;
-		u32 run = qcow2_sc_run(q->g, info, sc);
-		u32 n = min_t(u32, len, ((sc + run) << scb) - off);
-		u64 pos = cstart + off;
-		ssize_t r = 0;
-		int ret;
-
-		switch (info->type == QCOW2_CLUSTER_COMPRESSED ?
-			QCOW2_SC_COMPRESSED : qcow2_sc_state(info, sc)) {
-		case QCOW2_SC_DATA:
-			r = vs_backend_rw_kbuf(&q->be, ITER_DEST, buf + off, n,
-					       info->host_offset + off);
-			break;
-		case QCOW2_SC_COMPRESSED:
-			ret = q2_read_compressed(q, raw);
-			if (ret)
-				return ret;
-			memcpy(buf + off, q->zbuf + off, n);
-			break;
-		case QCOW2_SC_ZERO:
-			memset(buf + off, 0, n);
-			break;
-		default:
-			if (!q->backing || pos >= q->backing_size) {
-				memset(buf + off, 0, n);
-				break;
-			}
-			{
-				u32 m = min_t(u64, n, q->backing_size - pos);
-				struct vs_backend bb = {
-					.dev = q->backing,
-				};
-
-				r = vs_backend_rw_kbuf(&bb, ITER_DEST, buf + off,
-						       m, pos);
-				if (m < n)
-					memset(buf + off + m, 0, n - m);
-			}
-			break;
-		}
-		if (r < 0)
-			return r;
-		off += n;
-		len -= n;
-	}
-	return 0;
-}
-
-/*
- * Before changing the L2 entry of guest POS: autoclear bits dealt with, the
- * L2 table writable (pinned in *ep), and the current entry decoded.
- */
-static int q2_entry_for_write(struct q2 *q, u64 pos, struct q2_cache_entry **ep,
-			      u32 *index, struct qcow2_l2_info *info, u64 *raw)
-{
-	const char *reason = NULL;
-	u64 bitmap;
-	int ret;
-
-	ret = q2_write_prepare(q);
-	if (ret)
-		return ret;
-	ret = q2_l2_for_write(q, pos, ep, index);
-	if (ret)
-		return ret;
-	qcow2_l2_entry_get(q->g, (*ep)->buf, *index, raw, &bitmap);
-	ret = qcow2_l2_entry_decode(q->g, *raw, bitmap, info, &reason);
-	if (ret) {
-		q2_cache_put(*ep);
-		q2_mark_corrupt(q, reason);
-		return -EIO;
-	}
-	return 0;
-}
-
-/*
- * The L2 entry INFO (raw value RAW) has been replaced: the host clusters it
- * referenced lose that reference after the next commit. Compressed data
- * runs from its 512-byte sector and may end in the next cluster.
- */
-static void q2_unref_entry(struct q2 *q, const struct qcow2_l2_info *info,
-			   u64 raw)
-{
-	u64 cmask = ~(u64)(q2_cluster_size(q) - 1);
-	u64 start, last;
-
-	switch (info->type) {
-	case QCOW2_CLUSTER_NORMAL:
-	case QCOW2_CLUSTER_ZERO_ALLOC:
-		q2_refcount_dec_deferred(q, info->host_offset);
-		break;
-	case QCOW2_CLUSTER_COMPRESSED:
-		start = info->host_offset &
-			~(u64)(QCOW2_COMPRESSED_SECTOR - 1);
-		last = start + ((u64)info->csectors + 1) *
-		       QCOW2_COMPRESSED_SECTOR - 1;
-		q2_refcount_dec_deferred(q, start & cmask);
-		if ((last & cmask) != (start & cmask))
-			q2_refcount_dec_deferred(q, last & cmask);
-		break;
-	default:
-		break;
-	}
-	if (q->zbuf_entry == raw)
-		q->zbuf_entry = 0;
-}
-
-/*
- * Write [pos, pos + len), inside one cluster, with the data of SRC (NULL:
- * zeroes) by allocation: a new host cluster unless the cluster is allocated, not shared
- * and only some of its subclusters are missing.
- */
-static int q2_write_alloc(struct q2 *q, u64 pos, u32 len, struct bio *src)
-{
-	u32 cs = q2_cluster_size(q), scb = q->g->subcluster_bits;
-	u64 cstart = q2_cluster_start(q, pos);
-	u32 off = pos - cstart;
-	struct qcow2_l2_info info, newinfo;
-	struct q2_cache_entry *e;
-	u64 raw, entry, bitmap, host;
-	u32 index, w_off, w_len;
-	bool reuse;
-	ssize_t n;
-	int ret;
-
-	ret = q2_entry_for_write(q, pos, &e, &index, &info, &raw);
-	if (ret)
-		return ret;
-
-	reuse = info.type == QCOW2_CLUSTER_NORMAL && info.copied;
-	newinfo = info;
-	if (reuse) {
-		host = info.host_offset;
-	} else {
-		ret = q2_alloc_cluster(q, &host);
-		if (ret)
-			goto out;
-	}
-
-	/*
-	 * What to write: with subclusters, only the touched ones (unless the
-	 * old cluster's allocated data must move); else the whole cluster.
-	 */
-	if (q->g->extended_l2 && (reuse || info.type == QCOW2_CLUSTER_UNALLOCATED)) {
-		w_off = round_down(off, 1U << scb);
-		w_len = round_up(off + len, 1U << scb) - w_off;
-	} else {
-		w_off = 0;
-		w_len = cs;
-	}
-
-	if (w_off < off || w_off + w_len > off + len) {
-		ret = q2_read_old(q, cstart, &info, raw, q->cow_buf, w_off,
-				  w_len);
-		if (ret)
-			goto out_free;
-	}
-	if (src)
-		q2_copy_from_bio(src, q->cow_buf + off);
-	else
-		memset(q->cow_buf + off, 0, len);
-
-	ret = q2_check_overlap(q, host + w_off, w_len, 0);
-	if (ret)
-		goto out_free;
-	n = vs_backend_rw_kbuf(&q->be, ITER_SOURCE, q->cow_buf + w_off, w_len,
-			       host + w_off);
-	if (n < 0) {
-		ret = n;
-		goto out_free;
-	}
-
-	/* the data is written: now the entry may point at it */
-	newinfo.type = QCOW2_CLUSTER_NORMAL;
-	newinfo.host_offset = host;
-	newinfo.copied = true;
-	newinfo.csectors = 0;
-	if (q->g->extended_l2) {
-		if (info.type != QCOW2_CLUSTER_UNALLOCATED && !reuse) {
-			/* everything moved to the new cluster */
-			newinfo.alloc = U32_MAX >> (32 - q->g->subclusters);
-			newinfo.zero = 0;
-		}
-		ret = qcow2_sc_set(&newinfo, w_off >> scb, w_len >> scb,
-				   QCOW2_SC_DATA);
-		if (ret)
-			goto out_free;
-	}
-	ret = qcow2_l2_entry_encode(q->g, &newinfo, &entry, &bitmap);
-	if (ret)
-		goto out_free;
-	q2_l2_set(q, e, index, entry, bitmap);
-
-	if (!reuse)
-		q2_unref_entry(q, &info, raw);
-	ret = 0;
-	goto out;
-
-out_free:
-	if (!reuse)
-		q2_refcount_dec_deferred(q, host);
-out:
-	q2_cache_put(e);
-	return ret;
-}
-
-/*
- * Writes go in runs: a run of data subclusters that are ours alone is
- * overwritten in place, asynchronously; any other run is allocated
- * synchronously. Splitting first keeps an allocating write's
- * read-modify-write away from data that an in-place write may be changing
- * at the same time.
- */
-static void q2_write(struct q2 *q, struct bio *bio)
-{
-	u64 pos = q2_bio_pos(q, bio);
-	int ret;
-
-	if (q->corrupt || q->node.read_only) {
-		q2_end(bio, -EIO);
-		return;
-	}
-	ret = q2_write_prepare(q);
-	if (ret) {
-		q2_end(bio, ret);
-		return;
-	}
-	for (;;) {
-		u64 len = bio->bi_iter.bi_size;
-		struct bio *piece = bio;
-		struct q2_map map;
-
-		ret = q2_lookup(q, pos, len, &map);
-		if (ret) {
-			q2_end(bio, ret);
-			return;
-		}
-		if (map.len < len)
-			piece = q2_split(q, bio, map.len);
-		if (map.type == Q2_MAP_DATA && map.copied) {
-			/* like QEMU, every data write is checked, not only new ones */
-			ret = q2_check_overlap(q, map.host_offset, map.len, 0);
-			if (ret)
-				q2_end(piece, ret);
-			else
-				q2_submit_data(q, piece, map.host_offset);
-		} else {
-			ret = q2_write_alloc(q, pos, map.len, piece);
-			if (!ret && (bio->bi_opf & REQ_FUA))
-				ret = q2_commit(q, false);
-			q2_end(piece, ret);
-		}
-		if (piece == bio)
-			return;
-		pos += map.len;
-	}
-}
-
-/* == Discard and write-zeroes == */
-
-/* Turn the whole cluster at POS into a zero cluster. */
-static int q2_zero_cluster(struct q2 *q, u64 pos)
-{
-	struct qcow2_l2_info info, newinfo;
-	struct q2_cache_entry *e;
-	u64 raw, bitmap, entry;
-	u32 index;
-	int ret;
-
-	ret = q2_entry_for_write(q, pos, &e, &index, &info, &raw);
-	if (ret)
-		return ret;
-
-	memset(&newinfo, 0, sizeof(newinfo));
-	if (q->g->extended_l2) {
-		newinfo.type = QCOW2_CLUSTER_UNALLOCATED;
-		newinfo.zero = U32_MAX >> (32 - q->g->subclusters);
-	} else if (q->g->zero_flag) {
-		newinfo.type = QCOW2_CLUSTER_ZERO_PLAIN;
-	} else {
-		newinfo.type = QCOW2_CLUSTER_UNALLOCATED;
-	}
-	ret = qcow2_l2_entry_encode(q->g, &newinfo, &entry, &bitmap);
-	if (!ret) {
-		q2_l2_set(q, e, index, entry, bitmap);
-		q2_unref_entry(q, &info, raw);
-	}
-	q2_cache_put(e);
-	return ret;
-}
-
-/*
- * Device-mapper does not split discards at max_io_len, so walk the clusters.
- * Whole clusters become zero clusters (version 2 without a backing node:
- * unallocated, which reads as zero); partial clusters of write-zeroes are
- * written as data unless they read as zero already. Discard follows QEMU:
- * ignored unless discard=unmap, and only for whole clusters.
- */
-static void q2_discard_zero(struct q2 *q, struct bio *bio)
-{
-	bool discard = bio_op(bio) == REQ_OP_DISCARD;
-	bool can_zero = q->g->zero_flag || q->g->extended_l2 || !q->backing;
-	u64 pos = q2_bio_pos(q, bio);
-	u64 end = pos + bio->bi_iter.bi_size;
-	u32 cs = q2_cluster_size(q);
-	int ret = 0;
-
-	if (q->corrupt || q->node.read_only) {
-		q2_end(bio, -EIO);
-		return;
-	}
-	if (discard && !q->opt.discard_unmap) {
-		bio_endio(bio);
-		return;
-	}
-	while (pos < end && !ret) {
-		u64 chunk = min(q2_cluster_start(q, pos) + cs, end) - pos;
-		struct q2_map map;
-
-		if (chunk == cs && can_zero) {
-			ret = q2_zero_cluster(q, pos);
-		} else if (!discard) {
-			ret = q2_lookup(q, pos, chunk, &map);
-			if (!ret && (map.type != Q2_MAP_ZERO || map.len < chunk))
-				ret = q2_write_alloc(q, pos, chunk, NULL);
-		}
-		pos += chunk;
-	}
-	if (!ret && (bio->bi_opf & REQ_FUA))
-		ret = q2_commit(q, false);
-	q2_end(bio, ret);
-}
-
 /* == The worker == */
 
 static int q2_flush(struct q2 *q)
@@ -721,8 +418,7 @@ static void q2_handle(struct q2 *q, struct bio *bio)
 	}
 
 	io->kio.q = q;
-	io->counted = Q2_COUNTED_WORKER;
-	atomic_inc(&q->inflight);
+	q2_inflight_count(q, bio);
 
 	mutex_lock(&q->meta_lock);
 	switch (bio_op(bio)) {
@@ -770,8 +466,11 @@ int q2_io_init(struct q2 *q)
 		return ret;
 	ret = mempool_init_kmalloc_pool(&q->kio_pool, 16,
 					sizeof(struct q2_kio));
-	if (ret)
-		goto out_bs;
+	if (ret) {
+		bioset_exit(&q->bs);
+		return ret;
+	}
+	ret = q2_write_init(q);
 	q->wq = alloc_ordered_workqueue("vstorage-qcow2/%s", WQ_MEM_RECLAIM,
 					q->node.name);
 	q->fast_wq = alloc_workqueue("vstorage-qcow2-io/%s",
@@ -780,10 +479,10 @@ int q2_io_init(struct q2 *q)
 	q->fast_inflight = alloc_percpu(int);
 	q->l2_fast_hits = alloc_percpu(u64);
 	q->fastq = alloc_percpu(struct q2_fastq);
-	if (!q->wq || !q->fast_wq || !q->fast_inflight || !q->l2_fast_hits ||
-	    !q->fastq) {
-		ret = -ENOMEM;
-		goto out_wq;
+	if (ret || !q->wq || !q->fast_wq || !q->fast_inflight ||
+	    !q->l2_fast_hits || !q->fastq) {
+		q2_io_exit(q);
+		return -ENOMEM;
 	}
 	for_each_possible_cpu(cpu) {
 		struct q2_fastq *fq = per_cpu_ptr(q->fastq, cpu);
@@ -792,27 +491,12 @@ int q2_io_init(struct q2 *q)
 		fq->q = q;
 	}
 	return 0;
-out_wq:
-	free_percpu(q->fastq);
-	free_percpu(q->l2_fast_hits);
-	free_percpu(q->fast_inflight);
-	if (q->fast_wq)
-		destroy_workqueue(q->fast_wq);
-	if (q->wq)
-		destroy_workqueue(q->wq);
-	q->wq = NULL;
-	q->fast_wq = NULL;
-	q->fastq = NULL;
-	q->l2_fast_hits = NULL;
-	q->fast_inflight = NULL;
-	mempool_exit(&q->kio_pool);
-out_bs:
-	bioset_exit(&q->bs);
-	return ret;
 }
 
+/* Also undoes a partial q2_io_init(). */
 void q2_io_exit(struct q2 *q)
 {
+	q2_write_exit(q);
 	if (q->fast_wq)
 		destroy_workqueue(q->fast_wq);
 	if (q->wq)

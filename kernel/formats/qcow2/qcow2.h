@@ -16,6 +16,7 @@
 #define VSTORAGE_QCOW2_H
 
 #include <linux/bio.h>
+#include <linux/hashtable.h>
 #include <linux/mempool.h>
 #include <linux/mutex.h>
 #include <linux/workqueue.h>
@@ -138,6 +139,15 @@ struct q2 {
 	struct workqueue_struct *fast_wq;
 	struct bio_set bs;
 	mempool_t kio_pool;
+
+	/* Allocating writes in flight (write.c), under meta_lock. */
+	DECLARE_HASHTABLE(alloc_hash, 6);	/* by guest cluster */
+	unsigned int nr_allocs;
+	struct list_head alloc_idle;	/* records kept for reuse */
+	unsigned int nr_alloc_idle;
+	struct bio_list alloc_parked;	/* writes waiting for a record */
+	struct bio_list alloc_barrier;	/* waiting for no allocation */
+	struct workqueue_struct *alloc_wq;	/* copy and write new clusters */
 };
 
 /* Direct I/O on the image file for one bio (or one piece of a bio). */
@@ -236,6 +246,22 @@ void q2_io_exit(struct q2 *q);
 void q2_queue_bio(struct q2 *q, struct bio *bio);
 void q2_io_done(struct q2 *q, struct bio *bio);
 int q2_map_fast(struct q2 *q, struct bio *bio);
+u64 q2_bio_pos(struct q2 *q, struct bio *bio);
+void q2_end(struct bio *bio, int err);
+struct bio *q2_split(struct q2 *q, struct bio *bio, u64 len);
+void q2_submit_data(struct q2 *q, struct bio *bio, u64 host);
+void q2_inflight_count(struct q2 *q, struct bio *bio);
+void q2_inflight_uncount(struct q2 *q, struct bio *bio);
+void q2_copy_from_bio(struct bio *bio, void *dst);
+void q2_l2_set(struct q2 *q, struct q2_cache_entry *e, u32 index,
+	       u64 entry, u64 bitmap);
+
+/* write.c */
+void q2_write(struct q2 *q, struct bio *bio);
+void q2_discard_zero(struct q2 *q, struct bio *bio);
+int q2_write_alloc(struct q2 *q, u64 pos, u32 len, struct bio *src);
+int q2_write_init(struct q2 *q);
+void q2_write_exit(struct q2 *q);
 
 #define q2_err(q, fmt, ...) \
 	pr_err("vstorage-qcow2 %s: " fmt "\n", (q)->node.name, ##__VA_ARGS__)
