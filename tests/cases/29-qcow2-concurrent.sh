@@ -1,0 +1,105 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Concurrent allocating writes. 32 threads write distinct 4 KiB blocks of
+# the same few clusters at once (O_DIRECT, in a shuffled order), so that
+# allocations of one guest cluster race with each other, with copy-on-write
+# from a backing image, with subcluster allocation (extended L2) and with
+# in-place writes to what another thread just allocated; a second pass
+# rewrites every block while flushes run beside it. Afterwards the device
+# and QEMU (qemu-img check, qemu-img compare against a raw reference) must
+# both hold every block's last data, and the backing image's data where no
+# block was written.
+# timeout: 300
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
+. "$(dirname "$0")/../lib.sh"
+# shellcheck source-path=SCRIPTDIR source=../vstorage.sh
+. "$(dirname "$0")/../vstorage.sh"
+# shellcheck source-path=SCRIPTDIR source=../qcow2.sh
+. "$(dirname "$0")/../qcow2.sh"
+q_host && skip "concurrency needs the kernel target"
+qcow2_begin
+
+M=$((1 << 20))
+AREA=$((4 * M))		# 64 clusters of 64 KiB: 16 blocks each
+
+# hammer DEV REF SEED: every other 4 KiB block of the area (the rest keeps
+# what it had), by 32 threads at once, twice (the second pass in place,
+# with fsyncs beside it); the same data goes to REF.
+hammer() {
+	python3 - "$1" "$2" "$3" "$AREA" <<'PY'
+import mmap, os, random, sys, threading
+dev, ref, seed, area = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+BS = 4096
+blocks = list(range(0, area // BS, 2))
+rnd = random.Random(seed)
+fd = os.open(dev, os.O_RDWR | os.O_DIRECT)
+rfd = os.open(ref, os.O_RDWR)
+errors = []
+
+def data(block, gen):
+    b = bytes([(block * 7 + gen * 13 + seed) % 251 + 1]) * BS
+    buf = mmap.mmap(-1, BS)
+    buf.write(b)
+    return buf, b
+
+def run(part, gen):
+    try:
+        for block in part:
+            buf, b = data(block, gen)
+            if os.pwritev(fd, [buf], block * BS) != BS:
+                raise OSError("short write")
+            os.pwrite(rfd, b, block * BS)
+    except OSError as e:
+        errors.append("block write: %s" % e)
+
+def flusher(stop):
+    while not stop.is_set():
+        os.fsync(fd)
+
+for gen in (1, 2):
+    rnd.shuffle(blocks)
+    parts = [blocks[i::32] for i in range(32)]
+    stop = threading.Event()
+    f = threading.Thread(target=flusher, args=(stop,))
+    if gen == 2:
+        f.start()
+    ts = [threading.Thread(target=run, args=(p, gen)) for p in parts]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    stop.set()
+    if gen == 2:
+        f.join()
+os.fsync(fd)
+if errors:
+    sys.exit("\n".join(errors[:5]))
+PY
+}
+
+# one IMAGE-OPTIONS...: a 16 MiB overlay of a patterned backing image
+one() {
+	local name=$1 seed=$2
+	shift 2
+	qemu-img create -q -f qcow2 "$D/$name-base.qcow2" 16M
+	qio -c "write -P 0x5a 0 16M" "$D/$name-base.qcow2"
+	qemu-img create -q -f qcow2 -b "$D/$name-base.qcow2" -F qcow2 "$@" \
+		"$D/$name.qcow2" 16M
+	oracle_raw "$D/$name.qcow2" "$D/$name.ref"
+	q_open "$name" "$D/$name.qcow2"
+	hammer "$(q_dev "$name")" "$D/$name.ref" "$seed" ||
+		fail "$name: concurrent writes failed"
+	q_read "$name" "$D/$name.dev"
+	cmp "$D/$name.dev" "$D/$name.ref" ||
+		fail "$name: the device does not hold the last writes"
+	q_close "$name"
+	img_check "$D/$name.qcow2"
+	img_compare "$D/$name.qcow2" "$D/$name.ref"
+	info "$name: ok"
+}
+
+one plain 1
+one xl2 2 -o extended_l2=on,cluster_size=64k
+one small 3 -o cluster_size=16k
