@@ -405,14 +405,29 @@ ssize_t vs_backend_rw_kbuf(struct vs_backend *be, unsigned int dir, void *buf,
 }
 EXPORT_SYMBOL_GPL(vs_backend_rw_kbuf);
 
-/* Grow a file child (a block device child cannot grow). */
-int vs_backend_truncate(struct vs_backend *be, u64 size)
+/*
+ * Grow a file child to SIZE (a block device child cannot grow). The new
+ * range is allocated (as unwritten extents) where the file system can:
+ * direct writes into a hole allocate blocks and take the inode lock
+ * exclusively (ext4, XFS), serializing all writes to the file, while
+ * writes into allocated blocks share it.
+ */
+int vs_backend_grow(struct vs_backend *be, u64 size)
 {
+	u64 cur;
+	int ret;
+
 	if (!be->file)
 		return size <= be->size ? 0 : -ENOSPC;
+	cur = i_size_read(file_inode(be->file));
+	if (size <= cur)
+		return 0;
+	ret = vfs_fallocate(be->file, 0, cur, size - cur);
+	if (ret != -EOPNOTSUPP)
+		return ret;
 	return vfs_truncate(&be->file->f_path, size);
 }
-EXPORT_SYMBOL_GPL(vs_backend_truncate);
+EXPORT_SYMBOL_GPL(vs_backend_grow);
 
 u64 vs_backend_current_size(struct vs_backend *be)
 {

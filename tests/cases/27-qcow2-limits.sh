@@ -36,7 +36,8 @@ SLACK=$((8 * M))	# unrelated kernel memory that may come and go
 # st NAME FIELD: a field of `dmsetup status` (after "start length target"):
 # 1 node, 2 version, 3 cluster size, 4 clean|corrupt, 5 ro|rw, 6 L2 hits,
 # 7 L2 misses, 8 refcount hits, 9 refcount misses, 10 reads, 11 writes,
-# 12 flushes, 13 errors
+# 12 flushes, 13 errors, 14 L2 tables cached, 15 most L2 tables cached,
+# 16 refcount blocks cached, 17 most refcount blocks cached
 st() {
 	local s
 	s=$(dmsetup status "$1") || fail "dmsetup status $1 failed"
@@ -129,8 +130,9 @@ PY
 	echo "0xee $(($2 - 512)) 512" >"$D/last.list"
 }
 
-# cache_ok NAME L2BYTES CLUSTER: the node reports the configured L2 cache
-# size and cluster size, and the same L2 misses as `dmsetup status`
+# cache_ok NAME L2BYTES CLUSTER RCBYTES: the node reports the configured L2
+# cache size and cluster size and the same L2 misses as `dmsetup status`,
+# whose cache limits match the sizes and which holds no more than them
 cache_ok() {
 	local j got want
 	j=$(q_show "$1")
@@ -138,6 +140,12 @@ cache_ok() {
 	got=$(json_get "$j" "'%d %d %d' % (j['info']['cache-size'], j['info']['cluster-size'], j['info']['cache-misses'])")
 	[ "$got" = "$want" ] ||
 		fail "node $1: L2 cache size, cluster size, misses: $got, want $want ($j)"
+	got="$(st "$1" 15) $(st "$1" 17)"
+	want="$(($2 / $3)) $(($4 / $3))"
+	[ "$got" = "$want" ] ||
+		fail "node $1: most L2 and refcount tables cached: $got, want $want"
+	[ "$(st "$1" 14)" -le "$(st "$1" 15)" ] && [ "$(st "$1" 16)" -le "$(st "$1" 17)" ] ||
+		fail "node $1: a cache holds more than its size: $(dmsetup status "$1")"
 }
 
 # --- 16 TiB, 64 KiB clusters ------------------------------------------------
@@ -154,7 +162,7 @@ mem_pre=0
 q_host || mem_pre=$(mem_now)
 q_open big "$img" l2-cache-size=$l2c refcount-cache-size=$rcc
 [ "$(q_size big)" = "$size" ] || fail "device size $(q_size big), want $size"
-q_host || cache_ok big $l2c $cl
+q_host || cache_ok big $l2c $cl $rcc
 
 q_patterns big write "$D/edge.list"	# fills both caches
 q_flush big
@@ -178,7 +186,7 @@ if ! q_host; then
 	[ $((n * cl)) -ge $((3 * bound)) ] || fail "test defect: $n tables cannot show an unbounded cache"
 	[ "$grow" -lt "$bound" ] ||
 		fail "kernel memory grew by $((grow / K)) KiB with an L2 cache of $((l2c / K)) KiB (bound $((bound / K)) KiB)"
-	cache_ok big $l2c $cl
+	cache_ok big $l2c $cl $rcc
 fi
 q_patterns big check "$D/edge.list" "$D/zero.list"
 if ! q_host; then
@@ -216,7 +224,7 @@ q_host || mem_pre=$(mem_now)
 q_open l1 "$img" l2-cache-size=$l2c refcount-cache-size=$rcc
 [ "$(q_size l1)" = "$size" ] || fail "device size $(q_size l1), want $size"
 if ! q_host; then
-	cache_ok l1 $l2c $cl
+	cache_ok l1 $l2c $cl $rcc
 	mem0=$(mem_now)
 	info "kernel memory change: $(((mem0 - mem_pre) / K)) KiB for opening (L1 $((l1 / K)) KiB)"
 	[ $((mem0 - mem_pre)) -lt $((l1 + SLACK)) ] ||
@@ -233,7 +241,7 @@ if ! q_host; then
 	info "L2 misses: $misses_w while writing, $misses_r while reading $n tables back"
 	[ "$misses_r" -ge $((n - l2c / cl)) ] ||
 		fail "reading $n L2 tables back through a cache of $((l2c / cl)) missed only $misses_r times"
-	cache_ok l1 $l2c $cl
+	cache_ok l1 $l2c $cl $rcc
 fi
 q_patterns l1 check "$D/edge.list" "$D/zero.list"
 if ! q_host; then

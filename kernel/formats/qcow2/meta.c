@@ -859,7 +859,7 @@ static int q2_grow_file(struct q2 *q, u64 end)
 		q->file_end = q->be.size;
 		return 0;
 	}
-	ret = vs_backend_truncate(&q->be, new_end);
+	ret = vs_backend_grow(&q->be, new_end);
 	if (ret)
 		return ret;
 	q->file_end = new_end;

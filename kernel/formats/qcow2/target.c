@@ -572,6 +572,8 @@ static void q2_emit_table(struct q2 *q, char *result, unsigned int *szp,
  *   <node_name> <version> <cluster_size> <clean|corrupt> <ro|rw>
  *   <l2_hits> <l2_misses> <refcount_hits> <refcount_misses>
  *   <read_ios> <write_ios> <flush_ios> <errors>
+ *   <l2_cached> <l2_cache_max> <refcount_cached> <refcount_cache_max>
+ * (cached tables, and the most the caches hold).
  */
 static void q2_status(struct dm_target *ti, status_type_t type,
 		      unsigned int status_flags, char *result,
@@ -584,13 +586,15 @@ static void q2_status(struct dm_target *ti, status_type_t type,
 	switch (type) {
 	case STATUSTYPE_INFO:
 		vs_node_stats_sum(&q->node, &s);
-		DMEMIT("%s %u %u %s %s %llu %llu %llu %llu %llu %llu %llu %llu",
+		DMEMIT("%s %u %u %s %s %llu %llu %llu %llu %llu %llu %llu %llu %u %u %u %u",
 		       q->node.name, q->h.version, q->g->cluster_size,
 		       READ_ONCE(q->corrupt) ? "corrupt" : "clean",
 		       READ_ONCE(q->node.read_only) ? "ro" : "rw",
 		       q2_l2_hits(q), READ_ONCE(q->l2_cache.misses),
 		       READ_ONCE(q->rb_cache.hits), READ_ONCE(q->rb_cache.misses),
-		       s.rd_ios, s.wr_ios, s.flush_ios, s.errors);
+		       s.rd_ios, s.wr_ios, s.flush_ios, s.errors,
+		       READ_ONCE(q->l2_cache.nr_entries), q->l2_cache.max_entries,
+		       READ_ONCE(q->rb_cache.nr_entries), q->rb_cache.max_entries);
 		break;
 	case STATUSTYPE_TABLE:
 		q2_emit_table(q, result, &sz, maxlen);
