@@ -429,6 +429,15 @@ int vs_backend_grow(struct vs_backend *be, u64 size)
 }
 EXPORT_SYMBOL_GPL(vs_backend_grow);
 
+/* Shrink a file child to SIZE; a block device child keeps its size. */
+int vs_backend_shrink(struct vs_backend *be, u64 size)
+{
+	if (!be->file || size >= i_size_read(file_inode(be->file)))
+		return 0;
+	return vfs_truncate(&be->file->f_path, size);
+}
+EXPORT_SYMBOL_GPL(vs_backend_shrink);
+
 u64 vs_backend_current_size(struct vs_backend *be)
 {
 	if (be->file)

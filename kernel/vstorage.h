@@ -194,6 +194,7 @@ void vs_backend_io_hints(struct vs_backend *be, struct queue_limits *limits);
 ssize_t vs_backend_rw_kbuf(struct vs_backend *be, unsigned int dir, void *buf,
 			   size_t len, u64 pos);
 int vs_backend_grow(struct vs_backend *be, u64 size);
+int vs_backend_shrink(struct vs_backend *be, u64 size);
 u64 vs_backend_current_size(struct vs_backend *be);
 
 /* Bios handed from map() to a worker (bioq.c). */

@@ -131,7 +131,8 @@ int vs_node_dump(struct vs_nl *nl, struct vs_node **out, size_t *nr)
 		pr_err("cannot list nodes: they keep changing, try again");
 		return -1;
 	}
-	qsort(nv.v, nv.n, sizeof(*nv.v), cmp_node);
+	if (nv.n)	/* qsort(NULL, 0, ...) is undefined */
+		qsort(nv.v, nv.n, sizeof(*nv.v), cmp_node);
 	*out = nv.v;
 	*nr = nv.n;
 	return 0;

@@ -28,7 +28,15 @@
 #define Q2_MIN_REFBLOCK_CACHE	4
 #define Q2_MAX_PENDING_DEC	4096
 /* grow an image file at least this much at a time */
+/*
+ * The image file grows ahead of allocation by an eighth of its size, within
+ * these bounds (as QEMU's preallocate filter does), and is trimmed back to
+ * what is in use when the device is suspended or removed. Each growth waits
+ * for all direct I/O in flight on the file (inode_dio_wait), so growing a
+ * megabyte at a time stalled parallel allocating writes every 16 clusters.
+ */
 #define Q2_GROW_STEP		(1ULL << 20)
+#define Q2_GROW_STEP_MAX	(64ULL << 20)
 
 static size_t q2_block_round(struct q2 *q, size_t bytes)
 {
@@ -528,6 +536,7 @@ int q2_meta_load(struct q2 *q, char **error)
 	int ret;
 
 	q->file_end = file_size;
+	q->used_end = file_size;
 	ret = q2_load_l1(q, file_size, error);
 	if (ret)
 		return ret;
@@ -847,23 +856,43 @@ static void q2_reftable_set(struct q2 *q, u64 index, u64 value)
 /* Make sure the image file covers [0, end). */
 static int q2_grow_file(struct q2 *q, u64 end)
 {
-	u64 new_end;
+	u64 align = max_t(u64, Q2_GROW_STEP, q2_cluster_size(q));
+	u64 ahead;
 	int ret;
 
-	if (end <= q->file_end)
-		return 0;
-	new_end = round_up(end, max_t(u64, Q2_GROW_STEP, q2_cluster_size(q)));
-	if (!q->be.file) {
-		if (end > q->be.size)
-			return -ENOSPC;
-		q->file_end = q->be.size;
-		return 0;
+	if (end > q->file_end) {
+		if (!q->be.file) {
+			if (end > q->be.size)
+				return -ENOSPC;
+			q->file_end = q->be.size;
+		} else {
+			ahead = clamp(q->file_end / 8, Q2_GROW_STEP,
+				      Q2_GROW_STEP_MAX);
+			/* on a nearly full file system, only what is needed */
+			ret = vs_backend_grow(&q->be, round_up(end + ahead, align));
+			if (ret) {
+				ahead = 0;
+				ret = vs_backend_grow(&q->be, round_up(end, align));
+			}
+			if (ret)
+				return ret;
+			q->file_end = round_up(end + ahead, align);
+		}
 	}
-	ret = vs_backend_grow(&q->be, new_end);
-	if (ret)
-		return ret;
-	q->file_end = new_end;
+	q->used_end = max(q->used_end, end);
 	return 0;
+}
+
+/* Give back what the file was grown ahead of use (a committed image). */
+void q2_trim_file(struct q2 *q)
+{
+	u64 end = round_up(q->used_end, q2_cluster_size(q));
+
+	if (!q->be.file || q->node.read_only || q->file_end <= end)
+		return;
+	if (vs_backend_shrink(&q->be, end))
+		return;
+	q->file_end = end;
 }
 
 /*
@@ -1322,7 +1351,7 @@ int q2_resize(struct q2 *q, u64 new_size)
 		}
 		memcpy(l1, q->l1, (size_t)q->l1_size * sizeof(u64));
 		/* the new table takes contiguous clusters at the file's end */
-		off = round_up(q->file_end, q2_cluster_size(q));
+		off = round_up(q->used_end, q2_cluster_size(q));
 		for (i = 0; i < nclusters; i++) {
 			u64 c = (off >> q->g->cluster_bits) + i;
 			u64 host;

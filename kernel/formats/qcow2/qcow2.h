@@ -111,6 +111,7 @@ struct q2 {
 	struct q2_cache rb_cache;
 	u64 free_cursor;		/* first host cluster to look at */
 	u64 file_end;			/* bytes the image file has */
+	u64 used_end;			/* bytes allocated or present at open */
 	u64 *pending_dec;		/* host clusters to decrement at commit */
 	u32 nr_pending_dec;
 	u32 max_pending_dec;
@@ -212,6 +213,7 @@ u64 q2_allocated_bytes(struct q2 *q);
 int q2_grow_file_to(struct q2 *q, u64 end);
 int q2_header_write_flush(struct q2 *q);
 int q2_mark_clean(struct q2 *q);
+void q2_trim_file(struct q2 *q);
 
 /* repair.c */
 int q2_repair_refcounts(struct q2 *q);

@@ -423,6 +423,8 @@ static void q2_dtr(struct dm_target *ti)
 	mutex_lock(&q->meta_lock);
 	if (q->loaded && (q2_commit(q, true) || q2_mark_clean(q)))
 		q2_err(q, "metadata could not be committed at removal");
+	else if (q->loaded)
+		q2_trim_file(q);
 	q2_meta_free(q);
 	mutex_unlock(&q->meta_lock);
 	if (q->backing)
@@ -507,6 +509,8 @@ static void q2_postsuspend(struct dm_target *ti)
 	q2_drain(q);
 	if (q2_commit(q, true) || q2_mark_clean(q))
 		q2_err(q, "metadata could not be committed at suspend");
+	else
+		q2_trim_file(q);
 	mutex_unlock(&q->meta_lock);
 }
 

@@ -58,7 +58,7 @@ struct q2_alloc {
 };
 
 /* Idle records kept for reuse; the rest are freed when they finish. */
-#define Q2_ALLOC_IDLE_MAX	8
+#define Q2_ALLOC_IDLE_MAX	32
 /* Bounce buffers in flight per device, in bytes (at least two records). */
 #define Q2_ALLOC_BUDGET		(8U << 20)
 #define Q2_ALLOC_MAX		64
