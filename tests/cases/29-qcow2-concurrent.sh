@@ -9,7 +9,8 @@
 # rewrites every block while flushes run beside it. Afterwards the device
 # and QEMU (qemu-img check, qemu-img compare against a raw reference) must
 # both hold every block's last data, and the backing image's data where no
-# block was written.
+# block was written. The image file is grown ahead while the node is open
+# and trimmed back to its last cluster when it closes.
 # timeout: 300
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=../lib.sh
@@ -79,6 +80,11 @@ if errors:
 PY
 }
 
+# image_end IMAGE: where QEMU says the image's last cluster ends
+image_end() {
+	qemu-img check -U --output=json "$1" | python3 -c 'import json, sys; print(json.load(sys.stdin)["image-end-offset"])'
+}
+
 # one IMAGE-OPTIONS...: a 16 MiB overlay of a patterned backing image
 one() {
 	local name=$1 seed=$2
@@ -94,8 +100,13 @@ one() {
 	q_read "$name" "$D/$name.dev"
 	cmp "$D/$name.dev" "$D/$name.ref" ||
 		fail "$name: the device does not hold the last writes"
+	[ "$(stat -c %s "$D/$name.qcow2")" -gt "$(image_end "$D/$name.qcow2")" ] ||
+		fail "$name: the open image was not grown ahead of its allocations"
 	q_close "$name"
 	img_check "$D/$name.qcow2"
+	# grown ahead while open, trimmed back to the last cluster at close
+	[ "$(stat -c %s "$D/$name.qcow2")" = "$(image_end "$D/$name.qcow2")" ] ||
+		fail "$name: file size $(stat -c %s "$D/$name.qcow2") after close, image end $(image_end "$D/$name.qcow2")"
 	img_compare "$D/$name.qcow2" "$D/$name.ref"
 	info "$name: ok"
 }
