@@ -173,22 +173,31 @@ static int node_list(void)
 	return EXIT_OK;
 }
 
+/* Open the family and get node NAME; on failure, say why and close it. */
+static int node_open_get(struct vs_nl *nl, const char *name, struct vs_node *n)
+{
+	int ret;
+
+	if (vs_nl_open(nl, false))
+		return -1;
+	ret = vs_node_get(nl, name, n);
+	if (ret) {
+		node_perror(nl, name, ret);
+		vs_nl_close(nl);
+		return -1;
+	}
+	return 0;
+}
+
 static int node_show(const char *name)
 {
 	struct vs_node n;
 	struct vs_nl nl;
-	int ret;
 
 	if (check_name_arg(name))
 		return EXIT_ERR;
-	if (vs_nl_open(&nl, false))
+	if (node_open_get(&nl, name, &n))
 		return EXIT_ERR;
-	ret = vs_node_get(&nl, name, &n);
-	if (ret) {
-		node_perror(&nl, name, ret);
-		vs_nl_close(&nl);
-		return EXIT_ERR;
-	}
 	vs_node_print(&n, NULL, NULL);
 	vs_node_free(&n);
 	vs_nl_close(&nl);
@@ -402,14 +411,8 @@ static int node_resize(const char *name, const char *size_arg)
 		pr_err("size '%s': must be a positive multiple of 512", size_arg);
 		return EXIT_ERR;
 	}
-	if (vs_nl_open(&nl, false))
+	if (node_open_get(&nl, name, &n))
 		return EXIT_ERR;
-	ret = vs_node_get(&nl, name, &n);
-	if (ret) {
-		node_perror(&nl, name, ret);
-		vs_nl_close(&nl);
-		return EXIT_ERR;
-	}
 	vs_nl_close(&nl);
 	if (strcmp(n.driver, "qcow2")) {
 		pr_err("node '%s': resize is only supported for qcow2 nodes (this one is %s)",
