@@ -405,13 +405,14 @@ static void q2_alloc_finish_work(struct work_struct *work)
 
 	hash_del(&a->hash);
 	q->nr_allocs--;
-	bio_list_merge(&again, &a->waiters);
-	bio_list_merge(&again, &q->alloc_parked);
-	bio_list_init(&q->alloc_parked);
+	/* discards first: they waited for this moment (see q2_write) */
 	if (!q->nr_allocs) {
 		bio_list_merge(&again, &q->alloc_barrier);
 		bio_list_init(&q->alloc_barrier);
 	}
+	bio_list_merge(&again, &a->waiters);
+	bio_list_merge(&again, &q->alloc_parked);
+	bio_list_init(&q->alloc_parked);
 	q2_alloc_put(q, a);
 	mutex_unlock(&q->meta_lock);
 
@@ -496,6 +497,14 @@ void q2_write(struct q2 *q, struct bio *bio)
 			busy = q2_alloc_busy(q, pos >> q->g->cluster_bits);
 			if (busy) {
 				bio_list_add(&busy->waiters, bio);
+				return;
+			}
+			/*
+			 * A discard waiting for the allocations in flight to
+			 * end would wait forever if new ones kept starting.
+			 */
+			if (!bio_list_empty(&q->alloc_barrier)) {
+				bio_list_add(&q->alloc_parked, bio);
 				return;
 			}
 			if (map.type != Q2_MAP_COMPRESSED) {
