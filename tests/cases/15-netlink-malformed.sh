@@ -1,6 +1,7 @@
 #!/bin/bash
 # Malformed netlink messages to the vstorage family get errors with extack
-# messages; mutating/IO-triggering commands need CAP_NET_ADMIN.
+# messages; mutating/IO-triggering commands need CAP_NET_ADMIN; the device
+# node and sysfs files are not open to other users.
 set -euo pipefail
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../vstorage.sh"
@@ -69,6 +70,16 @@ if command -v setpriv >/dev/null; then
 	out=$(setpriv --reuid=65534 --regid=65534 --clear-groups vstoragectl node add raw node-name=np file="$img" 2>&1) && fail "unprivileged node add worked"
 	echo "unprivileged node add -> $out"
 	[[ $out == Error:*ermission* ]] || fail "unprivileged node add: unclear error: $out"
+	# the device is the disk group's, like any disk: nobody else opens it
+	dev=$(readlink -f /dev/mapper/nl0)
+	perm=$(stat -c '%a %U %G' "$dev")
+	[[ $perm == "660 root disk" ]] || fail "$dev: mode, owner, group $perm, want 660 root disk"
+	setpriv --reuid=65534 --regid=65534 --clear-groups dd if="$dev" of=/dev/null count=1 status=none 2>/dev/null &&
+		fail "an unprivileged user read $dev"
+	# no world-writable file in its sysfs directory or the modules'
+	ww=$(find "/sys/block/${dev##*/}/" /sys/module/vstorage/ /sys/module/dm_vstorage_raw/ \
+		-perm -o+w ! -type l 2>/dev/null | head -5)
+	[ -z "$ww" ] || fail "world-writable sysfs files: $ww"
 fi
 
 # the node still works after all that
