@@ -14,6 +14,10 @@ vs_cleanup() {
 	for ((i = ${#VS_CASE_NODES[@]} - 1; i >= 0; i--)); do
 		dmsetup remove --retry "${VS_CASE_NODES[i]}" >/dev/null 2>&1 || true
 	done
+	# loop_add also writes them down: it is usually run in a $(...)
+	if [ -n "$VS_CASE_DIR" ] && [ -f "$VS_CASE_DIR/.loops" ]; then
+		mapfile -t -O "${#VS_CASE_LOOPS[@]}" VS_CASE_LOOPS <"$VS_CASE_DIR/.loops"
+	fi
 	for i in "${VS_CASE_LOOPS[@]}"; do
 		losetup -d "$i" 2>/dev/null || true
 	done
@@ -65,6 +69,7 @@ loop_add() {
 	modprobe loop 2>/dev/null || true
 	dev=$(losetup --direct-io=on -f --show "$1") || fail "losetup $1"
 	VS_CASE_LOOPS+=("$dev")
+	[ -z "$VS_CASE_DIR" ] || printf '%s\n' "$dev" >>"$VS_CASE_DIR/.loops"
 	printf '%s\n' "$dev"
 }
 

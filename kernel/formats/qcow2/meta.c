@@ -1283,7 +1283,8 @@ int q2_commit(struct q2 *q, bool drain)
 {
 	int ret;
 
-	if (!q->loaded)
+	/* opened read-only: nothing of ours to make durable */
+	if (!q->loaded || !q->be.writable)
 		return 0;
 	if (q2_any_dirty(q)) {
 		if (q->corrupt)
