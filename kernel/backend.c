@@ -211,7 +211,10 @@ void vs_backend_file_rw(struct vs_backend *be, struct vs_file_io *fio,
 		iocb->ki_flags |= IOCB_DSYNC;
 	iocb->ki_ioprio = IOPRIO_PRIO_VALUE(IOPRIO_CLASS_NONE, 0);
 
-	if (dir == ITER_SOURCE)
+	/* an offset from a hostile image must not reach the file system */
+	if (pos < 0 || iov_iter_count(iter) > LLONG_MAX - pos)
+		ret = -EINVAL;
+	else if (dir == ITER_SOURCE)
 		ret = call_write_iter(file, iocb, iter);
 	else
 		ret = call_read_iter(file, iocb, iter);
@@ -341,6 +344,9 @@ ssize_t vs_backend_rw_kbuf(struct vs_backend *be, unsigned int dir, void *buf,
 
 	if (WARN_ON_ONCE(!IS_ALIGNED((unsigned long)buf, SECTOR_SIZE) ||
 			 !IS_ALIGNED(len, SECTOR_SIZE)))
+		return -EINVAL;
+	/* an offset from a hostile image must not reach the file system */
+	if (pos > LLONG_MAX || len > LLONG_MAX - pos)
 		return -EINVAL;
 	if (nr > ARRAY_SIZE(stack_bv)) {
 		bv = kmalloc_array(nr, sizeof(*bv), GFP_NOIO);
