@@ -1502,11 +1502,14 @@ unsigned int qcow2_overlap_check(const struct qcow2_meta_ranges *m,
 
 	if (!len)
 		return 0;
-	/* Like QEMU, a write anywhere in a metadata cluster overlaps it. */
+	/*
+	 * Like QEMU, a write anywhere in a metadata cluster overlaps it: round
+	 * out to clusters. An end that would round up past 2^64 becomes
+	 * U64_MAX (rounding the saturated sum down lost the last cluster).
+	 */
 	start = offset & ~(cs - 1);
 	end = qcow2_range_end(offset, len);
-	if (end != U64_MAX)
-		end = qcow2_range_end(end, cs - 1) & ~(cs - 1);
+	end = end > U64_MAX - (cs - 1) ? U64_MAX : ALIGN(end, cs);
 
 	if (!(ignore_mask & QCOW2_OL_HEADER) &&
 	    qcow2_range_hit(&m->header, start, end))
