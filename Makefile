@@ -5,6 +5,8 @@
 #   make user            vstoragectl and test helpers (SANITIZE=1: ASan/UBSan)
 #   make install         modules (+depmod), vstoragectl, udev rules, man pages
 #   make check           userspace unit tests, then every VM test case
+#   make fuzz            libFuzzer targets of the qcow2 metadata library, each
+#                        for FUZZ_TIME seconds (default 60; tests/fuzz/)
 #
 # KDIR defaults to the build tree of the newest installed Debian 6.1 kernel,
 # not `uname -r`: the machine that builds is not the machine that runs.
@@ -14,12 +16,13 @@ KVER ?= $(notdir $(patsubst %/build,%,$(KDIR)))
 PREFIX ?= /usr/local
 DESTDIR ?=
 SANITIZE ?= 0
+FUZZ_TIME ?= 60
 
 SRC := $(CURDIR)
 BUILD := $(SRC)/build
 
 .PHONY: all modules user install install-modules install-user check check-user \
-	clean checkpatch sparse demo help
+	clean checkpatch sparse demo help fuzz
 
 all: modules user
 
@@ -48,6 +51,11 @@ check:
 
 check-user:
 	tests/check --user-only
+
+# clang -fsanitize=fuzzer,address,undefined; fails on any crash and prints
+# where the input was saved (FUZZ_TARGETS=, FUZZ_ARGS= select and tune)
+fuzz:
+	$(MAKE) -C tests/fuzz BUILD=$(BUILD) FUZZ_TIME=$(FUZZ_TIME) run
 
 checkpatch:
 	scripts/checkpatch
