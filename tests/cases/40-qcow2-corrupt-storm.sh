@@ -6,7 +6,7 @@
 # (versions 2 and 3; 512-byte, 4, 32 and 64 KiB clusters; extended L2; raw
 # and qcow2 backing files; zlib and zstd compressed clusters; internal
 # snapshots; a bitmap; a dirty lazy-refcounts image; refcounts of 1 to 64
-# bits) and, with a fixed seed, 150 mutants of them: bytes flipped or
+# bits) and, with a fixed seed, 80 mutants of them: bytes flipped or
 # overwritten in the header, the header extensions, the L1 and L2 tables,
 # the refcount table and blocks, the snapshot table and its L1 tables
 # (found by parsing the seeds). Each mutant is opened with `vstoragectl
@@ -34,7 +34,7 @@ qcow2_begin
 require_cmd timeout blockdev cmp
 
 SEED=${VS_STORM_SEED:-40}
-COUNT=${VS_STORM_COUNT:-150}
+COUNT=${VS_STORM_COUNT:-80}
 ONLY=${VS_STORM_ONLY:-}
 KEEP=${VS_RESULTS:-$D}/40-qcow2-corrupt-storm
 TMO=60			# bound of every step; more is a hang
@@ -653,6 +653,9 @@ if [ -n "$ONLY" ]; then
 	read -r -a IDXS <<<"$ONLY"
 else
 	mapfile -t IDXS < <(seq 0 $((COUNT - 1)))
+	# mutants that once found bugs run every time: 82 and 265 (seed 40)
+	# had a refcount table entry past 2^63, a negative file offset
+	[ "$SEED" != 40 ] || IDXS+=(82 265)
 fi
 MARK0=$(dmesg_mark storm-start)
 info "[${SECONDS}s] the storm: ${#IDXS[@]} mutants"
