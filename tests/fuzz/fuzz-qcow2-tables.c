@@ -145,7 +145,7 @@ static void misc_entry_checks(const struct qcow2_geometry *g, u64 entry,
 
 	/* refcount table entry */
 	bad = (entry & QCOW2_REFT_RESERVED) || (entry & (g->cluster_size - 1)) ||
-	      entry >= QCOW2_MAX_HOST_OFFSET;
+	      (entry & BIT_ULL(63));
 	ret = qcow2_reftable_entry_decode(g, entry, &off, &reason);
 	FUZZ_ASSERT(!ret == !bad);
 	FUZZ_ASSERT(ret ? ret == -EUCLEAN && reason : off == entry);

@@ -1772,9 +1772,11 @@ static void test_refcount_index(void)
 		  r, "reserved");
 	CHECK_ERR(qcow2_reftable_entry_decode(&g, 0x20200, &off, &r), -EUCLEAN,
 		  r, "not cluster-aligned");
-	/* refcount blocks may lie above 2^56 */
-	CHECK_EQ(qcow2_reftable_entry_decode(&g, 0xff00000000000000ULL, &off, &r),
+	/* refcount blocks may lie above 2^56, not past what a file can hold */
+	CHECK_EQ(qcow2_reftable_entry_decode(&g, 0x7f00000000000000ULL, &off, &r),
 		 0);
+	CHECK_ERR(qcow2_reftable_entry_decode(&g, 0x8000000000000000ULL, &off, &r),
+		  -EUCLEAN, r, "out of range");
 }
 
 /* == Snapshots == */

@@ -1178,8 +1178,11 @@ int qcow2_reftable_entry_decode(const struct qcow2_geometry *g, u64 entry,
 	if (entry & (g->cluster_size - 1))
 		return qcow2_err(reason, "refcount block offset not cluster-aligned",
 				 -EUCLEAN);
-	/* no cluster can lie there: L2 entries cannot point past 2^56 */
-	if (entry >= QCOW2_MAX_HOST_OFFSET)
+	/*
+	 * The specification allows bits 9-63, but no file reaches past 2^63
+	 * (loff_t): such an offset is corruption, not a block to read.
+	 */
+	if (entry & BIT_ULL(63))
 		return qcow2_err(reason, "refcount block offset out of range",
 				 -EUCLEAN);
 	*block_offset = entry & QCOW2_REFT_OFFSET_MASK;
