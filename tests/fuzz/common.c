@@ -1055,3 +1055,27 @@ void fuzz_overlap_query(const struct qcow2_meta_ranges *m, u64 offset,
 		FUZZ_ASSERT(got == want);
 	}
 }
+
+int fuzz_cmp_u64(const void *a, const void *b)
+{
+	u64 x = *(const u64 *)a, y = *(const u64 *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+int fuzz_cmp_range(const void *a, const void *b)
+{
+	return fuzz_cmp_u64(&((const struct qcow2_range *)a)->offset,
+		       &((const struct qcow2_range *)b)->offset);
+}
+
+u32 fuzz_sort_unique(u64 *a, u32 n)
+{
+	u32 i, k = 0;
+
+	qsort(a, n, sizeof(*a), fuzz_cmp_u64);
+	for (i = 0; i < n; i++)
+		if (!k || a[i] != a[k - 1])
+			a[k++] = a[i];
+	return k;
+}

@@ -21,30 +21,6 @@
 #define MAX_ARRAY	1024	/* offsets kept per metadata kind */
 #define MAX_ENTRIES	8192	/* table entries decoded per kind */
 
-static int cmp_u64(const void *a, const void *b)
-{
-	u64 x = *(const u64 *)a, y = *(const u64 *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static int cmp_range(const void *a, const void *b)
-{
-	return cmp_u64(&((const struct qcow2_range *)a)->offset,
-		       &((const struct qcow2_range *)b)->offset);
-}
-
-static u32 sort_unique(u64 *a, u32 n)
-{
-	u32 i, k = 0;
-
-	qsort(a, n, sizeof(*a), cmp_u64);
-	for (i = 0; i < n; i++)
-		if (!k || a[i] != a[k - 1])
-			a[k++] = a[i];
-	return k;
-}
-
 /* How many of @nb entries of @entry_len bytes at @off the input holds. */
 static u64 in_input(const struct fuzz_image *img, u64 off, u64 nb,
 		    u32 entry_len)
@@ -248,13 +224,13 @@ static void walk_ranges(struct walk *w, const struct qcow2_extensions *e)
 
 	qcow2_meta_ranges_init(&m, h, e, w->sn_table_len);
 	m.active_l2 = w->active_l2;
-	m.nb_active_l2 = sort_unique(w->active_l2, w->nb_active_l2);
+	m.nb_active_l2 = fuzz_sort_unique(w->active_l2, w->nb_active_l2);
 	m.refcount_blocks = w->refblocks;
-	m.nb_refcount_blocks = sort_unique(w->refblocks, w->nb_refblocks);
+	m.nb_refcount_blocks = fuzz_sort_unique(w->refblocks, w->nb_refblocks);
 	m.inactive_l2 = w->inactive_l2;
-	m.nb_inactive_l2 = sort_unique(w->inactive_l2, w->nb_inactive_l2);
+	m.nb_inactive_l2 = fuzz_sort_unique(w->inactive_l2, w->nb_inactive_l2);
 	qsort(w->inactive_l1, w->nb_inactive_l1, sizeof(w->inactive_l1[0]),
-	      cmp_range);
+	      fuzz_cmp_range);
 	m.inactive_l1 = w->inactive_l1;
 	m.nb_inactive_l1 = w->nb_inactive_l1;
 	for (i = 1; i < w->nb_inactive_l1; i++)

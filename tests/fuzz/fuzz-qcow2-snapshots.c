@@ -31,14 +31,6 @@
 
 #define MAX_SNAP_RANGES	64
 
-static int cmp_range(const void *a, const void *b)
-{
-	u64 x = ((const struct qcow2_range *)a)->offset;
-	u64 y = ((const struct qcow2_range *)b)->offset;
-
-	return x < y ? -1 : x > y;
-}
-
 static u64 sat_add(u64 a, u64 b)
 {
 	return a + b < a ? U64_MAX : a + b;
@@ -62,7 +54,7 @@ static void ranges_checks(const struct qcow2_header *h,
 		r[n].len = (u64)sns[i].l1_size * 8;
 		n++;
 	}
-	qsort(r, n, sizeof(r[0]), cmp_range);
+	qsort(r, n, sizeof(r[0]), fuzz_cmp_range);
 	for (i = 1; i < n; i++)
 		if (r[i].offset < r[i - 1].offset + r[i - 1].len)
 			overlap = true;

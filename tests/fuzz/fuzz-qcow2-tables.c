@@ -271,30 +271,6 @@ static void refblock_checks(const struct qcow2_geometry *g, const u8 *recs,
 	}
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-	u64 x = *(const u64 *)a, y = *(const u64 *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static int cmp_range(const void *a, const void *b)
-{
-	return cmp_u64(&((const struct qcow2_range *)a)->offset,
-		       &((const struct qcow2_range *)b)->offset);
-}
-
-static u32 sort_unique(u64 *a, u32 n)
-{
-	u32 i, k = 0;
-
-	qsort(a, n, sizeof(*a), cmp_u64);
-	for (i = 0; i < n; i++)
-		if (!k || a[i] != a[k - 1])
-			a[k++] = a[i];
-	return k;
-}
-
 /*
  * Metadata ranges made of the records (aux bits 0-2 say where an entry
  * goes: a fixed range, one of the cluster arrays, an inactive L1 range),
@@ -349,12 +325,12 @@ static void overlap_checks(const struct qcow2_geometry *g, const u8 *recs,
 		}
 	}
 	m.active_l2 = arr[0];
-	m.nb_active_l2 = sort_unique(arr[0], narr[0]);
+	m.nb_active_l2 = fuzz_sort_unique(arr[0], narr[0]);
 	m.refcount_blocks = arr[1];
-	m.nb_refcount_blocks = sort_unique(arr[1], narr[1]);
+	m.nb_refcount_blocks = fuzz_sort_unique(arr[1], narr[1]);
 	m.inactive_l2 = arr[2];
-	m.nb_inactive_l2 = sort_unique(arr[2], narr[2]);
-	qsort(inactive_l1, nl1, sizeof(inactive_l1[0]), cmp_range);
+	m.nb_inactive_l2 = fuzz_sort_unique(arr[2], narr[2]);
+	qsort(inactive_l1, nl1, sizeof(inactive_l1[0]), fuzz_cmp_range);
 	for (i = 1; i < nl1; i++)
 		if (inactive_l1[i].offset - inactive_l1[i - 1].offset <
 		    inactive_l1[i - 1].len)

@@ -23,6 +23,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 _Noreturn void fuzz_fail(const char *file, int line, const char *what);
 
+/* qsort comparators (u64, struct qcow2_range by offset); sort and dedupe */
+int fuzz_cmp_u64(const void *a, const void *b);
+int fuzz_cmp_range(const void *a, const void *b);
+u32 fuzz_sort_unique(u64 *a, u32 n);
+
 #define FUZZ_ASSERT(cond) do {						\
 	if (!(cond))							\
 		fuzz_fail(__FILE__, __LINE__, #cond);			\
