@@ -79,7 +79,7 @@ static void walk_reftable(struct walk *w)
 		const char *reason = NULL;
 		bool bad = (entry & QCOW2_REFT_RESERVED) ||
 			   (entry & (h->cluster_size - 1)) ||
-			   entry >= QCOW2_MAX_HOST_OFFSET;
+			   (entry & BIT_ULL(63));
 		int ret;
 
 		ret = qcow2_reftable_entry_decode(&h->g, entry, &off, &reason);
