@@ -857,7 +857,7 @@ static void q2_reftable_set(struct q2 *q, u64 index, u64 value)
 static int q2_grow_file(struct q2 *q, u64 end)
 {
 	u64 align = max_t(u64, Q2_GROW_STEP, q2_cluster_size(q));
-	u64 ahead;
+	u64 new_end;
 	int ret;
 
 	if (end > q->file_end) {
@@ -866,17 +866,18 @@ static int q2_grow_file(struct q2 *q, u64 end)
 				return -ENOSPC;
 			q->file_end = q->be.size;
 		} else {
-			ahead = clamp(q->file_end / 8, Q2_GROW_STEP,
-				      Q2_GROW_STEP_MAX);
-			/* on a nearly full file system, only what is needed */
-			ret = vs_backend_grow(&q->be, round_up(end + ahead, align));
+			new_end = round_up(end + clamp(q->file_end / 8,
+						       Q2_GROW_STEP,
+						       Q2_GROW_STEP_MAX), align);
+			ret = vs_backend_grow(&q->be, new_end);
 			if (ret) {
-				ahead = 0;
-				ret = vs_backend_grow(&q->be, round_up(end, align));
+				/* a nearly full file system: only what is needed */
+				new_end = round_up(end, align);
+				ret = vs_backend_grow(&q->be, new_end);
 			}
 			if (ret)
 				return ret;
-			q->file_end = round_up(end + ahead, align);
+			q->file_end = new_end;
 		}
 	}
 	q->used_end = max(q->used_end, end);

@@ -180,6 +180,13 @@ static void q2_unref_entry(struct q2 *q, const struct qcow2_l2_info *info,
 		q->zbuf_entry = 0;
 }
 
+/* A planned allocation failed: give back the host cluster it reserved. */
+static void q2_alloc_release(struct q2 *q, struct q2_alloc *a)
+{
+	if (!a->reuse)
+		q2_refcount_dec_deferred(q, a->host);
+}
+
 /*
  * Plan writing guest [pos, pos + len) (inside one cluster) by allocation:
  * the current entry, the host cluster (reserved here unless reused) and
@@ -219,8 +226,8 @@ static int q2_alloc_plan(struct q2 *q, struct q2_alloc *a, u64 pos, u32 len)
 		a->w_len = cs;
 	}
 	ret = q2_check_overlap(q, a->host + a->w_off, a->w_len, 0);
-	if (ret && !a->reuse)
-		q2_refcount_dec_deferred(q, a->host);
+	if (ret)
+		q2_alloc_release(q, a);
 	return ret;
 }
 
@@ -316,8 +323,8 @@ int q2_write_alloc(struct q2 *q, u64 pos, u32 len, struct bio *src)
 	if (ret)
 		return ret;
 	ret = q2_alloc_write(q, &a) ?: q2_alloc_commit(q, &a);
-	if (ret && !a.reuse)
-		q2_refcount_dec_deferred(q, a.host);
+	if (ret)
+		q2_alloc_release(q, &a);
 	return ret;
 }
 
@@ -398,8 +405,8 @@ static void q2_alloc_finish_work(struct work_struct *work)
 		ret = -EIO;
 	if (!ret)
 		ret = q2_alloc_commit(q, a);
-	if (ret && !a->reuse)
-		q2_refcount_dec_deferred(q, a->host);
+	if (ret)
+		q2_alloc_release(q, a);
 	if (!ret && (bio->bi_opf & REQ_FUA))
 		ret = q2_commit(q, false);
 
@@ -440,8 +447,7 @@ static void q2_alloc_start(struct q2 *q, struct q2_alloc *a, struct bio *bio,
 	ret = q2_alloc_plan(q, a, pos, len);
 	/* q2_write() keeps compressed clusters (q->zbuf) in the worker */
 	if (!ret && WARN_ON_ONCE(a->info.type == QCOW2_CLUSTER_COMPRESSED)) {
-		if (!a->reuse)
-			q2_refcount_dec_deferred(q, a->host);
+		q2_alloc_release(q, a);
 		ret = -EIO;
 	}
 	if (ret) {
