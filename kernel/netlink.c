@@ -4,9 +4,9 @@
  * Documentation/netlink/vstorage.yaml describe it; uapi/linux/vstorage.h
  * holds the numbers.
  *
- * Every operation has its own strict policy: unknown attributes, wrong
- * types, oversized strings and trailing garbage are refused by the netlink
- * core with an extack message before a handler runs.
+ * Every operation has its own strict policy (nlpolicy.c): unknown
+ * attributes, wrong types, oversized strings and trailing garbage are
+ * refused by the netlink core with an extack message before a handler runs.
  */
 #include <linux/dm-ioctl.h>
 #include <linux/module.h>
@@ -22,22 +22,6 @@ enum vs_mcgrp {
 
 static const struct genl_multicast_group vs_mcgrps[] = {
 	[VS_MCGRP_EVENTS] = { .name = VSTORAGE_GENL_MCGRP_EVENTS },
-};
-
-static const struct nla_policy vs_node_get_policy[VSTORAGE_A_MAX + 1] = {
-	[VSTORAGE_A_NODE_NAME] = { .type = NLA_NUL_STRING,
-				   .len = VSTORAGE_NODE_NAME_MAX },
-	[VSTORAGE_A_NODE_DEV_MAJOR] = { .type = NLA_U32 },
-	[VSTORAGE_A_NODE_DEV_MINOR] = { .type = NLA_U32 },
-};
-
-static const struct nla_policy vs_block_status_policy[VSTORAGE_A_MAX + 1] = {
-	[VSTORAGE_A_NODE_NAME] = { .type = NLA_NUL_STRING,
-				   .len = VSTORAGE_NODE_NAME_MAX },
-	[VSTORAGE_A_OFFSET] = { .type = NLA_U64 },
-	[VSTORAGE_A_LENGTH] = NLA_POLICY_MIN(NLA_U64, 1),
-	[VSTORAGE_A_MAX_EXTENTS] = NLA_POLICY_RANGE(NLA_U32, 1,
-						    VSTORAGE_MAX_EXTENTS),
 };
 
 static int vs_nl_put_child(struct sk_buff *skb, const struct vs_child *child)

@@ -16,6 +16,7 @@
 #include <linux/completion.h>
 #include <linux/uio.h>
 #include <linux/workqueue.h>
+#include <net/netlink.h>
 #include <linux/vstorage.h>
 
 struct sk_buff;
@@ -216,5 +217,9 @@ void vs_dmemit_escaped(const char *s, char *result, unsigned int *szp,
 void vs_nl_notify_node(struct vs_node *node, u8 cmd);
 int vs_nl_init(void);
 void vs_nl_exit(void);
+
+/* The operations' attribute policies (nlpolicy.c). */
+extern const struct nla_policy vs_node_get_policy[];
+extern const struct nla_policy vs_block_status_policy[];
 
 #endif /* _VSTORAGE_CORE_H */

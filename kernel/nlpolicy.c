@@ -1,0 +1,25 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The attribute policies of the vstorage netlink family's operations, apart
+ * from the handlers so that the KUnit suite (tests/kunit) checks the very
+ * tables the family uses.
+ */
+#include <net/netlink.h>
+
+#include "vstorage.h"
+
+const struct nla_policy vs_node_get_policy[VSTORAGE_A_MAX + 1] = {
+	[VSTORAGE_A_NODE_NAME] = { .type = NLA_NUL_STRING,
+				   .len = VSTORAGE_NODE_NAME_MAX },
+	[VSTORAGE_A_NODE_DEV_MAJOR] = { .type = NLA_U32 },
+	[VSTORAGE_A_NODE_DEV_MINOR] = { .type = NLA_U32 },
+};
+
+const struct nla_policy vs_block_status_policy[VSTORAGE_A_MAX + 1] = {
+	[VSTORAGE_A_NODE_NAME] = { .type = NLA_NUL_STRING,
+				   .len = VSTORAGE_NODE_NAME_MAX },
+	[VSTORAGE_A_OFFSET] = { .type = NLA_U64 },
+	[VSTORAGE_A_LENGTH] = NLA_POLICY_MIN(NLA_U64, 1),
+	[VSTORAGE_A_MAX_EXTENTS] = NLA_POLICY_RANGE(NLA_U32, 1,
+						    VSTORAGE_MAX_EXTENTS),
+};
