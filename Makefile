@@ -5,6 +5,12 @@
 #   make user            vstoragectl and test helpers (SANITIZE=1: ASan/UBSan)
 #   make install         modules (+depmod), vstoragectl, udev rules, man pages
 #   make check           userspace unit tests, then every VM test case
+#   make check-debug     the same on the debug kernel (KASAN, lockdep,
+#                        kmemleak, fault injection) plus the KUnit suites
+#   make debug-kernel    build that kernel once per machine (tests/kernel/build)
+#   make modules-debug   the modules and the KUnit module against it, in
+#                        build/debug (the tree is copied: one source, two
+#                        kernels, no clash of object files)
 #   make fuzz            libFuzzer targets of the qcow2 metadata library, each
 #                        for FUZZ_TIME seconds (default 60; tests/fuzz/)
 #
@@ -22,7 +28,7 @@ SRC := $(CURDIR)
 BUILD := $(SRC)/build
 
 .PHONY: all modules user install install-modules install-user check check-user \
-	clean checkpatch sparse demo help fuzz
+	clean checkpatch sparse demo help fuzz check-debug debug-kernel modules-debug
 
 all: modules user
 
@@ -51,6 +57,20 @@ check:
 
 check-user:
 	tests/check --user-only
+
+check-debug:
+	tests/check --debug-kernel
+
+debug-kernel:
+	tests/kernel/build
+
+DEBUG_SRC := $(BUILD)/debug
+modules-debug:
+	@dbg=$$(tests/kernel/build | tail -n 1) && \
+	mkdir -p $(DEBUG_SRC) && \
+	find Kbuild kernel uapi tests/kunit \( -name '*.[ch]' -o -name Kbuild \) -type f \
+		-exec cp -p --parents -t $(DEBUG_SRC) {} + && \
+	$(MAKE) -C $$dbg/build M=$(DEBUG_SRC) modules
 
 # clang -fsanitize=fuzzer,address,undefined; fails on any crash and prints
 # where the input was saved (FUZZ_TARGETS=, FUZZ_ARGS= select and tune)

@@ -209,5 +209,7 @@ vs_case_timeout() {
 			break
 		fi
 	done <"$1"
-	printf '%s\n' "${t:-${2:-300}}"
+	t=${t:-${2:-300}}
+	# VS_TIMEOUT_SCALE: the debug kernel (KASAN, lockdep) runs slower
+	printf '%s\n' "$((t * ${VS_TIMEOUT_SCALE:-1}))"
 }

@@ -83,7 +83,7 @@ info "dmsetup create/remove with udev sync ok"
 # The project's modules are installed and known to depmod.
 moddir=/lib/modules/$VS_KVER/extra/vstorage
 [ -d "$moddir" ] || fail "no $moddir"
-mapfile -t kos < <(find "$VS_REPO/kernel" -name '*.ko' -type f | sort)
+mapfile -t kos < <(find "${VS_KODIR:-$VS_REPO/kernel}" -name '*.ko' -type f | sort)
 for ko in "${kos[@]}"; do
 	m=$(basename "$ko" .ko)
 	[ -f "$moddir/$m.ko" ] || fail "$m.ko is not installed in $moddir"
@@ -93,7 +93,7 @@ for ko in "${kos[@]}"; do
 	modprobe -n "$m" || fail "modprobe --dry-run $m failed"
 done
 if [ ${#kos[@]} -eq 0 ]; then
-	info "note: no modules built under $VS_REPO/kernel, nothing to check in $moddir"
+	info "note: no modules built under ${VS_KODIR:-$VS_REPO/kernel}, nothing to check in $moddir"
 else
 	info "${#kos[@]} module(s) installed and known to depmod"
 fi
