@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * compat.h - the few kernel types and helpers that format.c uses, mapped
- * onto standard C for userspace builds: unit tests, qcow2-inspect and
- * fuzzers. Needs C11 with the GNU extensions GCC and Clang have in every
- * mode (statement expressions, __typeof__, builtins). Kernel builds never
- * include this file.
+ * compat.h - the few kernel types and helpers that format.c and entries.c
+ * use, mapped onto standard C for userspace builds: unit tests,
+ * qcow2-inspect and fuzzers. Needs C11 with the GNU extensions GCC and
+ * Clang have in every mode (statement expressions, __typeof__, builtins).
+ * Kernel builds never include this file.
  */
 #ifndef VSTORAGE_QCOW2_COMPAT_H
 #define VSTORAGE_QCOW2_COMPAT_H

@@ -7,7 +7,9 @@
  * meta.c    metadata: open, L1/L2/refcount access, allocation, commit
  * cache.c   the bounded L2 and refcount-block caches
  * compress.c  reading compressed clusters (zlib, zstd)
- * format.c  on-disk encoding and validation (also built in userspace)
+ * format.c  on-disk structure: header, extensions, snapshots, bitmaps
+ * entries.c on-disk table entries: L1/L2, refcounts, overlap check
+ *           (both also built in userspace)
  *
  * Documentation/targets/qcow2.rst describes the request path, the locking
  * and the write-ordering rules.
