@@ -7,12 +7,18 @@
  * Every reference is counted the way qemu-img check counts it: the header
  * cluster, the L1 tables (active and of each snapshot), every L2 table once
  * per L1 that points to it, every data cluster once per L2 entry, the
- * refcount table and blocks, the snapshot table. The refcount blocks are
- * then rewritten from the counts; blocks that are missing go to the end of
- * the file. Only then is the dirty bit cleared.
+ * refcount table and blocks, the snapshot table, the bitmap directory,
+ * each bitmap's table and data clusters. The refcount blocks are then
+ * rewritten from the counts; blocks that are missing go to the end of the
+ * file. Only then is the dirty bit cleared.
  *
- * Images with persistent bitmaps, or whose refcount table would have to
- * grow, are left to qemu-img check -r all.
+ * Bitmap clusters are counted although the first write clears the
+ * bitmaps' autoclear bit (QEMU then ignores them and sees their clusters
+ * as leaks): until that header update is on disk, QEMU trusts them, and a
+ * zero refcount under a referenced cluster is corruption.
+ *
+ * Images whose refcount table would have to grow are left to qemu-img
+ * check -r all.
  */
 #include <linux/slab.h>
 #include <linux/vmalloc.h>
@@ -152,6 +158,95 @@ static int q2_count_snapshots(struct q2 *q, struct q2_counts *c, void *buf)
 	return 0;
 }
 
+/* Read [offset, offset + len) into a new buffer (kvfree it). */
+static void *q2_read_range(struct q2 *q, u64 offset, size_t len)
+{
+	size_t bytes = round_up(max_t(size_t, len, 1), q->be.logical_block_size);
+	void *buf = kvmalloc(bytes, GFP_KERNEL);
+	ssize_t n;
+
+	if (!buf)
+		return ERR_PTR(-ENOMEM);
+	n = vs_backend_rw_kbuf(&q->be, ITER_DEST, buf, bytes, offset);
+	if (n < 0) {
+		kvfree(buf);
+		return ERR_PTR(n);
+	}
+	return buf;
+}
+
+/* A bitmap's table and data clusters; the table is read a cluster at a time. */
+static int q2_count_bitmap_table(struct q2 *q, struct q2_counts *c, void *buf,
+				 const struct qcow2_bitmap *bm)
+{
+	u32 cs = q2_cluster_size(q), per = cs / sizeof(u64);
+	u64 bytes = (u64)bm->table_size * sizeof(u64);
+	const __be64 *table = buf;
+	u32 i;
+	int ret;
+
+	ret = q2_count(q, c, bm->table_offset, bytes);
+	for (i = 0; i < bm->table_size && !ret; i++) {
+		enum qcow2_bmt_kind kind;
+		const char *reason = NULL;
+		u64 off;
+
+		if (i % per == 0) {
+			ssize_t n = vs_backend_rw_kbuf(&q->be, ITER_DEST, buf, cs,
+						       bm->table_offset +
+						       (u64)i * sizeof(u64));
+			if (n < 0)
+				return n;
+		}
+		if (qcow2_bitmap_table_entry_decode(q->g, be64_to_cpu(table[i % per]),
+						    &off, &kind, &reason)) {
+			q2_err(q, "repair: bitmap table: %s", reason);
+			ret = -EUCLEAN;
+		} else if (kind == QCOW2_BMT_DATA) {
+			ret = q2_count(q, c, off, cs);
+		}
+	}
+	return ret;
+}
+
+static int q2_count_bitmaps(struct q2 *q, struct q2_counts *c, void *buf)
+{
+	u64 len = q->ext.bitmap_directory_size;
+	struct qcow2_bitmap *bms;
+	const char *reason = NULL;
+	void *dir;
+	u32 i;
+	int ret;
+
+	/* stale bitmaps (autoclear bit clear): QEMU ignores them too */
+	if (!q->ext.nb_bitmaps || q->ext.bitmaps_stale)
+		return 0;
+	ret = q2_count(q, c, q->ext.bitmap_directory_offset, len);
+	if (ret)
+		return ret;
+	bms = kvcalloc(q->ext.nb_bitmaps, sizeof(*bms), GFP_KERNEL);
+	if (!bms)
+		return -ENOMEM;
+	dir = q2_read_range(q, q->ext.bitmap_directory_offset, len);
+	if (IS_ERR(dir)) {
+		ret = PTR_ERR(dir);
+		goto out;
+	}
+	ret = qcow2_bitmap_dir_parse(&q->h, &q->ext,
+				     vs_backend_current_size(&q->be), dir, len,
+				     bms, &reason);
+	kvfree(dir);
+	if (ret) {
+		q2_err(q, "repair: bitmap directory: %s", reason);
+		goto out;
+	}
+	for (i = 0; i < q->ext.nb_bitmaps && !ret; i++)
+		ret = q2_count_bitmap_table(q, c, buf, &bms[i]);
+out:
+	kvfree(bms);
+	return ret;
+}
+
 /* Rewrite every refcount block from the counts; add missing ones. */
 static int q2_write_refcounts(struct q2 *q, struct q2_counts *c, void *buf)
 {
@@ -226,10 +321,6 @@ int q2_repair_refcounts(struct q2 *q)
 	u64 i;
 	int ret;
 
-	if (q->ext.nb_bitmaps) {
-		q2_err(q, "repair: image has persistent bitmaps; use qemu-img check -r all");
-		return -EOPNOTSUPP;
-	}
 	if (file_clusters > Q2_REPAIR_MAX_CLUSTERS)
 		return -EFBIG;
 	/* room for new refcount blocks after the end of the file */
@@ -260,6 +351,8 @@ int q2_repair_refcounts(struct q2 *q)
 	}
 	if (!ret)
 		ret = q2_count_snapshots(q, &c, buf);
+	if (!ret)
+		ret = q2_count_bitmaps(q, &c, buf);
 	if (!ret)
 		ret = q2_write_refcounts(q, &c, buf);
 	if (!ret)
