@@ -306,9 +306,11 @@ bad_on() {
 		done
 		dmsetup message "$1" 0 enable || fail "dust: enable"
 	else
-		lower_table "$1" "0 $2 linear $loop 0
-$2 $3 error
+		local t="$2 $3 error
 $(($2 + $3)) $((sz - $2 - $3)) linear $loop $(($2 + $3))"
+		[ "$2" -eq 0 ] || t="0 $2 linear $loop 0
+$t"
+		lower_table "$1" "$t"
 	fi
 	info "$1: sectors $2+$3 are bad"
 }
@@ -509,7 +511,7 @@ else
 	info "[${SECONDS}s] 4: bad sectors (no dm-dust in this kernel: error segments in a dm table)"
 fi
 # 4 KiB clusters: an L2 table maps 2 MiB, so the second one lies beyond the
-# first 2 MiB of the image (the node reads those when it opens the image)
+# first 2 MiB of the image (older versions read all of those at open)
 truncate -s 8M "$D/s4.raw"
 lower_new vs41bd "$D/s4.raw"
 [ "$DUST" = 0 ] || lower_set vs41bd dust
@@ -551,6 +553,21 @@ node_clean vs41d2 "4B" "$e0"
 bad_off vs41bd
 want_data "4B: the whole disk once the L2 table reads again" vs41d2 0 $((4 * M))
 q_close vs41d2
+
+# C: the node reads only the header cluster when it opens the image: a bad
+# data sector right after it does not stop the open; a bad header refuses
+# the open with one clear error and leaves nothing behind
+bad_on vs41bd $(((host0 + K) / 512)) 2
+q_open vs41d3 "$bd"
+want_data "4C: opened with a bad sector in the first data cluster" vs41d3 $((4 * K)) $((M - 4 * K))
+want_eio "4C: read of the bad sectors" vs41d3 r $K $K
+q_close vs41d3
+bad_off vs41bd
+bad_on vs41bd 0 1
+VS_CASE_NODES+=(vs41d4)
+expect_error "read|input/output" node add qcow2 node-name=vs41d4 file="$bd"
+! dmsetup info vs41d4 >/dev/null 2>&1 || fail "4C: the failed add left vs41d4 behind"
+bad_off vs41bd
 img_sound "$bd" "4: the image after bad sectors"
 info "[${SECONDS}s] 4 done"
 

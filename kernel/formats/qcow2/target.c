@@ -4,6 +4,7 @@
  * messages) and the node operations.
  */
 #include <linux/module.h>
+#include <linux/sizes.h>
 #include <linux/slab.h>
 #include <linux/vmalloc.h>
 #include <net/netlink.h>
@@ -202,22 +203,18 @@ static int q2_parse_args(struct dm_target *ti, unsigned int argc, char **argv,
 	return 0;
 }
 
-/* Read and validate the header and its extensions (ctr). */
-static int q2_read_header(struct q2 *q, bool writable, char **error)
+/*
+ * Parse the header and its extensions from the first LEN bytes of the
+ * image; -ENODATA if they reach further.
+ */
+static int q2_parse_header(struct q2 *q, bool writable, size_t len,
+			   u64 file_size, char **error)
 {
-	u64 file_size = vs_backend_current_size(&q->be);
 	const char *reason = NULL;
-	size_t len;
-	void *buf;
 	ssize_t n;
+	void *buf;
 	int ret;
 
-	if (file_size < 72) {
-		*error = "image is too small for a qcow2 header";
-		return -EINVAL;
-	}
-	len = round_up(min_t(u64, file_size, 2ULL << 20),
-		       q->be.logical_block_size);
 	buf = kvmalloc(len, GFP_KERNEL);
 	if (!buf) {
 		*error = "cannot allocate header buffer";
@@ -236,16 +233,45 @@ static int q2_read_header(struct q2 *q, bool writable, char **error)
 	if (!ret)
 		ret = qcow2_check_open(&q->h, &q->ext,
 				       writable ? QCOW2_OPEN_WRITE : 0, &reason);
-	if (ret) {
+	if (ret)
 		*error = (char *)(reason ?: "not a valid qcow2 image");
-		goto out;
-	}
-	q->g = &q->h.g;
-	q->virtual_size = q->h.size & ~(u64)(SECTOR_SIZE - 1);
-	q->corrupt = q->h.corrupt;
 out:
 	kvfree(buf);
 	return ret;
+}
+
+/*
+ * Read and validate the header and its extensions (ctr). They lie in the
+ * first cluster: read its first 4 KiB, and the rest of it only if they
+ * reach further, so that a bad sector in the unused rest of a big first
+ * cluster does not stop the open.
+ */
+static int q2_read_header(struct q2 *q, bool writable, char **error)
+{
+	u64 file_size = vs_backend_current_size(&q->be);
+	u32 lbs = q->be.logical_block_size;
+	size_t first, all;
+	int ret;
+
+	if (file_size < 72) {
+		*error = "image is too small for a qcow2 header";
+		return -EINVAL;
+	}
+	first = round_up(min_t(u64, file_size, SZ_4K), lbs);
+	ret = q2_parse_header(q, writable, first, file_size, error);
+	if (ret == -ENODATA) {
+		/* the header parser has read the cluster size by now */
+		all = q->h.cluster_size ?: SZ_2M;
+		all = round_up(min_t(u64, file_size, all), lbs);
+		if (all > first)
+			ret = q2_parse_header(q, writable, all, file_size, error);
+	}
+	if (ret)
+		return ret;
+	q->g = &q->h.g;
+	q->virtual_size = q->h.size & ~(u64)(SECTOR_SIZE - 1);
+	q->corrupt = q->h.corrupt;
+	return 0;
 }
 
 static int q2_open_backing(struct dm_target *ti, struct q2 *q)
