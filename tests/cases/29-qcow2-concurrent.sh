@@ -12,7 +12,12 @@
 # and QEMU (qemu-img check, qemu-img compare against a raw reference) must
 # both hold every block's last data, and the backing image's data where no
 # block was written. The image file is grown ahead while the node is open
-# and trimmed back to its last cluster when it closes.
+# and trimmed back to its last cluster when it closes. Last, table reloads
+# and `node resize` (which moves the L1 table) while writes and discards
+# run: each old instance must leave everything on disk (deferred refcount
+# decrements too) before the new one reads the image, and never write it
+# afterwards; qemu-img check must find not even a leak, and fio's data must
+# verify.
 # timeout: 300
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=../lib.sh
@@ -137,3 +142,41 @@ one() {
 one plain 1
 one xl2 2 -o extended_l2=on,cluster_size=64k
 one small 3 -o cluster_size=16k
+
+# --- reloads and resizes under I/O ------------------------------------------
+require_cmd fio
+for cs in 16k 512; do
+	name=rl$cs
+	qemu-img create -q -f qcow2 -o cluster_size=$cs "$D/$name.qcow2" 32M
+	q_open "$name" "$D/$name.qcow2" discard=unmap
+	dev=$(q_dev "$name")
+	fio --name=trim --filename="$dev" --direct=1 --ioengine=libaio --rw=randtrim \
+		--bs=16k --iodepth=4 --size=16M --time_based --runtime=600 \
+		--output=/dev/null &
+	trim=$!
+	fio --name=wr --filename="$dev" --direct=1 --ioengine=libaio --rw=randwrite \
+		--bs=4k --iodepth=8 --offset=16M --size=16M --time_based --runtime=600 \
+		--output=/dev/null &
+	wr=$!
+	size=32
+	for ((i = 0; i < 6; i++)); do
+		sleep 0.3
+		if ((i % 2)); then
+			size=$((size + 1))
+			vstoragectl node resize "$name" ${size}M || fail "$name: resize to ${size}M under I/O"
+		else
+			dmsetup table "$name" >"$D/table"
+			dmsetup reload "$name" "$D/table" || fail "$name: reload"
+			dmsetup resume "$name" || fail "$name: resume after reload"
+		fi
+	done
+	kill "$trim" "$wr"
+	wait "$trim" "$wr" 2>/dev/null || true
+	# what the writers left, read back after one more reload and a close
+	fio_verify "$dev" "$name" --rw=write --bs=64k --offset=16M --size=4M
+	q_close "$name"
+	img_check "$D/$name.qcow2"
+	vsize=$(qemu-img info --output=json "$D/$name.qcow2" | json_get "$(cat)" "j['virtual-size']")
+	[ "$vsize" = $((size << 20)) ] || fail "$name: virtual size after the resizes: $vsize"
+	info "$name: 3 reloads and 3 resizes under writes and discards: image clean"
+done

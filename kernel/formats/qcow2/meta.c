@@ -1320,6 +1320,56 @@ int q2_commit(struct q2 *q, bool drain)
 /* == Resize == */
 
 /* Grow the virtual size; the L1 table moves if it must grow. */
+/*
+ * Commit, apply the deferred refcount decrements, and write those too:
+ * afterwards the disk holds everything and nothing waits in memory (at
+ * suspend, when another instance may take over the image).
+ */
+int q2_commit_all(struct q2 *q)
+{
+	int ret = q2_commit(q, true);
+
+	if (!ret && q->loaded && q->be.writable && q2_any_dirty(q))
+		ret = q2_commit(q, false);
+	return ret;
+}
+
+/*
+ * N contiguous clusters after the used part of the file (a new L1 table).
+ * Something else may take a cluster on the way (a new refcount block):
+ * give back what was taken and start again after it.
+ */
+static int q2_alloc_run(struct q2 *q, u64 n, u64 *first)
+{
+	u32 bits = q->g->cluster_bits;
+	int tries, ret = -EIO;
+
+	for (tries = 0; tries < 8; tries++) {
+		u64 off = round_up(q->used_end, q2_cluster_size(q)), i, host;
+
+		for (i = 0; i < n; i++) {
+			q->free_cursor = (off >> bits) + i;
+			ret = q2_alloc_cluster(q, &host);
+			if (ret)
+				break;
+			if (host != off + (i << bits)) {
+				q2_refcount_dec_deferred(q, host);
+				ret = -EAGAIN;
+				break;
+			}
+		}
+		if (!ret) {
+			*first = off;
+			return 0;
+		}
+		while (i--)
+			q2_refcount_dec_deferred(q, off + (i << bits));
+		if (ret != -EAGAIN)
+			return ret;
+	}
+	return -EIO;
+}
+
 int q2_resize(struct q2 *q, u64 new_size)
 {
 	u64 per_l1 = 1ULL << (q->g->cluster_bits + q->g->l2_bits);
@@ -1353,20 +1403,11 @@ int q2_resize(struct q2 *q, u64 new_size)
 		}
 		memcpy(l1, q->l1, (size_t)q->l1_size * sizeof(u64));
 		/* the new table takes contiguous clusters at the file's end */
-		off = round_up(q->used_end, q2_cluster_size(q));
-		for (i = 0; i < nclusters; i++) {
-			u64 c = (off >> q->g->cluster_bits) + i;
-			u64 host;
-
-			q->free_cursor = c;
-			ret = q2_alloc_cluster(q, &host);
-			if (!ret && host != c << q->g->cluster_bits)
-				ret = -EIO;
-			if (ret) {
-				kvfree(l1);
-				bitmap_free(dirty);
-				return ret;
-			}
+		ret = q2_alloc_run(q, nclusters, &off);
+		if (ret) {
+			kvfree(l1);
+			bitmap_free(dirty);
+			return ret;
 		}
 		ret = q2_commit(q, false);
 		if (!ret) {
@@ -1376,6 +1417,8 @@ int q2_resize(struct q2 *q, u64 new_size)
 			ret = n < 0 ? n : vs_backend_flush(&q->be);
 		}
 		if (ret) {
+			for (i = 0; i < nclusters; i++)
+				q2_refcount_dec_deferred(q, off + (i << q->g->cluster_bits));
 			kvfree(l1);
 			bitmap_free(dirty);
 			return ret;

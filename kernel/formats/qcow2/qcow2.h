@@ -98,6 +98,14 @@ struct q2 {
 	const struct qcow2_geometry *g;
 	u64 virtual_size;
 	bool loaded;
+	/*
+	 * A reload's new instance: the old one still changes the image until
+	 * it is suspended, so the header is read again and nothing is written
+	 * before preresume.
+	 */
+	bool reload_pending;
+	/* postsuspend left nothing unwritten: the disk is this instance's state */
+	bool suspended_clean;
 	bool corrupt;
 	bool write_prepared;		/* autoclear/dirty bits dealt with */
 	bool lazy;			/* refcounts written only when clean */
@@ -203,6 +211,7 @@ int q2_meta_load(struct q2 *q, char **error);
 void q2_meta_free(struct q2 *q);
 int q2_lookup(struct q2 *q, u64 pos, u64 len, struct q2_map *map);
 int q2_commit(struct q2 *q, bool drain);
+int q2_commit_all(struct q2 *q);
 int q2_write_prepare(struct q2 *q);
 int q2_l2_for_write(struct q2 *q, u64 pos, struct q2_cache_entry **entry,
 		    u32 *index);

@@ -299,7 +299,7 @@ static int q2_open_backing(struct dm_target *ti, struct q2 *q)
  * lazy-refcounts defaults to the image's compatible bit, like QEMU; turning
  * it on sets the bit (version 3 only).
  */
-static int q2_setup_lazy(struct dm_target *ti, struct q2 *q, bool writable)
+static int q2_setup_lazy(struct q2 *q, bool writable, char **error)
 {
 	bool want = q->opt.lazy_set ? q->opt.lazy_refcounts :
 		    q->h.lazy_refcounts;
@@ -307,7 +307,7 @@ static int q2_setup_lazy(struct dm_target *ti, struct q2 *q, bool writable)
 	if (!want || !writable)
 		return 0;
 	if (q->h.version < 3) {
-		ti->error = "lazy-refcounts needs a version 3 image (compat=1.1)";
+		*error = "lazy-refcounts needs a version 3 image (compat=1.1)";
 		return -EINVAL;
 	}
 	q->lazy = true;
@@ -315,11 +315,35 @@ static int q2_setup_lazy(struct dm_target *ti, struct q2 *q, bool writable)
 		q->h.compatible_features |= QCOW2_COMPAT_LAZY_REFCOUNTS;
 		q->h.lazy_refcounts = true;
 		if (q2_header_write_flush(q)) {
-			ti->error = "cannot set the lazy refcounts bit";
+			*error = "cannot set the lazy refcounts bit";
 			return -EIO;
 		}
 	}
 	return 0;
+}
+
+/*
+ * A reload's new instance, in preresume: the old instance may have
+ * changed the header since the constructor read it (a grown refcount
+ * table, the dirty or autoclear bits), so read it again. What the table
+ * line was checked against must not have changed.
+ */
+static int q2_reload_header(struct q2 *q, char **error)
+{
+	u32 cluster_bits = q->h.cluster_bits;
+	int ret;
+
+	ret = q2_read_header(q, q->be.writable, error);
+	if (ret)
+		return ret;
+	if (q->h.cluster_bits != cluster_bits ||
+	    (u64)q->ti->len << SECTOR_SHIFT != q->virtual_size) {
+		*error = "the image changed under the reload (size or cluster size)";
+		return -EINVAL;
+	}
+	if (q->corrupt)
+		WRITE_ONCE(q->node.read_only, true);
+	return q2_setup_lazy(q, q->be.writable, error);
 }
 
 static const struct vs_node_ops q2_node_ops;
@@ -366,9 +390,12 @@ static int q2_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	ret = q2_read_header(q, writable, &ti->error);
 	if (ret)
 		goto out_close;
-	ret = q2_setup_lazy(ti, q, writable);
-	if (ret)
-		goto out_close;
+	q->reload_pending = vs_node_is_reload(&q->node);
+	if (!q->reload_pending) {
+		ret = q2_setup_lazy(q, writable, &ti->error);
+		if (ret)
+			goto out_close;
+	}
 	if ((u64)ti->len << SECTOR_SHIFT != q->virtual_size) {
 		ti->error = "target length does not match the image's virtual size";
 		ret = -EINVAL;
@@ -407,7 +434,7 @@ static int q2_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	 * A reload's old table may still change the image: read the metadata
 	 * in preresume, when it is suspended and committed.
 	 */
-	if (!vs_node_is_reload(&q->node)) {
+	if (!q->reload_pending) {
 		ret = q2_meta_load(q, &ti->error);
 		if (ret)
 			goto out_unregister;
@@ -447,9 +474,15 @@ static void q2_dtr(struct dm_target *ti)
 	cancel_delayed_work_sync(&q->clean_work);
 	q2_io_exit(q);
 	mutex_lock(&q->meta_lock);
-	if (q->loaded && (q2_commit(q, true) || q2_mark_clean(q)))
+	/*
+	 * After a clean postsuspend the image may already belong to a
+	 * reload's new instance: this one must not write it again.
+	 */
+	if (!q->loaded || q->suspended_clean)
+		;
+	else if (q2_commit_all(q) || q2_mark_clean(q))
 		q2_err(q, "metadata could not be committed at removal");
-	else if (q->loaded)
+	else
 		q2_trim_file(q);
 	q2_meta_free(q);
 	mutex_unlock(&q->meta_lock);
@@ -502,7 +535,13 @@ static int q2_preresume(struct dm_target *ti)
 	int ret = 0;
 
 	mutex_lock(&q->meta_lock);
-	if (!q->loaded) {
+	if (!q->loaded && q->reload_pending) {
+		/* the old instance is suspended now: what it left is current */
+		ret = q2_reload_header(q, &error);
+		if (!ret)
+			q->reload_pending = false;
+	}
+	if (!q->loaded && !ret) {
 		ret = q2_meta_load(q, &error);
 		if (ret) {
 			q2_err(q, "cannot open the image: %s",
@@ -518,6 +557,7 @@ static void q2_resume(struct dm_target *ti)
 {
 	struct q2 *q = ti->private;
 
+	q->suspended_clean = false;
 	vs_node_activate(&q->node);
 	if (q->opt.cache_clean_interval)
 		schedule_delayed_work(&q->clean_work,
@@ -533,10 +573,16 @@ static void q2_postsuspend(struct dm_target *ti)
 	flush_workqueue(q->fast_wq);
 	mutex_lock(&q->meta_lock);
 	q2_drain(q);
-	if (q2_commit(q, true) || q2_mark_clean(q))
+	/*
+	 * A reload's new instance reads the image after this: leave nothing
+	 * in memory, deferred refcount decrements included.
+	 */
+	if (q2_commit_all(q) || q2_mark_clean(q)) {
 		q2_err(q, "metadata could not be committed at suspend");
-	else
+	} else {
 		q2_trim_file(q);
+		q->suspended_clean = true;
+	}
 	mutex_unlock(&q->meta_lock);
 }
 
