@@ -141,6 +141,32 @@ int vs_dm_info_dev(uint32_t major, uint32_t minor, struct vs_dm_info *out)
 	return info(NULL, NULL, major, minor, out);
 }
 
+/*
+ * Wait for udev to confirm the event of cookie CK, for at most
+ * VSTORAGECTL_UDEV_TIMEOUT seconds (default 60). When the kernel fails
+ * half-way (a device whose queue could not be registered emits no event
+ * udev can confirm), an unbounded wait would hang the command forever.
+ */
+static void udev_wait(uint32_t ck)
+{
+	const struct timespec step = { 0, 20 * 1000000L };	/* 20 ms */
+	const char *env = getenv("VSTORAGECTL_UDEV_TIMEOUT");
+	long secs = env ? strtol(env, NULL, 10) : 60, i;
+	int ready = 0;
+
+	if (secs <= 0)
+		secs = 60;
+	for (i = 0; i < secs * 50; i++) {
+		if (!dm_udev_wait_immediate(ck, &ready) || ready)
+			return;
+		nanosleep(&step, NULL);
+	}
+	fprintf(stderr, "Warning: udev did not confirm the device event within %ld s; continuing without it\n",
+		secs);
+	dm_udev_complete(ck);
+	dm_udev_wait(ck);
+}
+
 /* A simple task on a named device, udev-synchronised when it emits an
  * event (resume, remove). Returns 0 or a negative errno.
  */
@@ -164,7 +190,7 @@ static int run_named(int type, const char *name, bool cookie)
 	if (!dm_task_run(dmt))
 		ret = -task_errno(dmt);
 	if (cookie)
-		dm_udev_wait(ck);	/* also after a failure: drops the cookie */
+		udev_wait(ck);	/* also after a failure: drops the cookie */
 out:
 	dm_task_destroy(dmt);
 	return ret;
