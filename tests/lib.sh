@@ -199,10 +199,10 @@ vs_resolve_cases() {
 }
 
 # vs_case_timeout FILE [DEFAULT=300]: the "# timeout: N" a case declares in its
-# first 20 lines, else DEFAULT.
+# first 30 lines, else DEFAULT.
 vs_case_timeout() {
 	local line n=0 t='' re='^#[[:space:]]*timeout:[[:space:]]*([0-9]+)[[:space:]]*$'
-	while [ "$n" -lt 20 ] && IFS= read -r line; do
+	while [ "$n" -lt 30 ] && IFS= read -r line; do
 		n=$((n + 1))
 		if [[ $line =~ $re ]]; then
 			t=${BASH_REMATCH[1]}

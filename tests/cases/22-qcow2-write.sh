@@ -10,7 +10,7 @@
 # internal snapshot (the snapshot keeps the old data: `qemu-img snapshot
 # -a`), growth past the L1 table with `vstoragectl node resize`, and 512-byte
 # clusters where the refcount table must grow.
-# timeout: 300
+# timeout: 420
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=../lib.sh
 . "$(dirname "$0")/../lib.sh"
