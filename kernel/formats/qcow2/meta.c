@@ -1317,9 +1317,6 @@ int q2_commit(struct q2 *q, bool drain)
 	return ret;
 }
 
-/* == Resize == */
-
-/* Grow the virtual size; the L1 table moves if it must grow. */
 /*
  * Commit, apply the deferred refcount decrements, and write those too:
  * afterwards the disk holds everything and nothing waits in memory (at
@@ -1333,6 +1330,8 @@ int q2_commit_all(struct q2 *q)
 		ret = q2_commit(q, false);
 	return ret;
 }
+
+/* == Resize == */
 
 /*
  * N contiguous clusters after the used part of the file (a new L1 table).
@@ -1370,6 +1369,7 @@ static int q2_alloc_run(struct q2 *q, u64 n, u64 *first)
 	return -EIO;
 }
 
+/* Grow the virtual size; the L1 table moves if it must grow. */
 int q2_resize(struct q2 *q, u64 new_size)
 {
 	u64 per_l1 = 1ULL << (q->g->cluster_bits + q->g->l2_bits);

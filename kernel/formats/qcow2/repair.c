@@ -122,42 +122,6 @@ static int q2_count_l1(struct q2 *q, struct q2_counts *c, void *buf,
 	return 0;
 }
 
-static int q2_count_snapshots(struct q2 *q, struct q2_counts *c, void *buf)
-{
-	u32 i;
-	int ret;
-
-	if (q->h.nb_snapshots) {
-		ret = q2_count(q, c, q->h.snapshots_offset,
-			       q->snapshot_table_len);
-		if (ret)
-			return ret;
-	}
-	for (i = 0; i < q->nr_snap_l1; i++) {
-		size_t bytes = round_up(max_t(u64, q->snap_l1[i].len, 1),
-					q->be.logical_block_size);
-		__be64 *l1;
-		ssize_t n;
-
-		ret = q2_count(q, c, q->snap_l1[i].offset, q->snap_l1[i].len);
-		if (ret)
-			return ret;
-		if (!q->snap_l1[i].len)
-			continue;
-		l1 = kvmalloc(bytes, GFP_KERNEL);
-		if (!l1)
-			return -ENOMEM;
-		n = vs_backend_rw_kbuf(&q->be, ITER_DEST, l1, bytes,
-				       q->snap_l1[i].offset);
-		ret = n < 0 ? n : q2_count_l1(q, c, buf, l1,
-					       q->snap_l1[i].len / sizeof(u64));
-		kvfree(l1);
-		if (ret)
-			return ret;
-	}
-	return 0;
-}
-
 /* Read [offset, offset + len) into a new buffer (kvfree it). */
 static void *q2_read_range(struct q2 *q, u64 offset, size_t len)
 {
@@ -173,6 +137,37 @@ static void *q2_read_range(struct q2 *q, u64 offset, size_t len)
 		return ERR_PTR(n);
 	}
 	return buf;
+}
+
+static int q2_count_snapshots(struct q2 *q, struct q2_counts *c, void *buf)
+{
+	u32 i;
+	int ret;
+
+	if (q->h.nb_snapshots) {
+		ret = q2_count(q, c, q->h.snapshots_offset,
+			       q->snapshot_table_len);
+		if (ret)
+			return ret;
+	}
+	for (i = 0; i < q->nr_snap_l1; i++) {
+		__be64 *l1;
+
+		ret = q2_count(q, c, q->snap_l1[i].offset, q->snap_l1[i].len);
+		if (ret)
+			return ret;
+		if (!q->snap_l1[i].len)
+			continue;
+		l1 = q2_read_range(q, q->snap_l1[i].offset, q->snap_l1[i].len);
+		if (IS_ERR(l1))
+			return PTR_ERR(l1);
+		ret = q2_count_l1(q, c, buf, l1,
+				  q->snap_l1[i].len / sizeof(u64));
+		kvfree(l1);
+		if (ret)
+			return ret;
+	}
+	return 0;
 }
 
 /* A bitmap's table and data clusters; the table is read a cluster at a time. */

@@ -478,12 +478,12 @@ static void q2_dtr(struct dm_target *ti)
 	 * After a clean postsuspend the image may already belong to a
 	 * reload's new instance: this one must not write it again.
 	 */
-	if (!q->loaded || q->suspended_clean)
-		;
-	else if (q2_commit_all(q) || q2_mark_clean(q))
-		q2_err(q, "metadata could not be committed at removal");
-	else
-		q2_trim_file(q);
+	if (q->loaded && !q->suspended_clean) {
+		if (q2_commit_all(q) || q2_mark_clean(q))
+			q2_err(q, "metadata could not be committed at removal");
+		else
+			q2_trim_file(q);
+	}
 	q2_meta_free(q);
 	mutex_unlock(&q->meta_lock);
 	if (q->backing)
