@@ -74,17 +74,32 @@ static void q2_piece_endio(struct bio *piece)
 
 /*
  * Split off the first LEN bytes of BIO to handle separately; the parent
- * completes only when the piece has.
+ * completes only when the piece has. LEN may be all that is left of BIO:
+ * the piece is then a clone that takes over the parent's own completion.
  */
 struct bio *q2_split(struct q2 *q, struct bio *bio, u64 len)
 {
-	struct bio *piece = bio_split(bio, len >> SECTOR_SHIFT, GFP_NOIO,
-				      &q->bs);
+	struct bio *piece;
 
-	bio_inc_remaining(bio);
+	q2_io_of(bio)->split = true;
+	if (len < bio->bi_iter.bi_size) {
+		piece = bio_split(bio, len >> SECTOR_SHIFT, GFP_NOIO, &q->bs);
+		bio_inc_remaining(bio);
+	} else {
+		piece = bio_alloc_clone(bio->bi_bdev, bio, GFP_NOIO, &q->bs);
+	}
 	piece->bi_private = bio;
 	piece->bi_end_io = q2_piece_endio;
 	return piece;
+}
+
+/*
+ * Whether BIO's completion also waits for pieces split off it, some of
+ * which may be allocations that only the worker finishes.
+ */
+bool q2_has_pieces(struct bio *bio)
+{
+	return q2_io_of(bio)->split;
 }
 
 static void q2_file_done(struct vs_file_io *fio, long ret)

@@ -186,6 +186,7 @@ struct q2_io {
 	struct q2_kio kio;
 	u64 host;			/* fast path: where the data is */
 	enum q2_count counted;
+	bool split;			/* pieces were split off (q2_split) */
 };
 
 /* How a range of guest bytes is served. */
@@ -262,6 +263,7 @@ int q2_map_fast(struct q2 *q, struct bio *bio);
 u64 q2_bio_pos(struct q2 *q, struct bio *bio);
 void q2_end(struct bio *bio, int err);
 struct bio *q2_split(struct q2 *q, struct bio *bio, u64 len);
+bool q2_has_pieces(struct bio *bio);
 void q2_submit_data(struct q2 *q, struct bio *bio, u64 host);
 void q2_inflight_count(struct q2 *q, struct bio *bio);
 void q2_inflight_uncount(struct q2 *q, struct bio *bio);

@@ -500,6 +500,7 @@ static int q2_map(struct dm_target *ti, struct bio *bio)
 	struct q2_io *io = dm_per_bio_data(bio, sizeof(struct q2_io));
 
 	io->counted = Q2_UNCOUNTED;
+	io->split = false;
 	if (unlikely(!q->loaded))
 		return DM_MAPIO_KILL;
 	if (op_is_write(bio_op(bio)) && READ_ONCE(q->node.read_only) &&

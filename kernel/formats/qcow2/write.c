@@ -522,7 +522,12 @@ void q2_write(struct q2 *q, struct bio *bio)
 				}
 			}
 		}
-		if (map.len < len)
+		/*
+		 * In-place I/O is waited for by the worker's drain, so it is
+		 * counted as a piece of its own when the bio's completion
+		 * may also wait for an allocation (only the worker ends that).
+		 */
+		if (map.len < len || (in_place && q2_has_pieces(bio)))
 			piece = q2_split(q, bio, map.len);
 		if (in_place) {
 			/* like QEMU, every data write is checked, not only new ones */
@@ -541,7 +546,8 @@ void q2_write(struct q2 *q, struct bio *bio)
 				ret = q2_commit(q, false);
 			q2_end(piece, ret);
 		}
-		if (piece == bio)
+		/* the last piece may have been a clone: BIO may be gone now */
+		if (map.len >= len)
 			return;
 		pos += map.len;
 	}
