@@ -17,7 +17,11 @@
 # run: each old instance must leave everything on disk (deferred refcount
 # decrements too) before the new one reads the image, and never write it
 # afterwards; qemu-img check must find not even a leak, and fio's data must
-# verify.
+# verify. And with extended L2 and discard=unmap: random writes, random
+# discards (which leave clusters with both allocated and zero subclusters,
+# so one write is part in place, part allocation) and writes each followed
+# by an fsync, at once on one range, must all end (a flush once waited for
+# a write that waited for the flushing worker: a hang).
 # timeout: 300
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=../lib.sh
@@ -180,3 +184,32 @@ for cs in 16k 512; do
 	[ "$vsize" = $((size << 20)) ] || fail "$name: virtual size after the resizes: $vsize"
 	info "$name: 3 reloads and 3 resizes under writes and discards: image clean"
 done
+
+# --- extended L2: mixed writes, discards and flushes --------------------------
+name=mix
+qemu-img create -q -f qcow2 -o extended_l2=on "$D/$name.qcow2" 16M
+q_open "$name" "$D/$name.qcow2" discard=unmap
+RUNTIME=25
+fio --filename="$(q_dev "$name")" --ioengine=libaio --direct=1 --size=8M \
+	--time_based --runtime=$RUNTIME --output="$D/$name.fio" \
+	--name=w --rw=randwrite --bsrange=4k-32k --iodepth=8 \
+	--name=trim --rw=randtrim --bsrange=4k-128k --iodepth=4 \
+	--name=sync --rw=randwrite --bs=64k --iodepth=1 --fsync=1 &
+mix=$!
+start=$SECONDS
+deadline=$((start + RUNTIME + 60 * ${VS_TIMEOUT_SCALE:-1}))
+while kill -0 "$mix" 2>/dev/null && ((SECONDS < deadline)); do
+	sleep 1
+done
+if kill -0 "$mix" 2>/dev/null; then
+	echo w >/proc/sysrq-trigger
+	fail "$name: fio still running $((SECONDS - start - RUNTIME)) s after its $RUNTIME s: hung (blocked tasks in the kernel log)"
+fi
+wait "$mix" || fail "$name: fio failed: $(grep -h 'err=' "$D/$name.fio" | tr '\n' ' ')"
+# the third job's writes, each followed by an fsync
+flushes=$(awk -F'total=' '/issued rwts:/ && ++n == 3 { split($2, f, ","); print f[2] }' "$D/$name.fio")
+((${flushes:-0} > 0)) || fail "$name: no fsync ran: $(cat "$D/$name.fio")"
+info "$name: writes, discards and $flushes fsyncs ran $RUNTIME s and ended"
+fio_verify "$(q_dev "$name")" "$name" --rw=randwrite --bs=4k --size=8M --io_size=2M
+q_close "$name"
+img_check "$D/$name.qcow2"
