@@ -133,8 +133,16 @@ static inline void vs_node_account(struct vs_node *node, struct bio *bio)
 	}
 }
 
-static inline void vs_node_account_error(struct vs_node *node)
+/*
+ * Count BIO's failure with STATUS, unless failing is part of the bargain of
+ * a best-effort bio: readahead (dm fails it while the device is suspended,
+ * or a device below: a backing node), and a REQ_NOWAIT bio's BLK_STS_AGAIN.
+ */
+static inline void vs_node_account_error(struct vs_node *node, struct bio *bio,
+					 blk_status_t status)
 {
+	if (!status || status == BLK_STS_AGAIN || (bio->bi_opf & REQ_RAHEAD))
+		return;
 	this_cpu_inc(node->stats->errors);
 }
 

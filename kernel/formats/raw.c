@@ -49,10 +49,9 @@ static struct bio *raw_io_bio(struct raw_io *io)
 static void raw_end_bio(struct raw_target *rt, struct bio *bio,
 			blk_status_t status)
 {
-	if (status) {
+	if (status)
 		bio->bi_status = status;
-		vs_node_account_error(&rt->node);
-	}
+	vs_node_account_error(&rt->node, bio, status);
 	bio_endio(bio);
 }
 
@@ -183,8 +182,8 @@ static int raw_end_io(struct dm_target *ti, struct bio *bio,
 {
 	struct raw_target *rt = ti->private;
 
-	if (*error && rt->be.dev)
-		vs_node_account_error(&rt->node);
+	if (rt->be.dev)
+		vs_node_account_error(&rt->node, bio, *error);
 	return DM_ENDIO_DONE;
 }
 

@@ -523,8 +523,7 @@ static int q2_end_io(struct dm_target *ti, struct bio *bio,
 	struct q2 *q = ti->private;
 
 	vs_node_account(&q->node, bio);
-	if (*error)
-		vs_node_account_error(&q->node);
+	vs_node_account_error(&q->node, bio, *error);
 	q2_io_done(q, bio);
 	return DM_ENDIO_DONE;
 }
