@@ -3,7 +3,7 @@
  * qcow2: QEMU's image format, target "vstorage-qcow2".
  *
  * The image header is read and validated here with the target's own
- * library (kernel/formats/qcow2/format.c), so that a bad image is refused
+ * library (kernel/formats/qcow2/format.c, entries.c), so that a bad image is refused
  * with the library's reason before anything is created, and so that the
  * backing chain can be resolved as QEMU does: when backing= is not given
  * and the image names a backing file, that file (relative to the image's

@@ -3,9 +3,9 @@
  * fuzz.h - shared helpers of the qcow2 fuzz targets (tests/fuzz/fuzz-*.c).
  *
  * Every target is an LLVMFuzzerTestOneInput() over the qcow2 metadata
- * library the kernel module compiles, kernel/formats/qcow2/format.c, built
- * for userspace through compat.h. It is linked either with libFuzzer
- * (`make fuzz`) or with replay-main.c, which feeds files to it
+ * library the kernel module compiles (kernel/formats/qcow2/format.c and
+ * entries.c), built for userspace through compat.h. It is linked either
+ * with libFuzzer (`make fuzz`) or with replay-main.c, which feeds files to it
  * (tests/unit/fuzz-regress.sh).
  *
  * A violated invariant calls fuzz_fail(), which prints it and aborts: the

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * KUnit: qcow2 L1/L2 entry encoding and validation, subcluster bitmaps and
- * compressed-cluster descriptors (kernel/formats/qcow2/format.c), checked
+ * compressed-cluster descriptors (kernel/formats/qcow2/entries.c), checked
  * against the bit layouts of QEMU's docs/interop/qcow2.txt for every
  * cluster size and both entry widths.
  */

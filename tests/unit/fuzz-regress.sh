@@ -7,7 +7,7 @@
 # tests/fuzz/replay-main.c, a plain main that feeds files to
 # LLVMFuzzerTestOneInput(), under ASan and UBSan with $CC (gcc by default;
 # clang is only needed for `make fuzz`), from the module's own
-# kernel/formats/qcow2/format.c. Then runs each target over its seed corpus
+# kernel/formats/qcow2/format.c and entries.c. Then runs each target over its seed corpus
 # (tests/fuzz/mkcorpus: qemu-img images, cached in build/fuzz/corpus/) and
 # over tests/fuzz/regress/TARGET/ (inputs that once crashed, and others
 # worth keeping). Any sanitizer report or violated invariant fails.

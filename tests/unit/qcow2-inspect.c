@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * qcow2-inspect - validate a qcow2 image's metadata with the qcow2 target's
- * own parser (kernel/formats/qcow2/format.c) and print what it found as
+ * own parser (kernel/formats/qcow2/format.c, entries.c) and print what it found as
  * JSON, with field names as in `qemu-img info --output=json` where there is
  * an equivalent. On a refusal prints one line "Error: REASON" on stderr and
  * exits 1.

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Unit tests of kernel/formats/qcow2/format.c, built as userspace C11.
+ * Unit tests of kernel/formats/qcow2/format.c and entries.c, built as userspace C11.
  * Every buffer is built by hand here; tests/unit/qcow2-format.sh checks the
  * same code against images made by qemu-img.
  *
