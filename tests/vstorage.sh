@@ -73,6 +73,40 @@ loop_add() {
 	printf '%s\n' "$dev"
 }
 
+# logwrites_qcow2 DATA_SIZE BASE_RAW CLUSTER_SIZE L2_CACHE: for the crash
+# cases, a qcow2 image on the dm-log-writes device $LW (over loop devices
+# on $D/data.img, DATA_SIZE, and a 1 GiB $D/log.img): made by qemu-img
+# create after the log began, so that a replay starts from zeroes, with
+# 64-bit refcounts (a refcount block covers 2 MiB at 4 KiB clusters: the
+# image outgrows it) and BASE_RAW as its raw backing file on a read-only
+# loop device; a mark "created"; then the node $Q, $VSIZE bytes, with
+# discard unmap and an L2 cache of L2_CACHE bytes. Sets dataloop, logloop,
+# baseloop, lwdev and dev.
+logwrites_qcow2() {
+	truncate -s "$1" "$D/data.img"
+	truncate -s 1G "$D/log.img"
+	dataloop=$(loop_add "$D/data.img")
+	logloop=$(loop_add "$D/log.img")
+	baseloop=$(losetup -r -f --show "$2") || fail "losetup -r $2"
+	VS_CASE_LOOPS+=("$baseloop")
+
+	echo "0 $(blockdev --getsz "$dataloop") log-writes $dataloop $logloop" |
+		dmsetup create "$LW" || fail "cannot create the log-writes device"
+	track_dm "$LW"
+	lwdev=/dev/mapper/$LW
+	wait_for_path "$lwdev" 10 -b || fail "$lwdev did not appear"
+
+	qemu-img create -q -f qcow2 -o cluster_size="$3",refcount_bits=64 \
+		-b "$2" -F raw "$lwdev" "$VSIZE" || fail "qemu-img create on $lwdev"
+	dmsetup message "$LW" 0 mark created
+
+	echo "0 $((VSIZE / 512)) vstorage-qcow2 $Q $lwdev 6 backing $baseloop discard unmap l2-cache-size $4" |
+		dmsetup create "$Q" || fail "cannot create the qcow2 node"
+	track_dm "$Q"
+	dev=/dev/mapper/$Q
+	wait_for_path "$dev" 10 -b || fail "$dev did not appear"
+}
+
 # json_get JSON PYEXPR: evaluate PYEXPR with `j` bound to the parsed JSON.
 json_get() {
 	python3 -c 'import json,sys; j=json.loads(sys.argv[1]); print(eval(sys.argv[2]))' "$1" "$2"

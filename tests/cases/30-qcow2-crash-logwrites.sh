@@ -46,8 +46,6 @@ J=$D/journal		# what the test did: w POS LEN BYTE | d POS LEN | m NAME MD5
 
 # -- devices -----------------------------------------------------------------
 
-truncate -s 256M "$D/data.img"
-truncate -s 1G "$D/log.img"
 # backing file: every 4 KiB block filled with 0x80 | (block % 127)
 python3 - "$D/base.raw" "$BSIZE" <<'EOF'
 import sys
@@ -55,32 +53,10 @@ with open(sys.argv[1], 'wb') as f:
     for i in range(int(sys.argv[2]) // 4096):
         f.write(bytes([0x80 | (i % 127)]) * 4096)
 EOF
-dataloop=$(loop_add "$D/data.img")
-logloop=$(loop_add "$D/log.img")
-baseloop=$(losetup -r -f --show "$D/base.raw") || fail "losetup -r base.raw"
-VS_CASE_LOOPS+=("$baseloop")
-
-echo "0 $(blockdev --getsz "$dataloop") log-writes $dataloop $logloop" |
-	dmsetup create "$LW" || fail "cannot create the log-writes device"
-track_dm "$LW"
-lwdev=/dev/mapper/$LW
-wait_for_path "$lwdev" 10 -b || fail "$lwdev did not appear"
-
-# the image is made on the logged device: the log starts from zeroes
-# 64-bit refcounts: a refcount block covers 2 MiB, so the image outgrows
-# the first one and a new block goes into the refcount table
-qemu-img create -q -f qcow2 -o cluster_size=4096,refcount_bits=64 \
-	-b "$D/base.raw" -F raw \
-	"$lwdev" "$VSIZE" || fail "qemu-img create on $lwdev"
-dmsetup message "$LW" 0 mark created
+# 4 KiB clusters; a small L2 cache (4 of the 8 tables): evicting a dirty
+# table commits too
+logwrites_qcow2 256M "$D/base.raw" 4096 16384
 echo "m created -" >>"$J"
-
-# small L2 cache (4 of the 8 tables): evicting a dirty table commits too
-echo "0 $((VSIZE / 512)) vstorage-qcow2 $Q $lwdev 6 backing $baseloop discard unmap l2-cache-size 16384" |
-	dmsetup create "$Q" || fail "cannot create the qcow2 node"
-track_dm "$Q"
-dev=/dev/mapper/$Q
-wait_for_path "$dev" 10 -b || fail "$dev did not appear"
 
 # -- the workload --------------------------------------------------------------
 

@@ -58,32 +58,10 @@ mkdir "$D/base"
 python3 "$WORKLOAD" populate --seed "$seed" "$D/base" || fail "fs-workload populate"
 mkfs.ext4 -q -F -b 4096 -E lazy_itable_init=0,lazy_journal_init=0,nodiscard \
 	-d "$D/base" "$D/base.raw" $((VSIZE / M))M >/dev/null || fail "mkfs.ext4 -d"
-truncate -s 128M "$D/data.img"
-truncate -s 1G "$D/log.img"
-dataloop=$(loop_add "$D/data.img")
-logloop=$(loop_add "$D/log.img")
-baseloop=$(losetup -r -f --show "$D/base.raw") || fail "losetup -r base.raw"
-VS_CASE_LOOPS+=("$baseloop")
-
-echo "0 $(blockdev --getsz "$dataloop") log-writes $dataloop $logloop" |
-	dmsetup create "$LW" || fail "cannot create the log-writes device"
-track_dm "$LW"
-lwdev=/dev/mapper/$LW
-wait_for_path "$lwdev" 10 -b || fail "$lwdev did not appear"
-
-# the image is made on the logged device: the log starts from zeroes.
 # 8 KiB clusters: every first write of a 4 KiB ext4 block over the backing
-# file copies the other half; 8 L2 tables; 64-bit refcounts
-qemu-img create -q -f qcow2 -o cluster_size=8192,refcount_bits=64 \
-	-b "$D/base.raw" -F raw "$lwdev" "$VSIZE" || fail "qemu-img create on $lwdev"
-dmsetup message "$LW" 0 mark created
-
-# an L2 cache of 4 of the 8 tables: evicting a dirty table commits too
-echo "0 $((VSIZE / 512)) vstorage-qcow2 $Q $lwdev 6 backing $baseloop discard unmap l2-cache-size 32768" |
-	dmsetup create "$Q" || fail "cannot create the qcow2 node"
-track_dm "$Q"
-dev=/dev/mapper/$Q
-wait_for_path "$dev" 10 -b || fail "$dev did not appear"
+# file copies the other half; an L2 cache of 4 of the 8 tables: evicting a
+# dirty table commits too
+logwrites_qcow2 128M "$D/base.raw" 8192 32768
 phase setup
 
 # -- the workload --------------------------------------------------------------
