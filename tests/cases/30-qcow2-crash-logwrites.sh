@@ -176,6 +176,8 @@ echo "workload done in $((SECONDS - t0)) s"
 cat >"$D/verify.py" <<'EOF'
 # Replays the log state by state and checks each; see the case's header.
 import hashlib, os, random, re, struct, subprocess, sys, time
+sys.path.insert(0, os.environ['VS_REPO'] + '/tests/tools')
+from logreplay import Failures, Replayer, inspect as qemu_inspect, list_log, run
 
 (log, target, journal, vsize, bsize, seed, torn_max, rand_pts, data_img,
  shm, results, tear_roots) = sys.argv[1:13]
@@ -187,10 +189,6 @@ PAT = [bytes([v]) * S for v in range(256)]
 cur_raw = os.path.join(shm, 'cur.raw')
 undo = os.path.join(shm, 'undo')
 t_start = time.time()
-
-def run(cmd):
-    return subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          universal_newlines=True)
 
 # -- the journal: what the test did between its marks
 marks = []      # (name, md5 or '-', ops before it)
@@ -209,15 +207,7 @@ if ops:
 mark_no = {m[0]: i for i, m in enumerate(marks)}
 
 # -- the log
-r = run(['replay-log', '--log', log, '--list'])
-if r.returncode:
-    sys.exit('replay-log --list failed:\n' + r.stdout)
-E = []          # (index, log offset, flags, pos, len, mark text)
-for line in r.stdout.splitlines():
-    if not line.startswith('#'):
-        f = line.split()
-        E.append((int(f[0]), int(f[1]), set(f[2].split('|')), int(f[3]),
-                  int(f[4]), f[5] if len(f) > 5 else None))
+E = list_log(log)   # (index, log offset, flags, pos, len, mark text)
 log_marks = {e[0]: mark_no[e[5]] for e in E if 'MARK' in e[2] and e[5] in mark_no}
 if sorted(log_marks.values()) != list(range(len(marks))):
     sys.exit('the log does not hold the journal\'s marks in order')
@@ -326,53 +316,24 @@ def check_data(data):
             for a, b, g, ok in bad]
 
 # -- replaying
-nxt, nxt_off = 0, E[0][1]
+R = Replayer(log, target, E)
+replay = R.replay
 
-def replay(end, exclude=None, undo_file=None):
-    global nxt, nxt_off
-    cmd = ['replay-log', '--log', log, '--replay', target, '--start', str(nxt),
-           '--start-offset', str(nxt_off), '--end', str(end)]
-    if exclude:
-        cmd += ['--exclude', ','.join(map(str, exclude))]
-    if undo_file:
-        cmd += ['--undo', undo_file]
-    r = run(cmd)
-    m = re.search(r'^next (\d+) (\d+)$', r.stdout, re.M)
-    if r.returncode or not m:
-        sys.exit('replay failed: %s\n%s' % (' '.join(cmd), r.stdout))
-    if not undo_file:
-        nxt, nxt_off = int(m.group(1)), int(m.group(2))
-
-failures = []
+failures = Failures(target, results, '30-qcow2-crash-logwrites.first-failure.img')
+fail_state = failures.state
 leaky = 0
 last = None     # (qemu-img check exit, output, data) of the state replayed last
 
-def fail_state(what, detail):
-    failures.append(what)
-    print('FAILED STATE: ' + what)
-    lines = detail.rstrip().splitlines()
-    if len(lines) > 24:     # qemu-img check can list thousands of errors
-        lines = lines[:14] + ['[... %d lines ...]' % (len(lines) - 20)] + lines[-6:]
-    print('  ' + '\n  '.join(lines))
-    if len(failures) == 1 and results:
-        keep = os.path.join(results, '30-qcow2-crash-logwrites.first-failure.img')
-        subprocess.run(['cp', '--sparse=always', target, keep])
-        print('  (this state\'s image is kept as %s)' % keep)
-
 def inspect():
-    """qemu-img check and convert of the replayed image, side by side."""
-    chk = subprocess.Popen(['qemu-img', 'check', '-f', 'qcow2', target],
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                           universal_newlines=True)
-    cv = run(['qemu-img', 'convert', '-f', 'qcow2', '-O', 'raw', target, cur_raw])
-    out = chk.communicate()[0]
+    """qemu-img check and the data QEMU reads (None if it cannot)."""
+    rc, out, cv_err = qemu_inspect(target, cur_raw)
     data = None
-    if cv.returncode == 0:
+    if cv_err is None:
         with open(cur_raw, 'rb') as f:
             data = f.read()
     else:
-        out += '\nqemu-img convert failed:\n' + cv.stdout
-    return chk.returncode, out, data
+        out += '\nqemu-img convert failed:\n' + cv_err
+    return rc, out, data
 
 def check_state(what, fresh=True, md5=None):
     global leaky, last
@@ -398,7 +359,7 @@ for p in points:
     if len(failures) >= 5:
         print('stopping after %d failed states' % len(failures))
         break
-    ws = [e[0] for e in E[nxt:p] if is_write(e) and 'FUA' not in e[2]]
+    ws = [e[0] for e in E[R.nxt:p] if is_write(e) and 'FUA' not in e[2]]
     rws = []
     if tear_roots == '1' and 'FLUSH' in E[p][2] and len(ws) >= 2:
         rr = roots()
@@ -421,7 +382,7 @@ for p in points:
         advance_model(p)
         replay(p, exclude=drop, undo_file=undo)
         check_state('torn: entries %d..%d replayed without %s (%s), before the flush '
-                    'at entry %d' % (nxt, p - 1, ','.join(map(str, drop)), how, p))
+                    'at entry %d' % (R.nxt, p - 1, ','.join(map(str, drop)), how, p))
         last = None
         r = run(['replay-log', '--replay', target, '--apply-undo', undo])
         if r.returncode:
@@ -429,7 +390,7 @@ for p in points:
         torn_done += 1
         if rws:
             root_epochs += 1
-    fresh = last is None or any(is_write(e) for e in E[nxt:p + 1])
+    fresh = last is None or any(is_write(e) for e in E[R.nxt:p + 1])
     replay(p)
     advance_model(p)
     e = E[p]
@@ -441,7 +402,7 @@ for p in points:
         print('  %d states, %d torn, %.0f s' % (checked, torn_done, time.time() - t_start))
 
 if len(failures) < 5:
-    if nxt < len(E):
+    if R.nxt < len(E):
         replay(len(E) - 1)
     if run(['cmp', target, data_img]).returncode:
         failures.append('full replay')

@@ -82,16 +82,14 @@ phase workload
 cat >"$D/verify.py" <<'EOF'
 # Replays the log to each chosen state and checks it; see the case's header.
 import hashlib, json, os, random, re, subprocess, sys, time
+sys.path.insert(0, os.environ['VS_REPO'] + '/tests/tools')
+from logreplay import Failures, Replayer, inspect, list_log, run
 
 (log, target, journal, seed, rand_pts, data_img, shm, results) = sys.argv[1:9]
 rng = random.Random(int(seed) ^ 0x32)
 cur = os.path.join(shm, 'cur.raw')
 mnt = os.path.join(shm, 'mnt')
 t_start = time.time()
-
-def run(cmd):
-    return subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          universal_newlines=True)
 
 # -- the journal: what must be there at each mark, and between marks
 recs = [json.loads(l) for l in open(journal)]
@@ -113,15 +111,7 @@ before['removed'] = end['pre']
 ops = {r['i']: r['op'] for r in recs if r['t'] == 'op'}
 
 # -- the log
-r = run(['replay-log', '--log', log, '--list'])
-if r.returncode:
-    sys.exit('replay-log --list failed:\n' + r.stdout)
-E = []          # (index, log offset, flags, pos, len, mark text)
-for line in r.stdout.splitlines():
-    if not line.startswith('#'):
-        f = line.split()
-        E.append((int(f[0]), int(f[1]), set(f[2].split('|')), int(f[3]),
-                  int(f[4]), f[5] if len(f) > 5 else None))
+E = list_log(log)   # (index, log offset, flags, pos, len, mark text)
 # (dm-log-writes adds a mark of its own when it is removed)
 log_marks = [(e[0], e[5]) for e in E if 'MARK' in e[2] and e[5] != 'dm-log-writes-end']
 if [m for _, m in log_marks] != names:
@@ -179,32 +169,11 @@ def compare(req, exact, files, dirs, odd):
     return bad
 
 # -- replaying
-nxt, nxt_off = 0, E[0][1]
-
-def replay(end):
-    global nxt, nxt_off
-    cmd = ['replay-log', '--log', log, '--replay', target, '--start', str(nxt),
-           '--start-offset', str(nxt_off), '--end', str(end)]
-    r = run(cmd)
-    m = re.search(r'^next (\d+) (\d+)$', r.stdout, re.M)
-    if r.returncode or not m:
-        sys.exit('replay failed: %s\n%s' % (' '.join(cmd), r.stdout))
-    nxt, nxt_off = int(m.group(1)), int(m.group(2))
-
-failures = []
+R = Replayer(log, target, E)
+replay = R.replay
+failures = Failures(target, results, '32-qcow2-crash-fs.first-failure.qcow2', head=20)
+fail_state = failures.state
 leaky = 0
-
-def fail_state(what, detail):
-    failures.append(what)
-    print('FAILED STATE: ' + what)
-    lines = detail.rstrip().splitlines()
-    if len(lines) > 30:
-        lines = lines[:20] + ['[... %d lines ...]' % (len(lines) - 26)] + lines[-6:]
-    print('  ' + '\n  '.join(lines))
-    if len(failures) == 1 and results:
-        keep = os.path.join(results, '32-qcow2-crash-fs.first-failure.qcow2')
-        subprocess.run(['cp', '--sparse=always', target, keep])
-        print('  (this state\'s image is kept as %s)' % keep)
 
 def check_state(p):
     global leaky
@@ -212,20 +181,15 @@ def check_state(p):
     e = E[p]
     what = 'entry %d (%s), %s' % (p, '|'.join(sorted(e[2])), name)
     t = time.time()
-    # qemu-img check and convert (QEMU reads the image, not the target) side by side
-    chk = subprocess.Popen(['qemu-img', 'check', '-f', 'qcow2', target],
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                           universal_newlines=True)
-    cv = run(['qemu-img', 'convert', '-f', 'qcow2', '-O', 'raw', target, cur])
-    out = chk.communicate()[0]
-    rc = chk.returncode
+    # qemu-img check and convert: QEMU reads the image, not the target
+    rc, out, cv_err = inspect(target, cur)
     if rc not in (0, 3) or (name == 'removed' and rc != 0):
         return fail_state(what, 'qemu-img check exit %d%s:\n%s'
                           % (rc, ' (0 expected after a clean removal)'
                              if rc == 3 else '', out))
     leaky += rc == 3
-    if cv.returncode:
-        return fail_state(what, 'qemu-img convert failed:\n' + cv.stdout)
+    if cv_err is not None:
+        return fail_state(what, 'qemu-img convert failed:\n' + cv_err)
     # mounting recovers the journal and the orphans, as after a crash
     r = run(['mount', '-t', 'ext4', '-o', 'loop', cur, mnt])
     if r.returncode:
@@ -259,7 +223,7 @@ for p in points:
     check_state(p)
 
 if len(failures) < 5:
-    if nxt < len(E):
+    if R.nxt < len(E):
         replay(len(E) - 1)
     if run(['cmp', target, data_img]).returncode:
         failures.append('full replay')
