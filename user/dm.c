@@ -211,6 +211,30 @@ int vs_dm_remove(const char *name)
 	return ret;
 }
 
+/*
+ * Around a change of a device: the termination signals wait until it is
+ * done (never leave a half-created or half-loaded device behind because
+ * of ^C), and the kernel log is read for the reason of a failure.
+ */
+static void guard_begin(sigset_t *old, struct vs_kmsg *km)
+{
+	sigset_t block;
+
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGHUP);
+	sigaddset(&block, SIGQUIT);
+	sigprocmask(SIG_BLOCK, &block, old);
+	vs_kmsg_open(km);
+}
+
+static void guard_end(const sigset_t *old, struct vs_kmsg *km)
+{
+	vs_kmsg_close(km);
+	sigprocmask(SIG_SETMASK, old, NULL);
+}
+
 static void reason(char *err, size_t len, struct vs_kmsg *km,
 		   const struct vs_dm_info *info, const struct vs_dm_spec *spec,
 		   const char *what, int e)
@@ -235,20 +259,13 @@ int vs_dm_create(const struct vs_dm_spec *spec, struct vs_dm_info *info,
 {
 	struct dm_task *dmt;
 	struct vs_kmsg km;
-	sigset_t block, old;
+	sigset_t old;
 	int ret = 0, r;
 
 	vs_dm_init();
 	memset(info, 0, sizeof(*info));
 
-	/* Never leave a half-created device behind because of ^C. */
-	sigemptyset(&block);
-	sigaddset(&block, SIGINT);
-	sigaddset(&block, SIGTERM);
-	sigaddset(&block, SIGHUP);
-	sigaddset(&block, SIGQUIT);
-	sigprocmask(SIG_BLOCK, &block, &old);
-	vs_kmsg_open(&km);
+	guard_begin(&old, &km);
 
 	/* 1. the device, without a table */
 	dmt = dm_task_create(DM_DEVICE_CREATE);
@@ -327,8 +344,7 @@ remove:
 			 spec->name, strerror(-r));
 	}
 out:
-	vs_kmsg_close(&km);
-	sigprocmask(SIG_SETMASK, &old, NULL);
+	guard_end(&old, &km);
 	return ret;
 }
 
@@ -434,17 +450,11 @@ int vs_dm_reload(const char *name, const char *dev, const char *target,
 {
 	struct dm_task *dmt;
 	struct vs_kmsg km;
-	sigset_t block, old;
+	sigset_t old;
 	int ret = 0;
 
 	vs_dm_init();
-	sigemptyset(&block);
-	sigaddset(&block, SIGINT);
-	sigaddset(&block, SIGTERM);
-	sigaddset(&block, SIGHUP);
-	sigaddset(&block, SIGQUIT);
-	sigprocmask(SIG_BLOCK, &block, &old);
-	vs_kmsg_open(&km);
+	guard_begin(&old, &km);
 
 	dmt = dm_task_create(DM_DEVICE_RELOAD);
 	if (!dmt) {
@@ -474,7 +484,6 @@ int vs_dm_reload(const char *name, const char *dev, const char *target,
 		table_reason(err, errlen, &km, dev, target, "resume", name,
 			     -ret);
 out:
-	vs_kmsg_close(&km);
-	sigprocmask(SIG_SETMASK, &old, NULL);
+	guard_end(&old, &km);
 	return ret;
 }

@@ -29,6 +29,7 @@
 #include <linux/vstorage.h>
 
 #include "driver.h"
+#include "fileio.h"
 #include "parse.h"
 #include "util.h"
 
@@ -175,28 +176,6 @@ static void qimg_free(struct qimg *q)
 	q->backing = q->backing_fmt = NULL;
 }
 
-/* pread that fills the rest with zeroes at the end of the file */
-static int read_at(int fd, uint64_t off, void *buf, size_t len)
-{
-	size_t done = 0;
-
-	memset(buf, 0, len);
-	while (done < len) {
-		ssize_t r = pread(fd, (char *)buf + done, len - done,
-				  (off_t)(off + done));
-
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (!r)
-			break;
-		done += (size_t)r;
-	}
-	return 0;
-}
-
 /* Size of a regular file or block device (fd open). */
 static int fd_size(int fd, uint64_t *size)
 {
@@ -234,13 +213,13 @@ static int qimg_read(const char *path, uint64_t size, struct qimg *q,
 		return -1;
 	}
 	buf = xmalloc(len);
-	r = read_at(fd, 0, buf, len);
+	r = vs_read_at(fd, 0, buf, len);
 	if (!r) {
 		r = qcow2_header_parse(buf, len, size, &q->h, reason);
 		if (r == -ENODATA && q->h.header_length > len) {
 			len = q->h.header_length;
 			buf = xrealloc(buf, len);
-			r = read_at(fd, 0, buf, len);
+			r = vs_read_at(fd, 0, buf, len);
 			if (!r)
 				r = qcow2_header_parse(buf, len, size, &q->h,
 						       reason);
@@ -256,7 +235,7 @@ static int qimg_read(const char *path, uint64_t size, struct qimg *q,
 	if (qcow2_header_area_size(&q->h, size) > len) {
 		len = qcow2_header_area_size(&q->h, size);
 		buf = xrealloc(buf, len);
-		r = read_at(fd, 0, buf, len);
+		r = vs_read_at(fd, 0, buf, len);
 		if (r) {
 			*err = -r;
 			goto out;
@@ -300,7 +279,7 @@ static const char *probe_format(const char *path)
 
 	if (fd < 0)
 		return "raw";	/* the open that follows reports it */
-	if (read_at(fd, 0, m, sizeof(m)))
+	if (vs_read_at(fd, 0, m, sizeof(m)))
 		memset(m, 0, sizeof(m));
 	close(fd);
 	return get_unaligned_be32(m) == QCOW2_MAGIC ? "qcow2" : "raw";

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "../../kernel/formats/qcow2/format.h"
+#include "../../user/fileio.h"
 
 static const char *image;
 
@@ -84,26 +85,14 @@ static void xfree_all(void)
 	}
 }
 
-/* Read up to @len bytes at @off; bytes past the end of file are zeroed. */
+/* Read @len bytes at @off; bytes past the end of file are zeroed. */
 static void read_at(int fd, u64 off, void *buf, size_t len)
 {
-	size_t done = 0;
+	int r = vs_read_at(fd, off, buf, len);
 
-	memset(buf, 0, len);
-	while (done < len) {
-		ssize_t r = pread(fd, (char *)buf + done, len - done,
-				  (off_t)(off + done));
-
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			die("%s: read at %llu: %s", image,
-			    (unsigned long long)(off + done), strerror(errno));
-		}
-		if (r == 0)
-			break;
-		done += (size_t)r;
-	}
+	if (r)
+		die("%s: read at %llu: %s", image, (unsigned long long)off,
+		    strerror(-r));
 }
 
 static void json_str(const char *s, size_t len)
