@@ -272,6 +272,8 @@ int q2_map_fast(struct q2 *q, struct bio *bio)
 		goto slow;
 	if (map.len < bio->bi_iter.bi_size)
 		dm_accept_partial_bio(bio, map.len >> SECTOR_SHIFT);
+	/* now, with the size accepted: a remapped bio's ends up consumed */
+	vs_node_account(&q->node, bio);
 
 	switch (map.type) {
 	case Q2_MAP_DATA:

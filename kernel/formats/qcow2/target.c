@@ -513,6 +513,8 @@ static int q2_map(struct dm_target *ti, struct bio *bio)
 		if (r >= 0)
 			return r;
 	}
+	/* before the worker splits it or completes it */
+	vs_node_account(&q->node, bio);
 	q2_queue_bio(q, bio);
 	return DM_MAPIO_SUBMITTED;
 }
@@ -522,7 +524,6 @@ static int q2_end_io(struct dm_target *ti, struct bio *bio,
 {
 	struct q2 *q = ti->private;
 
-	vs_node_account(&q->node, bio);
 	vs_node_account_error(&q->node, bio, *error);
 	q2_io_done(q, bio);
 	return DM_ENDIO_DONE;
