@@ -139,9 +139,13 @@ static void q2_piece_data_endio(struct bio *piece)
 /* Count BIO, handled by the worker, until its end_io (see q2_drain). */
 void q2_inflight_count(struct q2 *q, struct bio *bio)
 {
-	struct q2_io *io = q2_io_of(bio);
+	struct q2_io *io;
 
-	if (bio->bi_end_io == q2_piece_endio || io->counted != Q2_UNCOUNTED)
+	/* a piece has no per-bio data; q2_submit_data() counts it */
+	if (bio->bi_end_io == q2_piece_endio)
+		return;
+	io = q2_io_of(bio);
+	if (io->counted != Q2_UNCOUNTED)
 		return;
 	io->counted = Q2_COUNTED_WORKER;
 	atomic_inc(&q->inflight);
