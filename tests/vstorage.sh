@@ -107,6 +107,23 @@ logwrites_qcow2() {
 	wait_for_path "$dev" 10 -b || fail "$dev did not appear"
 }
 
+# wait_or_hang SEC PID...: wait up to SEC seconds in all for the PIDs to
+# exit (not reaped: `wait` them for their status). Return 1 if one still
+# runs then, after writing the blocked tasks to the kernel log (sysrq-w).
+wait_or_hang() {
+	local deadline=$((EPOCHSECONDS + $1)) p
+	shift
+	for p in "$@"; do
+		while kill -0 "$p" 2>/dev/null && ((EPOCHSECONDS < deadline)); do
+			sleep 0.5
+		done
+		if kill -0 "$p" 2>/dev/null; then
+			echo w >/proc/sysrq-trigger
+			return 1
+		fi
+	done
+}
+
 # json_get JSON PYEXPR: evaluate PYEXPR with `j` bound to the parsed JSON.
 json_get() {
 	python3 -c 'import json,sys; j=json.loads(sys.argv[1]); print(eval(sys.argv[2]))' "$1" "$2"

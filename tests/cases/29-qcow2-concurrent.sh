@@ -197,14 +197,8 @@ fio --filename="$(q_dev "$name")" --ioengine=libaio --direct=1 --size=8M \
 	--name=sync --rw=randwrite --bs=64k --iodepth=1 --fsync=1 &
 mix=$!
 start=$SECONDS
-deadline=$((start + RUNTIME + 60 * ${VS_TIMEOUT_SCALE:-1}))
-while kill -0 "$mix" 2>/dev/null && ((SECONDS < deadline)); do
-	sleep 1
-done
-if kill -0 "$mix" 2>/dev/null; then
-	echo w >/proc/sysrq-trigger
+wait_or_hang $((RUNTIME + 60 * ${VS_TIMEOUT_SCALE:-1})) "$mix" ||
 	fail "$name: fio still running $((SECONDS - start - RUNTIME)) s after its $RUNTIME s: hung (blocked tasks in the kernel log)"
-fi
 wait "$mix" || fail "$name: fio failed: $(grep -h 'err=' "$D/$name.fio" | tr '\n' ' ')"
 # the third job's writes, each followed by an fsync
 flushes=$(awk -F'total=' '/issued rwts:/ && ++n == 3 { split($2, f, ","); print f[2] }' "$D/$name.fio")

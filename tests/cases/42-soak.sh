@@ -291,17 +291,10 @@ trap 'stop_bg; qcow2_cleanup' EXIT
 # still running after SEC seconds (blocked tasks go to the kernel log), or
 # if one failed
 wait_bg() {
-	local deadline=$((EPOCHSECONDS + $1)) p bad=0 rc
+	local p bad=0 rc
+	wait_or_hang "$@" ||
+		fail "fio still running after $1 s: hung? (blocked tasks in the kernel log)"
 	shift
-	for p in "$@"; do
-		while kill -0 "$p" 2>/dev/null && ((EPOCHSECONDS < deadline)); do
-			sleep 0.5
-		done
-		if kill -0 "$p" 2>/dev/null; then
-			echo w >/proc/sysrq-trigger
-			fail "fio still running after $1 s: hung? (blocked tasks in the kernel log)"
-		fi
-	done
 	for p in "$@"; do
 		rc=0
 		wait "$p" || rc=$?
