@@ -350,16 +350,22 @@ done
 LIVE=(sk-raw sk-chain sk-ov1 sk-ov2)
 echo "nodes: $(vstoragectl node list | awk 'NR > 1 { printf "%s%s", s, $1; s = " " } END { print "" }')"
 
+# start_soaks FIRST: soak every live node in the background from round
+# FIRST (tags 1, 2, ... in LIVE's order); their PIDs in pids
+start_soaks() {
+	local n i=1
+	pids=()
+	for n in "${LIVE[@]}"; do
+		soak "$n" "$i" "$1" &
+		pids+=($!)
+		BG+=($!)
+		i=$((i + 1))
+	done
+}
+
 # warm-up: one round on each node (caches filled, images grown)
 END=0
-pids=()
-i=1
-for n in "${LIVE[@]}"; do
-	soak "$n" "$i" 0 &
-	pids+=($!)
-	BG+=($!)
-	i=$((i + 1))
-done
+start_soaks 0
 wait_bg $((120 * SCALE)) "${pids[@]}" || fail "fio verification failed in the warm-up round"
 BG=()
 phase "memory with the nodes"
@@ -370,14 +376,7 @@ mem_show nodes0
 
 START=$EPOCHSECONDS
 END=$((START + SOAK))
-pids=()
-i=1
-for n in "${LIVE[@]}"; do
-	soak "$n" "$i" 1 &
-	pids+=($!)
-	BG+=($!)
-	i=$((i + 1))
-done
+start_soaks 1
 phase "soak: fio on ${LIVE[*]} for $SOAK s"
 
 # The churn: churn.qcow2 over the shared base (16 KiB clusters) is opened,
