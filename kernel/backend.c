@@ -327,32 +327,13 @@ void vs_backend_io_hints(struct vs_backend *be, struct queue_limits *limits)
 }
 EXPORT_SYMBOL_GPL(vs_backend_io_hints);
 
-/*
- * Synchronous I/O of a kernel buffer (metadata). BUF must be aligned to the
- * child's logical block size, LEN a multiple of it. Returns the bytes
- * transferred; a read past the end of a file child stops short and the rest
- * of BUF reads as zeroes.
- */
-ssize_t vs_backend_rw_kbuf(struct vs_backend *be, unsigned int dir, void *buf,
-			   size_t len, u64 pos)
+/* Fill BV with the pages of kernel buffer BUF (kmalloc or vmalloc). */
+static unsigned int vs_kbuf_bvecs(void *buf, size_t len, struct bio_vec *bv)
 {
 	unsigned int nr = DIV_ROUND_UP(offset_in_page(buf) + len, PAGE_SIZE);
-	struct bio_vec stack_bv[8], *bv = stack_bv;
 	size_t done = 0;
 	unsigned int i;
-	ssize_t ret;
 
-	if (WARN_ON_ONCE(!IS_ALIGNED((unsigned long)buf, SECTOR_SIZE) ||
-			 !IS_ALIGNED(len, SECTOR_SIZE)))
-		return -EINVAL;
-	/* an offset from a hostile image must not reach the file system */
-	if (pos > LLONG_MAX || len > LLONG_MAX - pos)
-		return -EINVAL;
-	if (nr > ARRAY_SIZE(stack_bv)) {
-		bv = kmalloc_array(nr, sizeof(*bv), GFP_NOIO);
-		if (!bv)
-			return -ENOMEM;
-	}
 	for (i = 0; i < nr; i++) {
 		void *p = buf + done;
 		unsigned int off = offset_in_page(p);
@@ -363,6 +344,63 @@ ssize_t vs_backend_rw_kbuf(struct vs_backend *be, unsigned int dir, void *buf,
 		bvec_set_page(&bv[i], page, n, off);
 		done += n;
 	}
+	return nr;
+}
+
+static bool vs_kbuf_ok(void *buf, size_t len, u64 pos)
+{
+	if (WARN_ON_ONCE(!IS_ALIGNED((unsigned long)buf, SECTOR_SIZE) ||
+			 !IS_ALIGNED(len, SECTOR_SIZE)))
+		return false;
+	/* an offset from a hostile image must not reach the file system */
+	return pos <= LLONG_MAX && len <= LLONG_MAX - pos;
+}
+
+/*
+ * Start asynchronous direct I/O of kernel buffer BUF on a file child, as
+ * vs_backend_file_rw() does for a bio's data. The file system's bios point
+ * at BV (room for vs_kbuf_max_bvecs(LEN)), which must live until DONE.
+ */
+void vs_backend_file_rw_kbuf(struct vs_backend *be, struct vs_file_io *fio,
+			     struct bio_vec *bv, unsigned int dir, void *buf,
+			     size_t len, u64 pos, vs_file_io_done_t done)
+{
+	struct iov_iter iter;
+
+	if (!vs_kbuf_ok(buf, len, pos)) {
+		fio->done = done;
+		fio->ret = -EINVAL;
+		atomic_set(&fio->ref, 1);
+		vs_file_io_put(fio);
+		return;
+	}
+	iov_iter_bvec(&iter, dir, bv, vs_kbuf_bvecs(buf, len, bv), len);
+	vs_backend_file_rw(be, fio, dir, &iter, pos, false, done);
+}
+EXPORT_SYMBOL_GPL(vs_backend_file_rw_kbuf);
+
+/*
+ * Synchronous I/O of a kernel buffer (metadata). BUF must be aligned to the
+ * child's logical block size, LEN a multiple of it. Returns the bytes
+ * transferred; a read past the end of a file child stops short and the rest
+ * of BUF reads as zeroes.
+ */
+ssize_t vs_backend_rw_kbuf(struct vs_backend *be, unsigned int dir, void *buf,
+			   size_t len, u64 pos)
+{
+	unsigned int nr = vs_kbuf_max_bvecs(len);
+	struct bio_vec stack_bv[8], *bv = stack_bv;
+	unsigned int i;
+	ssize_t ret;
+
+	if (!vs_kbuf_ok(buf, len, pos))
+		return -EINVAL;
+	if (nr > ARRAY_SIZE(stack_bv)) {
+		bv = kmalloc_array(nr, sizeof(*bv), GFP_NOIO);
+		if (!bv)
+			return -ENOMEM;
+	}
+	nr = vs_kbuf_bvecs(buf, len, bv);
 
 	if (be->file) {
 		struct iov_iter iter;
@@ -413,10 +451,11 @@ EXPORT_SYMBOL_GPL(vs_backend_rw_kbuf);
 
 /*
  * Grow a file child to SIZE (a block device child cannot grow). The new
- * range is allocated (as unwritten extents) where the file system can:
- * direct writes into a hole allocate blocks and take the inode lock
- * exclusively (ext4, XFS), serializing all writes to the file, while
- * writes into allocated blocks share it.
+ * range is allocated (as unwritten extents) where the file system can, so
+ * that writes into it do not allocate blocks one by one. Even so, ext4 (in
+ * 6.1) takes the inode lock exclusively for a direct write into unwritten
+ * extents, and a synchronous one holds it until its I/O ends: writes into
+ * new space are asynchronous for that reason (qcow2's write.c).
  */
 int vs_backend_grow(struct vs_backend *be, u64 size)
 {

@@ -200,6 +200,15 @@ int vs_backend_zero(struct vs_backend *be, u64 pos, u64 len, bool unmap);
 int vs_backend_block_status(struct vs_backend *be, u64 pos, u64 len,
 			    struct vs_extent *ext);
 void vs_backend_io_hints(struct vs_backend *be, struct queue_limits *limits);
+/* bvecs that a kernel buffer of LEN bytes may need, however it is aligned */
+static inline unsigned int vs_kbuf_max_bvecs(size_t len)
+{
+	return DIV_ROUND_UP(len, PAGE_SIZE) + 1;
+}
+
+void vs_backend_file_rw_kbuf(struct vs_backend *be, struct vs_file_io *fio,
+			     struct bio_vec *bv, unsigned int dir, void *buf,
+			     size_t len, u64 pos, vs_file_io_done_t done);
 ssize_t vs_backend_rw_kbuf(struct vs_backend *be, unsigned int dir, void *buf,
 			   size_t len, u64 pos);
 int vs_backend_grow(struct vs_backend *be, u64 size);
