@@ -159,6 +159,8 @@ struct q2 {
 	struct bio_list alloc_parked;	/* writes waiting for a record */
 	struct bio_list alloc_barrier;	/* waiting for no allocation */
 	struct workqueue_struct *alloc_wq;	/* copy and write new clusters */
+	struct llist_head alloc_done;	/* written, the L2 entry to set */
+	struct work_struct alloc_done_work;	/* on wq: sets them */
 };
 
 /* Direct I/O on the image file for one bio (or one piece of a bio). */

@@ -11,10 +11,12 @@
  *
  * Allocating writes run in parallel. The worker plans one (reserving the
  * host cluster) and records its guest cluster as busy in alloc_hash; a
- * kworker of alloc_wq reads the old contents and writes the new cluster;
- * the worker then points the L2 entry at it and completes the bio
- * (q2_alloc_finish_work). Meanwhile, bios that would change the same L2
- * entry wait on the record, discards and write-zeroes wait until no
+ * kworker of alloc_wq reads the old contents, if the written part needs
+ * any, and the new cluster is written asynchronously (from the worker
+ * itself when nothing is read first); once written, the worker points the
+ * L2 entry at it and completes the bio, for all allocations written so far
+ * in one pass (q2_alloc_done_work). Meanwhile, bios that would change the
+ * same L2 entry wait on the record, discards and write-zeroes wait until no
  * allocation is in flight, and map() may still read the old contents or
  * write in place to other subclusters: the allocation touches neither.
  * The old host cluster is released only when the entry has moved, so its
@@ -41,7 +43,10 @@ struct q2_alloc {
 	struct q2 *q;
 	struct hlist_node hash;		/* in q->alloc_hash, by guest cluster */
 	struct list_head idle;		/* in q->alloc_idle */
-	struct work_struct work;
+	struct work_struct data_work;	/* on alloc_wq: old contents, write */
+	struct llist_node done;		/* in q->alloc_done */
+	struct vs_file_io fio;		/* the write, on a file child */
+	struct bio_vec *bv;		/* its pages (of buf) */
 	struct bio_list waiters;	/* bios for the same guest cluster */
 	struct bio *bio;		/* what is written; NULL: zeroes */
 	u64 cluster;			/* guest cluster index */
@@ -231,18 +236,25 @@ static int q2_alloc_plan(struct q2 *q, struct q2_alloc *a, u64 pos, u32 len)
 	return ret;
 }
 
+/* Does the written part hold old contents around the new data? */
+static bool q2_alloc_needs_old(struct q2 *q, const struct q2_alloc *a)
+{
+	u32 off = a->pos - q2_cluster_start(q, a->pos);
+
+	return a->w_off < off || a->w_off + a->w_len > off + a->len;
+}
+
 /*
- * Build the written part in a->buf (old contents, then the new data) and
- * write it. Needs meta_lock only for compressed old contents.
+ * Build the written part in a->buf: old contents, then the new data. May
+ * read synchronously; needs meta_lock only for compressed old contents.
  */
-static int q2_alloc_write(struct q2 *q, struct q2_alloc *a)
+static int q2_alloc_fill(struct q2 *q, struct q2_alloc *a)
 {
 	u64 cstart = q2_cluster_start(q, a->pos);
 	u32 off = a->pos - cstart;
-	ssize_t n;
 	int ret;
 
-	if (a->w_off < off || a->w_off + a->w_len > off + a->len) {
+	if (q2_alloc_needs_old(q, a)) {
 		ret = q2_read_old(q, cstart, &a->info, a->raw, a->buf,
 				  a->w_off, a->w_len);
 		if (ret)
@@ -252,6 +264,18 @@ static int q2_alloc_write(struct q2 *q, struct q2_alloc *a)
 		q2_copy_from_bio(a->bio, a->buf + off);
 	else
 		memset(a->buf + off, 0, a->len);
+	return 0;
+}
+
+/* Build the written part and write it, synchronously. */
+static int q2_alloc_write(struct q2 *q, struct q2_alloc *a)
+{
+	ssize_t n;
+	int ret;
+
+	ret = q2_alloc_fill(q, a);
+	if (ret)
+		return ret;
 	n = vs_backend_rw_kbuf(&q->be, ITER_SOURCE, a->buf + a->w_off,
 			       a->w_len, a->host + a->w_off);
 	return n < 0 ? n : 0;
@@ -340,6 +364,15 @@ static struct q2_alloc *q2_alloc_busy(struct q2 *q, u64 cluster)
 	return NULL;
 }
 
+static void q2_alloc_data_work(struct work_struct *work);
+
+static void q2_alloc_free(struct q2_alloc *a)
+{
+	kvfree(a->bv);
+	kvfree(a->buf);
+	kfree(a);
+}
+
 static struct q2_alloc *q2_alloc_get(struct q2 *q)
 {
 	struct q2_alloc *a;
@@ -358,18 +391,17 @@ static struct q2_alloc *q2_alloc_get(struct q2 *q)
 	if (!a)
 		return NULL;
 	a->buf = kvmalloc(q2_cluster_size(q), GFP_KERNEL | __GFP_NOWARN);
-	if (!a->buf) {
-		kfree(a);
+	if (q->be.file)
+		a->bv = kvmalloc_array(vs_kbuf_max_bvecs(q2_cluster_size(q)),
+				       sizeof(*a->bv),
+				       GFP_KERNEL | __GFP_NOWARN);
+	if (!a->buf || (q->be.file && !a->bv)) {
+		q2_alloc_free(a);
 		return NULL;
 	}
 	a->q = q;
+	INIT_WORK(&a->data_work, q2_alloc_data_work);
 	return a;
-}
-
-static void q2_alloc_free(struct q2_alloc *a)
-{
-	kvfree(a->buf);
-	kfree(a);
 }
 
 static void q2_alloc_put(struct q2 *q, struct q2_alloc *a)
@@ -390,17 +422,17 @@ static void q2_requeue(struct q2 *q, struct bio_list *bios)
 		q2_queue_bio(q, bio);
 }
 
-static void q2_alloc_finish_work(struct work_struct *work)
+/*
+ * Point the entry of written allocation A at its cluster, or give the
+ * cluster back; under meta_lock. Its bio goes on DONE; bios that waited for
+ * it, on AGAIN.
+ */
+static void q2_alloc_finish(struct q2 *q, struct q2_alloc *a,
+			    struct bio_list *done, struct bio_list *again)
 {
-	struct q2_alloc *a = container_of(work, struct q2_alloc, work);
-	struct q2 *q = a->q;
 	struct bio *bio = a->bio;
-	struct bio_list again;
-	int ret;
+	int ret = a->err;
 
-	bio_list_init(&again);
-	mutex_lock(&q->meta_lock);
-	ret = a->err;
 	if (!ret && (q->corrupt || q->node.read_only))
 		ret = -EIO;
 	if (!ret)
@@ -409,33 +441,97 @@ static void q2_alloc_finish_work(struct work_struct *work)
 		q2_alloc_release(q, a);
 	if (!ret && (bio->bi_opf & REQ_FUA))
 		ret = q2_commit(q, false);
+	/* q2_end() after meta_lock is dropped; the status goes with the bio */
+	if (ret && !bio->bi_status)
+		bio->bi_status = errno_to_blk_status(ret);
+	bio_list_add(done, bio);
 
 	hash_del(&a->hash);
 	q->nr_allocs--;
 	/* discards first: they waited for this moment (see q2_write) */
 	if (!q->nr_allocs) {
-		bio_list_merge(&again, &q->alloc_barrier);
+		bio_list_merge(again, &q->alloc_barrier);
 		bio_list_init(&q->alloc_barrier);
 	}
-	bio_list_merge(&again, &a->waiters);
-	bio_list_merge(&again, &q->alloc_parked);
+	bio_list_merge(again, &a->waiters);
+	bio_list_merge(again, &q->alloc_parked);
 	bio_list_init(&q->alloc_parked);
 	q2_alloc_put(q, a);
+}
+
+/*
+ * Finish every allocation written so far in one pass: under load, one
+ * work item and one meta_lock hold serve many, not one each.
+ */
+static void q2_alloc_done_work(struct work_struct *work)
+{
+	struct q2 *q = container_of(work, struct q2, alloc_done_work);
+	struct llist_node *list = llist_reverse_order(llist_del_all(&q->alloc_done));
+	struct q2_alloc *a, *next;
+	struct bio_list done, again;
+	struct bio *bio;
+
+	bio_list_init(&done);
+	bio_list_init(&again);
+	mutex_lock(&q->meta_lock);
+	llist_for_each_entry_safe(a, next, list, done)
+		q2_alloc_finish(q, a, &done, &again);
 	mutex_unlock(&q->meta_lock);
 
-	q2_end(bio, ret);
+	while ((bio = bio_list_pop(&done)))
+		bio_endio(bio);
 	q2_requeue(q, &again);
+}
+
+/* A's data is written (or failed with a->err): queue its finish. */
+static void q2_alloc_written_done(struct q2_alloc *a)
+{
+	struct q2 *q = a->q;
+
+	if (llist_add(&a->done, &q->alloc_done))
+		queue_work(q->wq, &q->alloc_done_work);
+}
+
+static void q2_alloc_written(struct vs_file_io *fio, long ret)
+{
+	struct q2_alloc *a = container_of(fio, struct q2_alloc, fio);
+
+	if (ret >= 0 && ret < a->w_len)
+		ret = -EIO;
+	a->err = ret < 0 ? ret : 0;
+	q2_alloc_written_done(a);
+}
+
+/*
+ * On a file child the write is asynchronous: a synchronous direct write
+ * into unwritten extents or a hole holds the inode lock exclusively until
+ * the I/O ends (ext4 in 6.1), which serialized every allocation and every
+ * other I/O on the image; an asynchronous one holds it while submitting.
+ */
+static void q2_alloc_submit(struct q2 *q, struct q2_alloc *a)
+{
+	vs_backend_file_rw_kbuf(&q->be, &a->fio, a->bv, ITER_SOURCE,
+				a->buf + a->w_off, a->w_len,
+				a->host + a->w_off, q2_alloc_written);
 }
 
 static void q2_alloc_data_work(struct work_struct *work)
 {
-	struct q2_alloc *a = container_of(work, struct q2_alloc, work);
+	struct q2_alloc *a = container_of(work, struct q2_alloc, data_work);
 	unsigned int noio = memalloc_noio_save();
+	struct q2 *q = a->q;
 
-	a->err = q2_alloc_write(a->q, a);
+	if (q->be.file) {
+		a->err = q2_alloc_fill(q, a);
+		if (!a->err)
+			q2_alloc_submit(q, a);
+		else
+			q2_alloc_written_done(a);
+	} else {
+		a->err = q2_alloc_write(q, a);
+		q2_alloc_written_done(a);
+	}
 	memalloc_noio_restore(noio);
-	INIT_WORK(&a->work, q2_alloc_finish_work);
-	queue_work(a->q->wq, &a->work);
 }
 
 static void q2_alloc_start(struct q2 *q, struct q2_alloc *a, struct bio *bio,
@@ -459,8 +555,13 @@ static void q2_alloc_start(struct q2 *q, struct q2_alloc *a, struct bio *bio,
 	bio_list_init(&a->waiters);
 	hash_add(q->alloc_hash, &a->hash, a->cluster);
 	q->nr_allocs++;
-	INIT_WORK(&a->work, q2_alloc_data_work);
-	queue_work(q->alloc_wq, &a->work);
+	/* nothing to read first: no kworker needed to wait for it */
+	if (q->be.file && !q2_alloc_needs_old(q, a)) {
+		q2_alloc_fill(q, a);
+		q2_alloc_submit(q, a);
+		return;
+	}
+	queue_work(q->alloc_wq, &a->data_work);
 }
 
 /* == Writes == */
@@ -642,6 +743,8 @@ int q2_write_init(struct q2 *q)
 	INIT_LIST_HEAD(&q->alloc_idle);
 	bio_list_init(&q->alloc_parked);
 	bio_list_init(&q->alloc_barrier);
+	init_llist_head(&q->alloc_done);
+	INIT_WORK(&q->alloc_done_work, q2_alloc_done_work);
 	q->alloc_wq = alloc_workqueue("vstorage-qcow2-alloc/%s",
 				      WQ_UNBOUND | WQ_MEM_RECLAIM, 0,
 				      q->node.name);
