@@ -23,7 +23,9 @@ EXPORT_SYMBOL_GPL(vs_bio_queue_init);
  * Queue BIO and kick the work. Targets use unbound workqueues: a worker
  * bound to the submitting CPU would compete with the submitter for that
  * CPU, while an unbound one runs beside it (measured: 4K random reads on
- * a file went from 0.3x to 1.1x a loop device).
+ * a file went from 0.3x to 1.1x a loop device). Not WQ_HIGHPRI either: the
+ * high-priority workers pushed aside the file system's completion work,
+ * and 4K random writes ran at 0.84x a loop device instead of 1.04x.
  */
 void vs_bio_queue_add(struct vs_bio_queue *bq, struct bio *bio,
 		      struct workqueue_struct *wq)

@@ -352,7 +352,7 @@ static int raw_init_queues(struct raw_target *rt)
 	int cpu;
 
 	rt->wq = alloc_workqueue("vstorage-raw/%s",
-				 WQ_UNBOUND | WQ_MEM_RECLAIM | WQ_HIGHPRI, 0,
+				 WQ_UNBOUND | WQ_MEM_RECLAIM, 0,
 				 rt->node.name);
 	if (!rt->wq)
 		return -ENOMEM;

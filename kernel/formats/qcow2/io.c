@@ -495,7 +495,7 @@ int q2_io_init(struct q2 *q)
 	q->wq = alloc_ordered_workqueue("vstorage-qcow2/%s", WQ_MEM_RECLAIM,
 					q->node.name);
 	q->fast_wq = alloc_workqueue("vstorage-qcow2-io/%s",
-				     WQ_UNBOUND | WQ_MEM_RECLAIM | WQ_HIGHPRI, 0,
+				     WQ_UNBOUND | WQ_MEM_RECLAIM, 0,
 				     q->node.name);
 	q->fast_inflight = alloc_percpu(int);
 	q->l2_fast_hits = alloc_percpu(u64);
