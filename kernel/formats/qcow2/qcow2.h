@@ -161,6 +161,8 @@ struct q2 {
 	struct workqueue_struct *alloc_wq;	/* copy and write new clusters */
 	struct llist_head alloc_done;	/* written, the L2 entry to set */
 	struct work_struct alloc_done_work;	/* on wq: sets them */
+	struct llist_head alloc_submit;	/* filled, to be written */
+	struct work_struct alloc_submit_work;	/* on alloc_wq: writes them */
 };
 
 /* Direct I/O on the image file for one bio (or one piece of a bio). */
