@@ -327,6 +327,11 @@ void vs_backend_io_hints(struct vs_backend *be, struct queue_limits *limits)
 }
 EXPORT_SYMBOL_GPL(vs_backend_io_hints);
 
+static struct page *vs_kbuf_page(void *p)
+{
+	return is_vmalloc_addr(p) ? vmalloc_to_page(p) : virt_to_page(p);
+}
+
 /* Fill BV with the pages of kernel buffer BUF (kmalloc or vmalloc). */
 static unsigned int vs_kbuf_bvecs(void *buf, size_t len, struct bio_vec *bv)
 {
@@ -338,10 +343,8 @@ static unsigned int vs_kbuf_bvecs(void *buf, size_t len, struct bio_vec *bv)
 		void *p = buf + done;
 		unsigned int off = offset_in_page(p);
 		unsigned int n = min_t(size_t, PAGE_SIZE - off, len - done);
-		struct page *page = is_vmalloc_addr(p) ? vmalloc_to_page(p) :
-							 virt_to_page(p);
 
-		bvec_set_page(&bv[i], page, n, off);
+		bvec_set_page(&bv[i], vs_kbuf_page(p), n, off);
 		done += n;
 	}
 	return nr;
@@ -378,6 +381,34 @@ void vs_backend_file_rw_kbuf(struct vs_backend *be, struct vs_file_io *fio,
 	vs_backend_file_rw(be, fio, dir, &iter, pos, false, done);
 }
 EXPORT_SYMBOL_GPL(vs_backend_file_rw_kbuf);
+
+/*
+ * A bio for I/O of kernel buffer BUF (aligned as for vs_backend_rw_kbuf)
+ * on BDEV at POS, for the caller to complete and submit; NULL if BUF needs
+ * more than one bio.
+ */
+struct bio *vs_kbuf_bio(struct block_device *bdev, blk_opf_t opf, void *buf,
+			size_t len, u64 pos)
+{
+	unsigned int nr = DIV_ROUND_UP(offset_in_page(buf) + len, PAGE_SIZE);
+	size_t done = 0;
+	struct bio *bio;
+
+	if (nr > BIO_MAX_VECS || !vs_kbuf_ok(buf, len, pos))
+		return NULL;
+	bio = bio_alloc(bdev, nr, opf, GFP_NOIO);
+	bio->bi_iter.bi_sector = pos >> SECTOR_SHIFT;
+	while (done < len) {
+		void *p = buf + done;
+		unsigned int off = offset_in_page(p);
+		unsigned int n = min_t(size_t, PAGE_SIZE - off, len - done);
+
+		__bio_add_page(bio, vs_kbuf_page(p), n, off);
+		done += n;
+	}
+	return bio;
+}
+EXPORT_SYMBOL_GPL(vs_kbuf_bio);
 
 /*
  * Synchronous I/O of a kernel buffer (metadata). BUF must be aligned to the

@@ -206,6 +206,8 @@ static inline unsigned int vs_kbuf_max_bvecs(size_t len)
 	return DIV_ROUND_UP(len, PAGE_SIZE) + 1;
 }
 
+struct bio *vs_kbuf_bio(struct block_device *bdev, blk_opf_t opf, void *buf,
+			size_t len, u64 pos);
 void vs_backend_file_rw_kbuf(struct vs_backend *be, struct vs_file_io *fio,
 			     struct bio_vec *bv, unsigned int dir, void *buf,
 			     size_t len, u64 pos, vs_file_io_done_t done);

@@ -10,17 +10,17 @@
  * durable).
  *
  * Allocating writes run in parallel. The worker plans one (reserving the
- * host cluster) and records its guest cluster as busy in alloc_hash; a
- * kworker of alloc_wq reads the old contents, if the written part needs
- * any, into the record's buffer (the worker itself copies the new data in
- * when nothing is read first); one submitter writes the filled buffers
- * asynchronously, in batches (q2_alloc_submit_work); once written, the
- * worker points the L2 entry at it and completes the bio, for all
- * allocations written so far in one pass (q2_alloc_done_work). Meanwhile,
- * bios that would change the same L2 entry wait on the record, discards
- * and write-zeroes wait until no allocation is in flight, and map() may
- * still read the old contents or write in place to other subclusters: the
- * allocation touches neither.
+ * host cluster) and records its guest cluster as busy in alloc_hash; the
+ * old contents, if the written part needs any, are read into the record's
+ * buffer (asynchronously when they are the backing node's alone, else by a
+ * kworker of alloc_wq) and the new data copied in; one submitter writes
+ * the filled buffers asynchronously, in batches (q2_alloc_submit_work);
+ * once written, the worker points the L2 entry at it and completes the
+ * bio, for all allocations written so far in one pass
+ * (q2_alloc_done_work). Meanwhile, bios that would change the same L2
+ * entry wait on the record, discards and write-zeroes wait until no
+ * allocation is in flight, and map() may still read the old contents or
+ * write in place to other subclusters: the allocation touches neither.
  * The old host cluster is released only when the entry has moved, so its
  * old contents stay readable while the copy is made.
  *
@@ -48,6 +48,7 @@ struct q2_alloc {
 	struct work_struct data_work;	/* on alloc_wq: old contents, write */
 	struct llist_node done;		/* in q->alloc_done */
 	struct llist_node submit;	/* in q->alloc_submit */
+	bool copy_pending;		/* old contents read, new data not in */
 	struct vs_file_io fio;		/* the write, on a file child */
 	struct bio_vec *bv;		/* its pages (of buf) */
 	struct bio_list waiters;	/* bios for the same guest cluster */
@@ -247,26 +248,32 @@ static bool q2_alloc_needs_old(struct q2 *q, const struct q2_alloc *a)
 	return a->w_off < off || a->w_off + a->w_len > off + a->len;
 }
 
+/* Put the new data (the bio's, or zeroes) into a->buf. */
+static void q2_alloc_copy_new(struct q2 *q, struct q2_alloc *a)
+{
+	u32 off = a->pos - q2_cluster_start(q, a->pos);
+
+	if (a->bio)
+		q2_copy_from_bio(a->bio, a->buf + off);
+	else
+		memset(a->buf + off, 0, a->len);
+}
+
 /*
  * Build the written part in a->buf: old contents, then the new data. May
  * read synchronously; needs meta_lock only for compressed old contents.
  */
 static int q2_alloc_fill(struct q2 *q, struct q2_alloc *a)
 {
-	u64 cstart = q2_cluster_start(q, a->pos);
-	u32 off = a->pos - cstart;
 	int ret;
 
 	if (q2_alloc_needs_old(q, a)) {
-		ret = q2_read_old(q, cstart, &a->info, a->raw, a->buf,
-				  a->w_off, a->w_len);
+		ret = q2_read_old(q, q2_cluster_start(q, a->pos), &a->info,
+				  a->raw, a->buf, a->w_off, a->w_len);
 		if (ret)
 			return ret;
 	}
-	if (a->bio)
-		q2_copy_from_bio(a->bio, a->buf + off);
-	else
-		memset(a->buf + off, 0, a->len);
+	q2_alloc_copy_new(q, a);
 	return 0;
 }
 
@@ -534,8 +541,17 @@ static void q2_alloc_submit_work(struct work_struct *work)
 	struct blk_plug plug;
 
 	blk_start_plug(&plug);
-	llist_for_each_entry_safe(a, next, llist_reverse_order(list), submit)
+	llist_for_each_entry_safe(a, next, llist_reverse_order(list), submit) {
+		if (a->err) {
+			q2_alloc_written_done(a);
+			continue;
+		}
+		if (a->copy_pending) {
+			a->copy_pending = false;
+			q2_alloc_copy_new(q, a);
+		}
 		q2_alloc_submit(q, a);
+	}
 	blk_finish_plug(&plug);
 	memalloc_noio_restore(noio);
 }
@@ -544,6 +560,46 @@ static void q2_alloc_queue_submit(struct q2 *q, struct q2_alloc *a)
 {
 	if (llist_add(&a->submit, &q->alloc_submit))
 		queue_work(q->alloc_wq, &q->alloc_submit_work);
+}
+
+static void q2_alloc_old_read(struct bio *bio)
+{
+	struct q2_alloc *a = bio->bi_private;
+
+	if (bio->bi_status)
+		a->err = blk_status_to_errno(bio->bi_status);
+	bio_put(bio);
+	q2_alloc_queue_submit(a->q, a);
+}
+
+/*
+ * A write to an unallocated cluster without extended L2 copies the rest of
+ * the cluster from the backing node: read it asynchronously, from the
+ * worker, and let the submitter copy the new data in, so that no kworker
+ * sleeps on the read (one per allocation in flight).
+ */
+static bool q2_alloc_read_backing(struct q2 *q, struct q2_alloc *a)
+{
+	u64 pos = q2_cluster_start(q, a->pos) + a->w_off;
+	struct bio *bio;
+	u32 len;
+
+	if (!q->backing || q->g->extended_l2 ||
+	    a->info.type != QCOW2_CLUSTER_UNALLOCATED ||
+	    pos >= q->backing_size)
+		return false;
+	len = min_t(u64, a->w_len, q->backing_size - pos);
+	bio = vs_kbuf_bio(q->backing->bdev, REQ_OP_READ, a->buf + a->w_off,
+			  len, pos);
+	if (!bio)
+		return false;
+	/* past the end of a smaller backing node: zeroes */
+	memset(a->buf + a->w_off + len, 0, a->w_len - len);
+	a->copy_pending = true;
+	bio->bi_private = a;
+	bio->bi_end_io = q2_alloc_old_read;
+	submit_bio(bio);
+	return true;
 }
 
 static void q2_alloc_data_work(struct work_struct *work)
@@ -583,14 +639,19 @@ static void q2_alloc_start(struct q2 *q, struct q2_alloc *a, struct bio *bio,
 		return;
 	}
 	a->err = 0;
+	a->copy_pending = false;
 	bio_list_init(&a->waiters);
 	hash_add(q->alloc_hash, &a->hash, a->cluster);
 	q->nr_allocs++;
-	/* nothing to read first: no kworker needed to wait for it */
-	if (q->be.file && !q2_alloc_needs_old(q, a)) {
-		q2_alloc_fill(q, a);
-		q2_alloc_queue_submit(q, a);
-		return;
+	/* no kworker needed to wait for a read: see q2_alloc_read_backing */
+	if (q->be.file) {
+		if (!q2_alloc_needs_old(q, a)) {
+			q2_alloc_copy_new(q, a);
+			q2_alloc_queue_submit(q, a);
+			return;
+		}
+		if (q2_alloc_read_backing(q, a))
+			return;
 	}
 	queue_work(q->alloc_wq, &a->data_work);
 }
