@@ -5,11 +5,12 @@
 # clean and `qemu-img compare` equal to a raw reference that received the
 # same writes (plus qemu-io pattern reads). fio with crc32c verification on
 # a fresh image (QD 16, 4k..64k); dd writes that copy on write from a
-# backing image (partial clusters), subcluster writes with extended L2,
-# writes over compressed and zero clusters, writes into an image with an
-# internal snapshot (the snapshot keeps the old data: `qemu-img snapshot
-# -a`), growth past the L1 table with `vstoragectl node resize`, and 512-byte
-# clusters where the refcount table must grow.
+# backing image (partial clusters; a base that ends inside a cluster),
+# subcluster writes with extended L2, writes over compressed and zero
+# clusters, writes into an image with an internal snapshot (the snapshot
+# keeps the old data: `qemu-img snapshot -a`), growth past the L1 table with
+# `vstoragectl node resize`, and 512-byte clusters where the refcount table
+# must grow.
 # timeout: 420
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=../lib.sh
@@ -75,6 +76,23 @@ io_pattern "$D/cow.qcow2" 0x20 4k 4k
 io_pattern "$D/cow.qcow2" 0x10 8k 48k
 io_pattern "$D/base.qcow2" 0x10 4k 4k		# the base is untouched
 img_check "$D/base.qcow2"
+
+# --- a base that ends inside a cluster: the copy reads up to its end -------
+# The copy-on-write buffer is reused from one allocation to the next: the
+# first write leaves the base's data in it, where the second must find
+# zeroes past the base's end.
+qemu-img create -q -f raw "$D/short.raw" $((M + 4 * K))
+qio -f raw -c "write -P 0x30 0 $((M + 4 * K))" "$D/short.raw"
+qemu-img create -q -f qcow2 -b short.raw -F raw "$D/over.qcow2" 2M
+start "$D/over.qcow2" over
+w over 0x32 $((M - 8 * K)) $((4 * K))	# in the base's last whole cluster
+w over 0x31 $((M + 32 * K)) $((4 * K))	# in the cluster the base ends in
+w over 0x33 $((M + 128 * K)) $((4 * K))	# wholly past the base
+finish "$D/over.qcow2" over
+io_pattern "$D/over.qcow2" 0x30 $((M)) 4k
+io_pattern "$D/over.qcow2" 0x00 $((M + 4 * K)) 28k
+io_pattern "$D/over.qcow2" 0x31 $((M + 32 * K)) 4k
+rm -f "$D/over.qcow2" "$D/short.raw" "$D/over.ref"
 
 # --- subclusters (extended L2, 64k clusters of 2k subclusters) --------------
 qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 -o extended_l2=on "$D/sc.qcow2" 8M
