@@ -327,27 +327,30 @@ void vs_backend_io_hints(struct vs_backend *be, struct queue_limits *limits)
 }
 EXPORT_SYMBOL_GPL(vs_backend_io_hints);
 
-static struct page *vs_kbuf_page(void *p)
+/* The part of kernel buffer BUF (kmalloc or vmalloc) from DONE in one page. */
+static struct bio_vec vs_kbuf_seg(void *buf, size_t len, size_t done)
 {
-	return is_vmalloc_addr(p) ? vmalloc_to_page(p) : virt_to_page(p);
+	void *p = buf + done;
+	unsigned int off = offset_in_page(p);
+	struct bio_vec bv;
+
+	bvec_set_page(&bv, is_vmalloc_addr(p) ? vmalloc_to_page(p) :
+						virt_to_page(p),
+		      min_t(size_t, PAGE_SIZE - off, len - done), off);
+	return bv;
 }
 
-/* Fill BV with the pages of kernel buffer BUF (kmalloc or vmalloc). */
+/* Fill BV with the pages of kernel buffer BUF; returns how many. */
 static unsigned int vs_kbuf_bvecs(void *buf, size_t len, struct bio_vec *bv)
 {
-	unsigned int nr = DIV_ROUND_UP(offset_in_page(buf) + len, PAGE_SIZE);
 	size_t done = 0;
 	unsigned int i;
 
-	for (i = 0; i < nr; i++) {
-		void *p = buf + done;
-		unsigned int off = offset_in_page(p);
-		unsigned int n = min_t(size_t, PAGE_SIZE - off, len - done);
-
-		bvec_set_page(&bv[i], vs_kbuf_page(p), n, off);
-		done += n;
+	for (i = 0; done < len; i++) {
+		bv[i] = vs_kbuf_seg(buf, len, done);
+		done += bv[i].bv_len;
 	}
-	return nr;
+	return i;
 }
 
 static bool vs_kbuf_ok(void *buf, size_t len, u64 pos)
@@ -399,12 +402,10 @@ struct bio *vs_kbuf_bio(struct block_device *bdev, blk_opf_t opf, void *buf,
 	bio = bio_alloc(bdev, nr, opf, GFP_NOIO);
 	bio->bi_iter.bi_sector = pos >> SECTOR_SHIFT;
 	while (done < len) {
-		void *p = buf + done;
-		unsigned int off = offset_in_page(p);
-		unsigned int n = min_t(size_t, PAGE_SIZE - off, len - done);
+		struct bio_vec bv = vs_kbuf_seg(buf, len, done);
 
-		__bio_add_page(bio, vs_kbuf_page(p), n, off);
-		done += n;
+		__bio_add_page(bio, bv.bv_page, bv.bv_len, bv.bv_offset);
+		done += bv.bv_len;
 	}
 	return bio;
 }
