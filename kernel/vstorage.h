@@ -157,6 +157,22 @@ int vs_block_status(struct vs_node *node, u64 offset, u64 length,
 		    struct vs_extent *ext, u32 *depth, struct vs_node **host);
 
 /*
+ * How a node uses its child image: QEMU's cache and locking options, the
+ * same for every target with a file or device child (table line names
+ * cache.direct, cache.no-flush, cache.writeback, locking; QEMU's defaults).
+ */
+struct vs_backend_opts {
+	bool direct;		/* O_DIRECT; off: the image file's page cache */
+	bool no_flush;		/* flushes acknowledged, not sent ("unsafe") */
+	bool writeback;		/* off: every write durable at completion */
+	bool locking;		/* vstorage's and QEMU's image locks */
+};
+
+#define VS_BACKEND_OPTS_DEFAULT \
+	((struct vs_backend_opts){ .direct = true, .writeback = true, \
+				   .locking = true })
+
+/*
  * A child opened by a target: a regular file (the kernel does direct I/O on
  * it) or a block device (bios are remapped to it).
  */
