@@ -2,27 +2,17 @@
 /*
  * vstorage-raw: QEMU's raw format as a device-mapper target.
  *
- * Over a block device the target remaps bios, like dm-linear. Over a
- * regular file it does asynchronous direct I/O on the file itself: bios are
- * queued on a per-CPU list and issued from a per-CPU work item (never from
- * map, see backend.c), and complete from the file system's completion.
+ * Over a block device the target remaps bios, like dm-linear; over a
+ * regular file the core's child object does the file I/O (backend.c). The
+ * format adds nothing but an offset and a size.
  */
 #include <linux/module.h>
 #include <linux/slab.h>
-#include <linux/workqueue.h>
 #include <net/netlink.h>
 
 #include "vstorage.h"
 
 #define DM_MSG_PREFIX "vstorage-raw"
-
-struct raw_target;
-
-/* Bios waiting for the worker of one CPU. */
-struct raw_queue {
-	struct vs_bio_queue bq;
-	struct raw_target *rt;
-};
 
 struct raw_target {
 	struct vs_node node;
@@ -31,150 +21,22 @@ struct raw_target {
 	u64 offset;
 	bool size_given;
 	bool ro_opt;
-	struct workqueue_struct *wq;
-	struct raw_queue __percpu *queues;
 };
-
-/* Per-bio data, for file children only. */
-struct raw_io {
-	struct vs_file_io fio;
-	struct raw_target *rt;
-};
-
-static struct bio *raw_io_bio(struct raw_io *io)
-{
-	return dm_bio_from_per_bio_data(io, sizeof(*io));
-}
-
-static void raw_end_bio(struct raw_target *rt, struct bio *bio,
-			blk_status_t status)
-{
-	if (status)
-		bio->bi_status = status;
-	vs_node_account_error(&rt->node, bio, status);
-	bio_endio(bio);
-}
-
-static void raw_rw_done(struct vs_file_io *fio, long ret)
-{
-	struct raw_io *io = container_of(fio, struct raw_io, fio);
-	struct bio *bio = raw_io_bio(io);
-	unsigned int size = bio->bi_iter.bi_size;
-	blk_status_t status = BLK_STS_OK;
-
-	vs_node_account(&io->rt->node, bio);
-	if (ret < 0) {
-		status = errno_to_blk_status(ret);
-	} else if (ret < size) {
-		if (bio_op(bio) == REQ_OP_READ) {
-			/* the file ended early: the rest reads as zeroes */
-			bio_advance(bio, ret);
-			zero_fill_bio(bio);
-		} else {
-			status = BLK_STS_IOERR;
-		}
-	}
-	raw_end_bio(io->rt, bio, status);
-}
-
-static void raw_submit_rw(struct raw_target *rt, struct bio *bio)
-{
-	struct raw_io *io = dm_per_bio_data(bio, sizeof(struct raw_io));
-	unsigned int dir = op_is_write(bio_op(bio)) ? ITER_SOURCE : ITER_DEST;
-	loff_t pos = rt->offset +
-		((u64)dm_target_offset(rt->node.ti, bio->bi_iter.bi_sector)
-		 << SECTOR_SHIFT);
-	struct iov_iter iter;
-
-	io->rt = rt;
-	vs_bio_iter(bio, dir, &iter);
-	vs_backend_file_rw(&rt->be, &io->fio, dir, &iter, pos,
-			   bio->bi_opf & REQ_FUA, raw_rw_done);
-}
-
-static int raw_fallocate(struct raw_target *rt, struct bio *bio)
-{
-	u64 pos = rt->offset +
-		((u64)dm_target_offset(rt->node.ti, bio->bi_iter.bi_sector)
-		 << SECTOR_SHIFT);
-	u64 len = bio->bi_iter.bi_size;
-	int ret;
-
-	if (bio_op(bio) == REQ_OP_DISCARD)
-		ret = vs_backend_discard(&rt->be, pos, len);
-	else
-		ret = vs_backend_zero(&rt->be, pos, len,
-				      !(bio->bi_opf & REQ_NOUNMAP));
-	if (!ret && (bio->bi_opf & REQ_FUA))
-		ret = vs_backend_flush(&rt->be);
-	return ret;
-}
-
-/* Runs in the worker, where file system calls may block. */
-static void raw_handle_bio(struct raw_target *rt, struct bio *bio)
-{
-	int ret;
-
-	switch (bio_op(bio)) {
-	case REQ_OP_READ:
-		raw_submit_rw(rt, bio);
-		return;
-	case REQ_OP_WRITE:
-		if (bio->bi_opf & REQ_PREFLUSH) {
-			ret = vs_backend_flush(&rt->be);
-			if (ret || !bio->bi_iter.bi_size) {
-				vs_node_account(&rt->node, bio);
-				raw_end_bio(rt, bio, errno_to_blk_status(ret));
-				return;
-			}
-		}
-		raw_submit_rw(rt, bio);
-		return;
-	case REQ_OP_DISCARD:
-	case REQ_OP_WRITE_ZEROES:
-		vs_node_account(&rt->node, bio);
-		ret = raw_fallocate(rt, bio);
-		raw_end_bio(rt, bio, errno_to_blk_status(ret));
-		return;
-	default:
-		raw_end_bio(rt, bio, BLK_STS_NOTSUPP);
-	}
-}
-
-static void raw_handle_queued(struct vs_bio_queue *bq, struct bio *bio)
-{
-	raw_handle_bio(container_of(bq, struct raw_queue, bq)->rt, bio);
-}
-
-static void raw_work(struct work_struct *work)
-{
-	vs_bio_queue_run(container_of(work, struct vs_bio_queue, work),
-			 raw_handle_queued);
-}
 
 static int raw_map(struct dm_target *ti, struct bio *bio)
 {
 	struct raw_target *rt = ti->private;
-	struct raw_queue *q;
+	u64 pos = rt->offset +
+		((u64)dm_target_offset(ti, bio->bi_iter.bi_sector) << SECTOR_SHIFT);
 
 	if (rt->node.read_only && op_is_write(bio_op(bio)) &&
 	    bio->bi_iter.bi_size)
 		return DM_MAPIO_KILL;
 
-	if (rt->be.dev) {
-		bio_set_dev(bio, rt->be.dev->bdev);
-		if (bio_sectors(bio))
-			bio->bi_iter.bi_sector =
-				(rt->offset >> SECTOR_SHIFT) +
-				dm_target_offset(ti, bio->bi_iter.bi_sector);
-		vs_node_account(&rt->node, bio);
-		return DM_MAPIO_REMAPPED;
-	}
-
-	q = get_cpu_ptr(rt->queues);
-	vs_bio_queue_add(&q->bq, bio, rt->wq);
-	put_cpu_ptr(rt->queues);
-	return DM_MAPIO_SUBMITTED;
+	vs_backend_prepare_bio(&rt->be, bio);
+	vs_node_account(&rt->node, bio);
+	return vs_backend_map(&rt->be, bio, pos, dm_per_bio_data(bio,
+					sizeof(struct vs_backend_io)));
 }
 
 static int raw_end_io(struct dm_target *ti, struct bio *bio,
@@ -182,8 +44,7 @@ static int raw_end_io(struct dm_target *ti, struct bio *bio,
 {
 	struct raw_target *rt = ti->private;
 
-	if (rt->be.dev)
-		vs_node_account_error(&rt->node, bio, *error);
+	vs_node_account_error(&rt->node, bio, *error);
 	return DM_ENDIO_DONE;
 }
 
@@ -347,41 +208,12 @@ static int raw_check_geometry(struct dm_target *ti, struct raw_target *rt)
 	return 0;
 }
 
-static int raw_init_queues(struct raw_target *rt)
-{
-	int cpu;
-
-	rt->wq = alloc_workqueue("vstorage-raw/%s",
-				 WQ_UNBOUND | WQ_MEM_RECLAIM, 0,
-				 rt->node.name);
-	if (!rt->wq)
-		return -ENOMEM;
-	rt->queues = alloc_percpu(struct raw_queue);
-	if (!rt->queues) {
-		destroy_workqueue(rt->wq);
-		return -ENOMEM;
-	}
-	for_each_possible_cpu(cpu) {
-		struct raw_queue *q = per_cpu_ptr(rt->queues, cpu);
-
-		vs_bio_queue_init(&q->bq, raw_work);
-		q->rt = rt;
-	}
-	return 0;
-}
-
-static void raw_free_queues(struct raw_target *rt)
-{
-	if (rt->wq)
-		destroy_workqueue(rt->wq);
-	free_percpu(rt->queues);
-}
-
 static const struct vs_node_ops raw_node_ops;
 
 static int raw_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 {
 	struct raw_target *rt;
+	struct vs_backend_opts be_opts = VS_BACKEND_OPTS_DEFAULT;
 	struct raw_args args;
 	bool writable;
 	int ret;
@@ -408,7 +240,8 @@ static int raw_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 
 	writable = !args.read_only &&
 		   (dm_table_get_mode(ti->table) & FMODE_WRITE);
-	ret = vs_backend_open(ti, rt->path, writable, &rt->be);
+	ret = vs_backend_open(&rt->be, rt->path, writable, &be_opts,
+			      rt->node.name, ti, &ti->error);
 	if (ret)
 		goto out_free_path;
 
@@ -416,16 +249,7 @@ static int raw_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	if (ret)
 		goto out_close;
 
-	if (rt->be.file) {
-		ret = raw_init_queues(rt);
-		if (ret) {
-			ti->error = "cannot allocate workqueue";
-			goto out_close;
-		}
-		ti->per_io_data_size = sizeof(struct raw_io);
-		ti->discards_supported = true;
-		ti->flush_supported = true;
-	}
+	ti->per_io_data_size = sizeof(struct vs_backend_io);
 
 	rt->node.driver = "raw";
 	rt->node.ops = &raw_node_ops;
@@ -438,18 +262,16 @@ static int raw_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	rt->node.nr_children = 1;
 	ret = vs_node_register(&rt->node, ti, &ti->error);
 	if (ret)
-		goto out_queues;
+		goto out_close;
 
-	ti->num_flush_bios = 1;
+	vs_backend_set_caps(&rt->be, ti, false);
 	ti->num_discard_bios = 1;
 	ti->num_write_zeroes_bios = 1;
 	ti->private = rt;
 	return 0;
 
-out_queues:
-	raw_free_queues(rt);
 out_close:
-	vs_backend_close(ti, &rt->be);
+	vs_backend_close(&rt->be);
 out_free_path:
 	kfree(rt->path);
 out_free_rt:
@@ -462,8 +284,7 @@ static void raw_dtr(struct dm_target *ti)
 	struct raw_target *rt = ti->private;
 
 	vs_node_unregister(&rt->node);
-	raw_free_queues(rt);
-	vs_backend_close(ti, &rt->be);
+	vs_backend_close(&rt->be);
 	kfree(rt->path);
 	kfree(rt);
 }
@@ -492,7 +313,7 @@ static void raw_status(struct dm_target *ti, status_type_t type,
 	case STATUSTYPE_INFO:
 		vs_node_stats_sum(&rt->node, &s);
 		DMEMIT("%s %s %llu %llu %llu %llu %llu %llu %llu", rt->node.name,
-		       rt->be.file ? "file" : "blkdev", s.rd_ios, s.rd_bytes,
+		       vs_backend_is_file(&rt->be) ? "file" : "blkdev", s.rd_ios, s.rd_bytes,
 		       s.wr_ios, s.wr_bytes, s.flush_ios, s.discard_ios,
 		       s.errors);
 		break;
@@ -528,9 +349,9 @@ static int raw_iterate_devices(struct dm_target *ti,
 	 * A file child has no dm_dev; returning 0 lets device-mapper call
 	 * io_hints and accept write-zeroes, which we implement ourselves.
 	 */
-	if (!rt->be.dev)
+	if (!rt->be.dm_dev)
 		return 0;
-	return fn(ti, rt->be.dev, rt->offset >> SECTOR_SHIFT, ti->len, data);
+	return fn(ti, rt->be.dm_dev, rt->offset >> SECTOR_SHIFT, ti->len, data);
 }
 
 static void raw_io_hints(struct dm_target *ti, struct queue_limits *limits)
@@ -545,13 +366,6 @@ static int raw_block_status(struct vs_node *node, u64 offset, u64 length,
 {
 	struct raw_target *rt = container_of(node, struct raw_target, node);
 
-	if (rt->be.dev) {
-		ext->flags = VS_EXT_BELOW;
-		ext->below_dev = vs_backend_devt(&rt->be);
-		ext->below_offset = rt->offset + offset;
-		ext->length = length;
-		return 0;
-	}
 	return vs_backend_block_status(&rt->be, rt->offset + offset, length,
 				       ext);
 }
@@ -563,7 +377,7 @@ static int raw_fill_info(struct vs_node *node, struct sk_buff *skb)
 	if (nla_put_string(skb, VSTORAGE_INFO_FORMAT, "raw") ||
 	    nla_put_u64_64bit(skb, VSTORAGE_INFO_OFFSET, rt->offset,
 			      VSTORAGE_INFO_PAD) ||
-	    nla_put_u8(skb, VSTORAGE_INFO_DIRECT_IO, !!rt->be.file))
+	    nla_put_u8(skb, VSTORAGE_INFO_DIRECT_IO, vs_backend_is_file(&rt->be)))
 		return -EMSGSIZE;
 	return 0;
 }

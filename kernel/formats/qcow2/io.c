@@ -102,27 +102,6 @@ bool q2_has_pieces(struct bio *bio)
 	return q2_io_of(bio)->split;
 }
 
-static void q2_file_done(struct vs_file_io *fio, long ret)
-{
-	struct q2_kio *k = container_of(fio, struct q2_kio, fio);
-	struct bio *bio = k->bio;
-
-	if (ret < 0) {
-		bio->bi_status = errno_to_blk_status(ret);
-	} else if (ret < bio->bi_iter.bi_size) {
-		if (bio_op(bio) == REQ_OP_READ) {
-			/* QEMU reads zeroes past the end of the image file */
-			bio_advance(bio, ret);
-			zero_fill_bio(bio);
-		} else {
-			bio->bi_status = BLK_STS_IOERR;
-		}
-	}
-	if (k->pooled)
-		mempool_free(k, &k->q->kio_pool);
-	bio_endio(bio);
-}
-
 static void q2_inflight_dec(struct q2 *q)
 {
 	if (atomic_dec_and_test(&q->inflight))
@@ -132,7 +111,7 @@ static void q2_inflight_dec(struct q2 *q)
 /* A piece whose data I/O the worker started, counted on its own. */
 static void q2_piece_data_endio(struct bio *piece)
 {
-	q2_inflight_dec(q2_io_of(piece->bi_private)->kio.q);
+	q2_inflight_dec(q2_io_of(piece->bi_private)->q);
 	q2_piece_endio(piece);
 }
 
@@ -162,39 +141,21 @@ void q2_inflight_uncount(struct q2 *q, struct bio *bio)
 }
 
 /*
- * Read or write BIO at HOST in the image, asynchronously, from the worker
- * (or, for whole bios, from map()'s queues). A piece is counted in
- * q->inflight until it completes.
+ * Read or write BIO at HOST in the image, asynchronously, from the worker.
+ * A piece (no per-bio data of its own) is counted in q->inflight until it
+ * completes.
  */
 void q2_submit_data(struct q2 *q, struct bio *bio, u64 host)
 {
-	unsigned int dir = op_is_write(bio_op(bio)) ? ITER_SOURCE : ITER_DEST;
-	bool piece = bio->bi_end_io == q2_piece_endio;
-	struct iov_iter iter;
-	struct q2_kio *k;
+	struct vs_backend_io *io = NULL;
 
-	if (piece) {
+	if (bio->bi_end_io == q2_piece_endio) {
 		atomic_inc(&q->inflight);
 		bio->bi_end_io = q2_piece_data_endio;
-	}
-	if (q->be.dev) {
-		bio_set_dev(bio, q->be.dev->bdev);
-		bio->bi_iter.bi_sector = host >> SECTOR_SHIFT;
-		submit_bio_noacct(bio);
-		return;
-	}
-	if (piece) {
-		k = mempool_alloc(&q->kio_pool, GFP_NOIO);
-		k->pooled = true;
 	} else {
-		k = &q2_io_of(bio)->kio;
-		k->pooled = false;
+		io = &q2_io_of(bio)->child_io;
 	}
-	k->bio = bio;
-	k->q = q;
-	vs_bio_iter(bio, dir, &iter);
-	vs_backend_file_rw(&q->be, &k->fio, dir, &iter, host,
-			   bio->bi_opf & REQ_FUA, q2_file_done);
+	vs_backend_submit(&q->be, bio, host, io);
 }
 
 /* Called from end_io for every dm bio. */
@@ -251,7 +212,6 @@ int q2_map_fast(struct q2 *q, struct bio *bio)
 	struct q2_io *io = q2_io_of(bio);
 	bool write = op_is_write(bio_op(bio));
 	u64 pos = q2_bio_pos(q, bio);
-	struct q2_fastq *fq;
 	struct q2_map map;
 	u64 to_boundary;
 	bool ok;
@@ -281,20 +241,10 @@ int q2_map_fast(struct q2 *q, struct bio *bio)
 
 	switch (map.type) {
 	case Q2_MAP_DATA:
-		if (q->be.dev) {
-			bio_set_dev(bio, q->be.dev->bdev);
-			bio->bi_iter.bi_sector = map.host_offset >> SECTOR_SHIFT;
-			return DM_MAPIO_REMAPPED;
-		}
-		io->host = map.host_offset;
-		fq = get_cpu_ptr(q->fastq);
-		vs_bio_queue_add(&fq->bq, bio, q->fast_wq);
-		put_cpu_ptr(q->fastq);
-		return DM_MAPIO_SUBMITTED;
+		return vs_backend_map(&q->be, bio, map.host_offset,
+				      &io->child_io);
 	case Q2_MAP_BACKING:
-		bio_set_dev(bio, q->backing->bdev);
-		bio->bi_iter.bi_sector = pos >> SECTOR_SHIFT;
-		return DM_MAPIO_REMAPPED;
+		return vs_backend_map(q->backing, bio, pos, NULL);
 	case Q2_MAP_ZERO:
 		zero_fill_bio(bio);
 		bio_endio(bio);
@@ -310,27 +260,6 @@ cut:
 	if (bio->bi_iter.bi_size > to_boundary)
 		dm_accept_partial_bio(bio, to_boundary >> SECTOR_SHIFT);
 	return -1;
-}
-
-/* File I/O that map() resolved: issued from a worker (see backend.c). */
-static void q2_fast_handle(struct vs_bio_queue *bq, struct bio *bio)
-{
-	struct q2_fastq *fq = container_of(bq, struct q2_fastq, bq);
-
-	q2_submit_data(fq->q, bio, q2_io_of(bio)->host);
-}
-
-static void q2_fast_work(struct work_struct *work)
-{
-	vs_bio_queue_run(container_of(work, struct vs_bio_queue, work),
-			 q2_fast_handle);
-}
-
-static void q2_submit_backing(struct q2 *q, struct bio *bio, u64 pos)
-{
-	bio_set_dev(bio, q->backing->bdev);
-	bio->bi_iter.bi_sector = pos >> SECTOR_SHIFT;
-	submit_bio_noacct(bio);
 }
 
 static void q2_copy_to_bio(struct bio *bio, const void *src)
@@ -394,7 +323,7 @@ static void q2_read(struct q2 *q, struct bio *bio)
 			q2_submit_data(q, piece, map.host_offset);
 			break;
 		case Q2_MAP_BACKING:
-			q2_submit_backing(q, piece, pos);
+			vs_backend_submit(q->backing, piece, pos, NULL);
 			break;
 		case Q2_MAP_ZERO:
 			zero_fill_bio(piece);
@@ -438,7 +367,7 @@ static void q2_handle(struct q2 *q, struct bio *bio)
 		return;
 	}
 
-	io->kio.q = q;
+	io->q = q;
 	q2_inflight_count(q, bio);
 
 	mutex_lock(&q->meta_lock);
@@ -477,7 +406,7 @@ void q2_work(struct work_struct *work)
 
 int q2_io_init(struct q2 *q)
 {
-	int ret, cpu;
+	int ret;
 
 	vs_bio_queue_init(&q->mq, q2_work);
 	atomic_set(&q->inflight, 0);
@@ -485,31 +414,14 @@ int q2_io_init(struct q2 *q)
 	ret = bioset_init(&q->bs, BIO_POOL_SIZE, 0, 0);
 	if (ret)
 		return ret;
-	ret = mempool_init_kmalloc_pool(&q->kio_pool, 16,
-					sizeof(struct q2_kio));
-	if (ret) {
-		bioset_exit(&q->bs);
-		return ret;
-	}
 	ret = q2_write_init(q);
 	q->wq = alloc_ordered_workqueue("vstorage-qcow2/%s", WQ_MEM_RECLAIM,
 					q->node.name);
-	q->fast_wq = alloc_workqueue("vstorage-qcow2-io/%s",
-				     WQ_UNBOUND | WQ_MEM_RECLAIM, 0,
-				     q->node.name);
 	q->fast_inflight = alloc_percpu(int);
 	q->l2_fast_hits = alloc_percpu(u64);
-	q->fastq = alloc_percpu(struct q2_fastq);
-	if (ret || !q->wq || !q->fast_wq || !q->fast_inflight ||
-	    !q->l2_fast_hits || !q->fastq) {
+	if (ret || !q->wq || !q->fast_inflight || !q->l2_fast_hits) {
 		q2_io_exit(q);
 		return -ENOMEM;
-	}
-	for_each_possible_cpu(cpu) {
-		struct q2_fastq *fq = per_cpu_ptr(q->fastq, cpu);
-
-		vs_bio_queue_init(&fq->bq, q2_fast_work);
-		fq->q = q;
 	}
 	return 0;
 }
@@ -518,18 +430,12 @@ int q2_io_init(struct q2 *q)
 void q2_io_exit(struct q2 *q)
 {
 	q2_write_exit(q);
-	if (q->fast_wq)
-		destroy_workqueue(q->fast_wq);
 	if (q->wq)
 		destroy_workqueue(q->wq);
-	free_percpu(q->fastq);
 	free_percpu(q->l2_fast_hits);
 	free_percpu(q->fast_inflight);
-	q->fast_wq = NULL;
 	q->wq = NULL;
-	q->fastq = NULL;
 	q->l2_fast_hits = NULL;
 	q->fast_inflight = NULL;
-	mempool_exit(&q->kio_pool);
 	bioset_exit(&q->bs);
 }

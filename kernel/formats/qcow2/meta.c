@@ -861,24 +861,22 @@ static int q2_grow_file(struct q2 *q, u64 end)
 	int ret;
 
 	if (end > q->file_end) {
-		if (!q->be.file) {
-			if (end > q->be.size)
-				return -ENOSPC;
-			q->file_end = q->be.size;
-		} else {
-			new_end = round_up(end + clamp(q->file_end / 8,
-						       Q2_GROW_STEP,
-						       Q2_GROW_STEP_MAX), align);
+		u64 cap = vs_backend_capacity(&q->be);
+
+		if (end > cap)
+			return -ENOSPC;
+		new_end = min(round_up(end + clamp(q->file_end / 8,
+						   Q2_GROW_STEP,
+						   Q2_GROW_STEP_MAX), align), cap);
+		ret = vs_backend_grow(&q->be, new_end);
+		if (ret) {
+			/* a nearly full file system: only what is needed */
+			new_end = min(round_up(end, align), cap);
 			ret = vs_backend_grow(&q->be, new_end);
-			if (ret) {
-				/* a nearly full file system: only what is needed */
-				new_end = round_up(end, align);
-				ret = vs_backend_grow(&q->be, new_end);
-			}
-			if (ret)
-				return ret;
-			q->file_end = new_end;
 		}
+		if (ret)
+			return ret;
+		q->file_end = new_end;
 	}
 	q->used_end = max(q->used_end, end);
 	return 0;
@@ -889,7 +887,7 @@ void q2_trim_file(struct q2 *q)
 {
 	u64 end = round_up(q->used_end, q2_cluster_size(q));
 
-	if (!q->be.file || q->node.read_only || q->file_end <= end)
+	if (q->node.read_only || q->file_end <= end)
 		return;
 	if (vs_backend_shrink(&q->be, end))
 		return;
@@ -1066,8 +1064,7 @@ static int q2_refblock(struct q2 *q, u64 cluster, bool create,
 int q2_alloc_cluster(struct q2 *q, u64 *host)
 {
 	u64 cluster = max(q->free_cursor, 1ULL);
-	u64 limit = q->be.file ? U64_MAX >> q->g->cluster_bits :
-			q->be.size >> q->g->cluster_bits;
+	u64 limit = vs_backend_capacity(&q->be) >> q->g->cluster_bits;
 	int ret;
 
 	for (; cluster < limit; cluster++) {
@@ -1459,7 +1456,5 @@ int q2_resize(struct q2 *q, u64 new_size)
 
 u64 q2_allocated_bytes(struct q2 *q)
 {
-	if (q->be.file)
-		return (u64)file_inode(q->be.file)->i_blocks << 9;
-	return 0;
+	return vs_backend_allocated_bytes(&q->be);
 }

@@ -2,14 +2,23 @@
 /*
  * vstorage-qcow2: QEMU's qcow2 format as a device-mapper target.
  *
- * target.c  table line, device-mapper hooks, node ops
- * io.c      the request path (read, write, discard, write-zeroes, flush)
- * meta.c    metadata: open, L1/L2/refcount access, allocation, commit
- * cache.c   the bounded L2 and refcount-block caches
+ * target.c    table line, device-mapper hooks, node ops
+ * io.c        the request path: map()'s fast path, reads, the ordered
+ *             worker, pieces of bios, flush
+ * write.c     writes in place and by allocation (in parallel),
+ *             discard and write-zeroes
+ * meta.c      metadata: open, L1/L2/refcount access, allocation, commit,
+ *             resize
+ * cache.c     the bounded L2 and refcount-block caches
  * compress.c  reading compressed clusters (zlib, zstd)
- * format.c  on-disk structure: header, extensions, snapshots, bitmaps
- * entries.c on-disk table entries: L1/L2, refcounts, overlap check
- *           (both also built in userspace)
+ * repair.c    rebuilding the refcounts of a dirty (lazy) image
+ * format.c    on-disk structure: header, extensions, snapshots, bitmaps
+ * entries.c   on-disk table entries: L1/L2, refcounts, overlap check
+ *             (format.c and entries.c are also built in userspace:
+ *             format.h, format-priv.h, and compat.h for the kernel types)
+ *
+ * The image and the backing node are reached only through the core's
+ * child object (struct vs_backend, kernel/backend.h).
  *
  * Documentation/targets/qcow2.rst describes the request path, the locking
  * and the write-ordering rules.
@@ -83,7 +92,8 @@ struct q2 {
 	char *backing_path;
 
 	struct vs_backend be;		/* the image file or device */
-	struct dm_dev *backing;		/* backing node, or NULL */
+	struct vs_backend *backing;	/* &backing_be, or NULL: none */
+	struct vs_backend backing_be;	/* the backing node's device */
 	u64 backing_size;		/* bytes */
 
 	/* Metadata, all under meta_lock. */
@@ -146,10 +156,7 @@ struct q2 {
 	wait_queue_head_t inflight_wait;
 	int __percpu *fast_inflight;	/* bios mapped by map() itself */
 	u64 __percpu *l2_fast_hits;	/* L2 cache hits of map() itself */
-	struct q2_fastq __percpu *fastq;	/* file I/O started from map() */
-	struct workqueue_struct *fast_wq;
 	struct bio_set bs;
-	mempool_t kio_pool;
 
 	/* Allocating writes in flight (write.c), under meta_lock. */
 	DECLARE_HASHTABLE(alloc_hash, 6);	/* by guest cluster */
@@ -165,20 +172,6 @@ struct q2 {
 	struct work_struct alloc_submit_work;	/* on alloc_wq: writes them */
 };
 
-/* Direct I/O on the image file for one bio (or one piece of a bio). */
-struct q2_kio {
-	struct vs_file_io fio;
-	struct bio *bio;
-	struct q2 *q;
-	bool pooled;			/* from kio_pool, not per-bio data */
-};
-
-/* Bios that map() resolved, waiting for file I/O on one CPU. */
-struct q2_fastq {
-	struct vs_bio_queue bq;
-	struct q2 *q;
-};
-
 enum q2_count {
 	Q2_UNCOUNTED,
 	Q2_COUNTED_WORKER,		/* in q->inflight */
@@ -187,8 +180,8 @@ enum q2_count {
 
 /* Per-bio data. */
 struct q2_io {
-	struct q2_kio kio;
-	u64 host;			/* fast path: where the data is */
+	struct vs_backend_io child_io;	/* the bio on the image */
+	struct q2 *q;
 	enum q2_count counted;
 	bool split;			/* pieces were split off (q2_split) */
 };

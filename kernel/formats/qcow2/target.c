@@ -276,8 +276,6 @@ static int q2_read_header(struct q2 *q, bool writable, char **error)
 
 static int q2_open_backing(struct dm_target *ti, struct q2 *q)
 {
-	int ret;
-
 	if (q->opt.backing_none)
 		return 0;
 	if (!q->opt.backing) {
@@ -286,12 +284,24 @@ static int q2_open_backing(struct dm_target *ti, struct q2 *q)
 		ti->error = "image has a backing file: give backing <device> or backing none";
 		return -EINVAL;
 	}
-	ret = dm_get_device(ti, q->backing_path, FMODE_READ, &q->backing);
+	struct vs_backend_opts opts = VS_BACKEND_OPTS_DEFAULT;
+	char *error;
+	int ret;
+
+	/* the backing node locks its own image */
+	opts.locking = false;
+	ret = vs_backend_open(&q->backing_be, q->backing_path, false, &opts,
+			      q->node.name, ti, &error);
+	if (!ret && vs_backend_is_file(&q->backing_be)) {
+		vs_backend_close(&q->backing_be);
+		ret = -ENOTBLK;
+	}
 	if (ret) {
 		ti->error = "cannot open the backing device";
 		return ret;
 	}
-	q->backing_size = bdev_nr_bytes(q->backing->bdev);
+	q->backing = &q->backing_be;
+	q->backing_size = q->backing->size;
 	return 0;
 }
 
@@ -352,6 +362,7 @@ static void q2_clean_work(struct work_struct *work);
 
 static int q2_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 {
+	struct vs_backend_opts be_opts = VS_BACKEND_OPTS_DEFAULT;
 	const char *node_name, *path;
 	struct q2_options opt;
 	struct q2 *q;
@@ -383,7 +394,8 @@ static int q2_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	}
 
 	writable = !opt.read_only && (dm_table_get_mode(ti->table) & FMODE_WRITE);
-	ret = vs_backend_open(ti, q->path, writable, &q->be);
+	ret = vs_backend_open(&q->be, q->path, writable, &be_opts, q->node.name,
+			      ti, &ti->error);
 	if (ret)
 		goto out_free;
 
@@ -422,7 +434,7 @@ static int q2_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	if (q->backing) {
 		q->node.children[1] = (struct vs_child) {
 			.role = "backing", .path = q->backing_path,
-			.dev = q->backing->bdev->bd_dev,
+			.dev = vs_backend_devt(q->backing),
 		};
 		q->node.nr_children = 2;
 	}
@@ -441,8 +453,8 @@ static int q2_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	}
 
 	ti->per_io_data_size = sizeof(struct q2_io);
-	ti->num_flush_bios = 1;
-	ti->flush_supported = true;
+	/* metadata commits ride on flushes, whatever the child needs */
+	vs_backend_set_caps(&q->be, ti, true);
 	ti->num_discard_bios = 1;
 	ti->discards_supported = true;
 	ti->num_write_zeroes_bios = 1;
@@ -456,9 +468,9 @@ out_io:
 	q2_io_exit(q);
 out_backing:
 	if (q->backing)
-		dm_put_device(ti, q->backing);
+		vs_backend_close(q->backing);
 out_close:
-	vs_backend_close(ti, &q->be);
+	vs_backend_close(&q->be);
 out_free:
 	kfree(q->backing_path);
 	kfree(q->path);
@@ -487,8 +499,8 @@ static void q2_dtr(struct dm_target *ti)
 	q2_meta_free(q);
 	mutex_unlock(&q->meta_lock);
 	if (q->backing)
-		dm_put_device(ti, q->backing);
-	vs_backend_close(ti, &q->be);
+		vs_backend_close(q->backing);
+	vs_backend_close(&q->be);
 	kfree(q->backing_path);
 	kfree(q->path);
 	kfree(q);
@@ -499,6 +511,7 @@ static int q2_map(struct dm_target *ti, struct bio *bio)
 	struct q2 *q = ti->private;
 	struct q2_io *io = dm_per_bio_data(bio, sizeof(struct q2_io));
 
+	io->q = q;
 	io->counted = Q2_UNCOUNTED;
 	io->split = false;
 	if (unlikely(!q->loaded))
@@ -506,6 +519,7 @@ static int q2_map(struct dm_target *ti, struct bio *bio)
 	if (op_is_write(bio_op(bio)) && READ_ONCE(q->node.read_only) &&
 	    bio->bi_iter.bi_size)
 		return DM_MAPIO_KILL;
+	vs_backend_prepare_bio(&q->be, bio);
 	if ((bio_op(bio) == REQ_OP_READ || bio_op(bio) == REQ_OP_WRITE) &&
 	    bio->bi_iter.bi_size && !(bio->bi_opf & REQ_PREFLUSH)) {
 		int r = q2_map_fast(q, bio);
@@ -571,7 +585,6 @@ static void q2_postsuspend(struct dm_target *ti)
 
 	cancel_delayed_work_sync(&q->clean_work);
 	flush_workqueue(q->wq);
-	flush_workqueue(q->fast_wq);
 	mutex_lock(&q->meta_lock);
 	q2_drain(q);
 	/*
@@ -790,7 +803,7 @@ static int q2_block_status(struct vs_node *node, u64 offset, u64 length,
 		break;
 	case Q2_MAP_BACKING:
 		ext->flags = VS_EXT_BACKING;
-		ext->below_dev = q->backing->bdev->bd_dev;
+		ext->below_dev = vs_backend_devt(q->backing);
 		ext->below_offset = offset;
 		break;
 	}
@@ -810,7 +823,7 @@ static int q2_fill_info(struct vs_node *node, struct sk_buff *skb)
 	int ret = 0;
 
 	if (q->backing)
-		below = vs_node_get_by_dev(q->backing->bdev->bd_dev);
+		below = vs_node_get_by_dev(vs_backend_devt(q->backing));
 	if (nla_put_string(skb, VSTORAGE_INFO_FORMAT, "qcow2") ||
 	    nla_put_u32(skb, VSTORAGE_INFO_VERSION, q->h.version) ||
 	    nla_put_u64_64bit(skb, VSTORAGE_INFO_VIRTUAL_SIZE, q->virtual_size,

@@ -48,8 +48,7 @@ struct q2_alloc {
 	struct work_struct data_work;	/* on alloc_wq: old contents, write */
 	struct llist_node done;		/* in q->alloc_done */
 	struct llist_node submit;	/* in q->alloc_submit */
-	struct vs_file_io fio;		/* the write, on a file child */
-	struct bio_vec *bv;		/* its pages (of buf) */
+	struct vs_kbuf_io kio;		/* its backing read, then its write */
 	struct bio_list waiters;	/* bios for the same guest cluster */
 	struct bio *bio;		/* what is written; NULL: zeroes */
 	u64 cluster;			/* guest cluster index */
@@ -110,12 +109,9 @@ static int q2_read_old(struct q2 *q, u64 cstart, const struct qcow2_l2_info *inf
 			}
 			{
 				u32 m = min_t(u64, n, q->backing_size - pos);
-				struct vs_backend bb = {
-					.dev = q->backing,
-				};
 
-				r = vs_backend_rw_kbuf(&bb, ITER_DEST, buf + off,
-						       m, pos);
+				r = vs_backend_rw_kbuf(q->backing, ITER_DEST,
+						       buf + off, m, pos);
 				if (m < n)
 					memset(buf + off + m, 0, n - m);
 			}
@@ -373,7 +369,7 @@ static void q2_alloc_data_work(struct work_struct *work);
 
 static void q2_alloc_free(struct q2_alloc *a)
 {
-	kvfree(a->bv);
+	kvfree(a->kio.bv);
 	kvfree(a->buf);
 	kfree(a);
 }
@@ -396,11 +392,9 @@ static struct q2_alloc *q2_alloc_get(struct q2 *q)
 	if (!a)
 		return NULL;
 	a->buf = kvmalloc(q2_cluster_size(q), GFP_KERNEL | __GFP_NOWARN);
-	if (q->be.file)
-		a->bv = kvmalloc_array(vs_kbuf_max_bvecs(q2_cluster_size(q)),
-				       sizeof(*a->bv),
-				       GFP_KERNEL | __GFP_NOWARN);
-	if (!a->buf || (q->be.file && !a->bv)) {
+	a->kio.bv = kvmalloc_array(vs_kbuf_max_bvecs(q2_cluster_size(q)),
+				   sizeof(*a->kio.bv), GFP_KERNEL | __GFP_NOWARN);
+	if (!a->buf || !a->kio.bv) {
 		q2_alloc_free(a);
 		return NULL;
 	}
@@ -497,27 +491,25 @@ static void q2_alloc_written_done(struct q2_alloc *a)
 		queue_work(q->wq, &q->alloc_done_work);
 }
 
-static void q2_alloc_written(struct vs_file_io *fio, long ret)
+static void q2_alloc_written(struct vs_kbuf_io *kio, int err)
 {
-	struct q2_alloc *a = container_of(fio, struct q2_alloc, fio);
+	struct q2_alloc *a = container_of(kio, struct q2_alloc, kio);
 
-	if (ret >= 0 && ret < a->w_len)
-		ret = -EIO;
-	a->err = ret < 0 ? ret : 0;
+	a->err = err;
 	q2_alloc_written_done(a);
 }
 
 /*
- * On a file child the write is asynchronous: a synchronous direct write
- * into unwritten extents or a hole holds the inode lock exclusively until
- * the I/O ends (ext4 in 6.1), which serialized every allocation and every
+ * The write is asynchronous: on a file, a synchronous direct write into
+ * unwritten extents or a hole holds the inode lock exclusively until the
+ * I/O ends (ext4 in 6.1), which serialized every allocation and every
  * other I/O on the image; an asynchronous one holds it while submitting.
  */
 static void q2_alloc_submit(struct q2 *q, struct q2_alloc *a)
 {
-	vs_backend_file_rw_kbuf(&q->be, &a->fio, a->bv, ITER_SOURCE,
-				a->buf + a->w_off, a->w_len,
-				a->host + a->w_off, q2_alloc_written);
+	vs_backend_rw_kbuf_async(&q->be, &a->kio, ITER_SOURCE,
+				 a->buf + a->w_off, a->w_len,
+				 a->host + a->w_off, q2_alloc_written);
 }
 
 /*
@@ -555,13 +547,12 @@ static void q2_alloc_queue_submit(struct q2 *q, struct q2_alloc *a)
 		queue_work(q->alloc_wq, &q->alloc_submit_work);
 }
 
-static void q2_alloc_old_read(struct bio *bio)
+static void q2_alloc_old_read(struct vs_kbuf_io *kio, int err)
 {
-	struct q2_alloc *a = bio->bi_private;
+	struct q2_alloc *a = container_of(kio, struct q2_alloc, kio);
 
-	if (bio->bi_status)
-		a->err = blk_status_to_errno(bio->bi_status);
-	bio_put(bio);
+	if (err)
+		a->err = err;
 	q2_alloc_queue_submit(a->q, a);
 }
 
@@ -574,7 +565,6 @@ static void q2_alloc_old_read(struct bio *bio)
 static bool q2_alloc_read_backing(struct q2 *q, struct q2_alloc *a)
 {
 	u64 pos = q2_cluster_start(q, a->pos) + a->w_off;
-	struct bio *bio;
 	u32 len;
 
 	if (!q->backing || q->g->extended_l2 ||
@@ -582,15 +572,11 @@ static bool q2_alloc_read_backing(struct q2 *q, struct q2_alloc *a)
 	    pos >= q->backing_size)
 		return false;
 	len = min_t(u64, a->w_len, q->backing_size - pos);
-	bio = vs_kbuf_bio(q->backing->bdev, REQ_OP_READ, a->buf + a->w_off,
-			  len, pos);
-	if (!bio)
-		return false;
 	/* past the end of a smaller backing node: zeroes */
 	memset(a->buf + a->w_off + len, 0, a->w_len - len);
-	bio->bi_private = a;
-	bio->bi_end_io = q2_alloc_old_read;
-	submit_bio(bio);
+	vs_backend_rw_kbuf_async(q->backing, &a->kio, ITER_DEST,
+				 a->buf + a->w_off, len, pos,
+				 q2_alloc_old_read);
 	return true;
 }
 
@@ -600,13 +586,8 @@ static void q2_alloc_data_work(struct work_struct *work)
 	unsigned int noio = memalloc_noio_save();
 	struct q2 *q = a->q;
 
-	if (q->be.file) {
-		a->err = q2_alloc_read_old(q, a);
-		q2_alloc_queue_submit(q, a);
-	} else {
-		a->err = q2_alloc_write(q, a);
-		q2_alloc_written_done(a);
-	}
+	a->err = q2_alloc_read_old(q, a);
+	q2_alloc_queue_submit(q, a);
 	memalloc_noio_restore(noio);
 }
 
@@ -632,14 +613,12 @@ static void q2_alloc_start(struct q2 *q, struct q2_alloc *a, struct bio *bio,
 	hash_add(q->alloc_hash, &a->hash, a->cluster);
 	q->nr_allocs++;
 	/* no kworker needed to wait for a read: see q2_alloc_read_backing */
-	if (q->be.file) {
-		if (!q2_alloc_needs_old(q, a)) {
-			q2_alloc_queue_submit(q, a);
-			return;
-		}
-		if (q2_alloc_read_backing(q, a))
-			return;
+	if (!q2_alloc_needs_old(q, a)) {
+		q2_alloc_queue_submit(q, a);
+		return;
 	}
+	if (q2_alloc_read_backing(q, a))
+		return;
 	queue_work(q->alloc_wq, &a->data_work);
 }
 
