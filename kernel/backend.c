@@ -695,6 +695,9 @@ static bool vs_kbuf_ok(void *buf, size_t len, u64 pos)
 	return pos <= LLONG_MAX && len <= LLONG_MAX - pos;
 }
 
+/* The most bvecs one bio of ours holds (16 MiB of pages, well below 64K). */
+#define VS_KBUF_BIO_VECS	4096
+
 /* A read stops short at the end of a file: the rest reads as zeroes. */
 static int vs_kbuf_result(unsigned int dir, void *buf, size_t len, long ret)
 {
@@ -744,6 +747,10 @@ void vs_backend_rw_kbuf_async(struct vs_backend *be, struct vs_kbuf_io *kio,
 		return;
 	}
 	nr = vs_kbuf_bvecs(buf, len, kio->bv);
+	if (WARN_ON_ONCE(!be->file && nr > VS_KBUF_BIO_VECS)) {
+		done(kio, -EINVAL);
+		return;
+	}
 	if (be->file) {
 		iov_iter_bvec(&iter, dir, kio->bv, nr, len);
 		vs_backend_file_rw(be, &kio->fio, dir, &iter, pos, false,
@@ -799,14 +806,26 @@ ssize_t vs_backend_rw_kbuf(struct vs_backend *be, unsigned int dir, void *buf,
 			ret = call_read_iter(be->file, &kiocb, &iter);
 		ret = vs_kbuf_result(dir, buf, len, ret) ?: len;
 	} else {
-		bio_init(&bio, be->bdev, bv, nr,
-			 (dir == ITER_SOURCE ? REQ_OP_WRITE : REQ_OP_READ) |
-			 REQ_SYNC | REQ_META);
-		bio.bi_iter.bi_sector = pos >> SECTOR_SHIFT;
-		bio.bi_iter.bi_size = len;
-		bio.bi_vcnt = nr;
-		ret = submit_bio_wait(&bio) ?: len;
-		bio_uninit(&bio);
+		unsigned int i, j, k;
+		u64 p = pos;
+
+		/* a bio counts its bvecs in an unsigned short */
+		ret = 0;
+		for (j = 0; j < nr && !ret; j += k) {
+			k = min_t(unsigned int, nr - j, VS_KBUF_BIO_VECS);
+			bio_init(&bio, be->bdev, bv + j, k,
+				 (dir == ITER_SOURCE ? REQ_OP_WRITE : REQ_OP_READ) |
+				 REQ_SYNC | REQ_META);
+			bio.bi_iter.bi_sector = p >> SECTOR_SHIFT;
+			for (i = j; i < j + k; i++)
+				bio.bi_iter.bi_size += bv[i].bv_len;
+			bio.bi_vcnt = k;
+			p += bio.bi_iter.bi_size;
+			ret = submit_bio_wait(&bio);
+			bio_uninit(&bio);
+		}
+		if (!ret)
+			ret = len;
 	}
 
 	if (bv != stack_bv)
