@@ -173,6 +173,20 @@ struct vs_backend_opts {
 				   .locking = true })
 
 /*
+ * Image locks (imagelock.c, Documentation/locking-images.rst): an image
+ * (file or block device) has one read-write node or any number of
+ * read-only ones; on files, QEMU's OFD lock bytes too. Instances of one
+ * node name share their locks. Control path only.
+ */
+struct vs_image_lock;
+
+struct vs_image_lock *vs_image_lock_get(const char *node_name,
+					struct file *file, dev_t bdev_dev,
+					bool writable, bool qemu_locks,
+					char **error);
+void vs_image_lock_put(struct vs_image_lock *lock);
+
+/*
  * A child opened by a target: a regular file (the kernel does direct I/O on
  * it) or a block device (bios are remapped to it).
  */
