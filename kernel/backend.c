@@ -89,12 +89,8 @@ static int vs_backend_open_file(struct dm_target *ti, const char *path,
 	return 0;
 }
 
-/*
- * Open PATH as the child of TI: an absolute path to a regular file or block
- * device, or MAJOR:MINOR of a block device. Sets ti->error on failure.
- */
-int vs_backend_open(struct dm_target *ti, const char *path, bool writable,
-		    struct vs_backend *be)
+static int vs_backend_open_path(struct dm_target *ti, const char *path,
+				bool writable, struct vs_backend *be)
 {
 	struct path p;
 	umode_t mode;
@@ -138,10 +134,38 @@ int vs_backend_open(struct dm_target *ti, const char *path, bool writable,
 	}
 	return vs_backend_open_file(ti, path, be);
 }
+
+/*
+ * Open PATH as the child of node NODE_NAME on TI: an absolute path to a
+ * regular file or block device, or MAJOR:MINOR of a block device. With
+ * locking on, the image is locked before anything reads or writes it
+ * (imagelock.c). Sets ti->error on failure.
+ */
+int vs_backend_open(struct dm_target *ti, const char *path, bool writable,
+		    const char *node_name, const struct vs_backend_opts *opts,
+		    struct vs_backend *be)
+{
+	struct vs_image_lock *lock;
+	int ret;
+
+	ret = vs_backend_open_path(ti, path, writable, be);
+	if (ret || !opts->locking)
+		return ret;
+	lock = vs_image_lock_get(node_name, be->file, vs_backend_devt(be),
+				 writable, true, &ti->error);
+	if (IS_ERR(lock)) {
+		vs_backend_close(ti, be);
+		return PTR_ERR(lock);
+	}
+	be->lock = lock;
+	return 0;
+}
 EXPORT_SYMBOL_GPL(vs_backend_open);
 
 void vs_backend_close(struct dm_target *ti, struct vs_backend *be)
 {
+	vs_image_lock_put(be->lock);
+	be->lock = NULL;
 	if (be->dev)
 		dm_put_device(ti, be->dev);
 	if (be->file)

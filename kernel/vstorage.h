@@ -194,6 +194,7 @@ struct vs_backend {
 	const char *path;
 	struct dm_dev *dev;
 	struct file *file;
+	struct vs_image_lock *lock;	/* NULL with locking off */
 	u64 size;
 	unsigned int logical_block_size;
 	unsigned int discard_granularity;
@@ -201,6 +202,7 @@ struct vs_backend {
 };
 
 int vs_backend_open(struct dm_target *ti, const char *path, bool writable,
+		    const char *node_name, const struct vs_backend_opts *opts,
 		    struct vs_backend *be);
 void vs_backend_close(struct dm_target *ti, struct vs_backend *be);
 dev_t vs_backend_devt(const struct vs_backend *be);

@@ -31,6 +31,7 @@ struct raw_target {
 	u64 offset;
 	bool size_given;
 	bool ro_opt;
+	bool locking_off;
 	struct workqueue_struct *wq;
 	struct raw_queue __percpu *queues;
 };
@@ -198,6 +199,8 @@ static int raw_end_io(struct dm_target *ti, struct bio *bio,
  *   opt_args:   offset <bytes>   where the image starts inside the child
  *               size <bytes>     must equal the target length in bytes
  *               read-only        never write to the child
+ *               locking <on|off> image locks (default on; see
+ *                                Documentation/locking-images.rst)
  */
 struct raw_args {
 	const char *node_name;
@@ -207,6 +210,8 @@ struct raw_args {
 	bool size_given;
 	bool offset_given;
 	bool read_only;
+	bool locking_given;
+	bool locking_off;
 };
 
 static int raw_parse_u64(struct dm_arg_set *as, u64 *v, bool *given,
@@ -233,7 +238,7 @@ static int raw_parse_opt_args(struct dm_arg_set *as, struct raw_args *args,
 			      char **error)
 {
 	static const struct dm_arg opt_args = {
-		0, 5, "invalid number of optional arguments (0 to 5)"
+		0, 7, "invalid number of optional arguments (0 to 7)"
 	};
 	unsigned int argc;
 	const char *arg;
@@ -271,8 +276,21 @@ static int raw_parse_opt_args(struct dm_arg_set *as, struct raw_args *args,
 				return -EINVAL;
 			}
 			args->read_only = true;
+		} else if (!strcasecmp(arg, "locking")) {
+			arg = argc ? dm_shift_arg(as) : NULL;
+			if (args->locking_given) {
+				*error = "locking given more than once";
+				return -EINVAL;
+			}
+			if (!arg || (strcasecmp(arg, "on") && strcasecmp(arg, "off"))) {
+				*error = "locking needs on or off";
+				return -EINVAL;
+			}
+			argc--;
+			args->locking_given = true;
+			args->locking_off = !strcasecmp(arg, "off");
 		} else {
-			*error = "unknown optional argument (expected offset, size or read-only)";
+			*error = "unknown optional argument (offset, size, read-only, locking)";
 			return -EINVAL;
 		}
 	}
@@ -381,6 +399,7 @@ static const struct vs_node_ops raw_node_ops;
 
 static int raw_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 {
+	struct vs_backend_opts bopts = VS_BACKEND_OPTS_DEFAULT;
 	struct raw_target *rt;
 	struct raw_args args;
 	bool writable;
@@ -399,6 +418,8 @@ static int raw_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	rt->offset = args.offset;
 	rt->size_given = args.size_given;
 	rt->ro_opt = args.read_only;
+	rt->locking_off = args.locking_off;
+	bopts.locking = !args.locking_off;
 	rt->path = kstrdup(args.path, GFP_KERNEL);
 	if (!rt->path) {
 		ti->error = "cannot allocate target";
@@ -408,7 +429,8 @@ static int raw_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 
 	writable = !args.read_only &&
 		   (dm_table_get_mode(ti->table) & FMODE_WRITE);
-	ret = vs_backend_open(ti, rt->path, writable, &rt->be);
+	ret = vs_backend_open(ti, rt->path, writable, rt->node.name, &bopts,
+			      &rt->be);
 	if (ret)
 		goto out_free_path;
 
@@ -500,7 +522,7 @@ static void raw_status(struct dm_target *ti, status_type_t type,
 		DMEMIT("%s ", rt->node.name);
 		vs_dmemit_escaped(rt->path, result, &sz, maxlen);
 		nr_opts = (rt->offset ? 2 : 0) + (rt->size_given ? 2 : 0) +
-			  (rt->ro_opt ? 1 : 0);
+			  (rt->ro_opt ? 1 : 0) + (rt->locking_off ? 2 : 0);
 		if (nr_opts)
 			DMEMIT(" %u", nr_opts);
 		if (rt->offset)
@@ -509,6 +531,8 @@ static void raw_status(struct dm_target *ti, status_type_t type,
 			DMEMIT(" size %llu", (u64)ti->len << SECTOR_SHIFT);
 		if (rt->ro_opt)
 			DMEMIT(" read-only");
+		if (rt->locking_off)
+			DMEMIT(" locking off");
 		break;
 	case STATUSTYPE_IMA:
 		DMEMIT_TARGET_NAME_VERSION(ti->type);

@@ -66,6 +66,7 @@ struct q2_options {
 	bool lazy_set;			/* lazy-refcounts given */
 	bool discard_unmap;
 	enum q2_overlap_mode overlap;
+	bool locking_off;		/* no image locks */
 };
 
 /* A sorted array of cluster offsets, for the overlap check. */

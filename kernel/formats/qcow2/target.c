@@ -29,6 +29,8 @@
  *               lazy-refcounts <on|off>
  *               discard <ignore|unmap>
  *               overlap-check <none|constant|cached|all>
+ *               locking <on|off>             image locks (default on;
+ *                                            Documentation/locking-images.rst)
  */
 static int q2_parse_on_off(struct dm_arg_set *as, bool *v, char **error,
 			   char *msg)
@@ -66,7 +68,7 @@ static const char * const q2_overlap_names[] = {
 /* Bits of q2_parse_opts' "seen" mask, one per option. */
 enum {
 	Q2_OPT_BACKING, Q2_OPT_RO, Q2_OPT_L2, Q2_OPT_RC, Q2_OPT_CLEAN,
-	Q2_OPT_LAZY, Q2_OPT_DISCARD, Q2_OPT_OVERLAP,
+	Q2_OPT_LAZY, Q2_OPT_DISCARD, Q2_OPT_OVERLAP, Q2_OPT_LOCKING,
 };
 
 static int q2_parse_opt(struct dm_arg_set *as, const char *name,
@@ -79,9 +81,11 @@ static int q2_parse_opt(struct dm_arg_set *as, const char *name,
 		[Q2_OPT_CLEAN] = "cache-clean-interval",
 		[Q2_OPT_LAZY] = "lazy-refcounts", [Q2_OPT_DISCARD] = "discard",
 		[Q2_OPT_OVERLAP] = "overlap-check",
+		[Q2_OPT_LOCKING] = "locking",
 	};
 	const char *arg;
 	unsigned int i;
+	bool on = true;
 	u64 v;
 	int ret;
 
@@ -132,6 +136,11 @@ static int q2_parse_opt(struct dm_arg_set *as, const char *name,
 		o->lazy_set = true;
 		return q2_parse_on_off(as, &o->lazy_refcounts, error,
 				       "lazy-refcounts needs on or off");
+	case Q2_OPT_LOCKING:
+		ret = q2_parse_on_off(as, &on, error,
+				      "locking needs on or off");
+		o->locking_off = !on;
+		return ret;
 	case Q2_OPT_DISCARD:
 		arg = dm_shift_arg(as);
 		if (arg && !strcasecmp(arg, "unmap")) {
@@ -159,7 +168,7 @@ static int q2_parse_args(struct dm_target *ti, unsigned int argc, char **argv,
 			 const char **path)
 {
 	static const struct dm_arg opt_args = {
-		0, 15, "invalid number of optional arguments (0 to 15)"
+		0, 17, "invalid number of optional arguments (0 to 17)"
 	};
 	struct dm_arg_set as = { .argc = argc, .argv = argv };
 	unsigned int n, seen = 0;
@@ -353,6 +362,7 @@ static void q2_clean_work(struct work_struct *work);
 static int q2_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 {
 	const char *node_name, *path;
+	struct vs_backend_opts bopts = VS_BACKEND_OPTS_DEFAULT;
 	struct q2_options opt;
 	struct q2 *q;
 	bool writable;
@@ -383,7 +393,9 @@ static int q2_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	}
 
 	writable = !opt.read_only && (dm_table_get_mode(ti->table) & FMODE_WRITE);
-	ret = vs_backend_open(ti, q->path, writable, &q->be);
+	bopts.locking = !opt.locking_off;
+	ret = vs_backend_open(ti, q->path, writable, q->node.name, &bopts,
+			      &q->be);
 	if (ret)
 		goto out_free;
 
@@ -616,6 +628,7 @@ static void q2_emit_table(struct q2 *q, char *result, unsigned int *szp,
 	n += o->discard_unmap ? 2 : 0;
 	n += o->lazy_set ? 2 : 0;
 	n += o->overlap != Q2_OVERLAP_CACHED ? 2 : 0;
+	n += o->locking_off ? 2 : 0;
 
 	DMEMIT("%s ", q->node.name);
 	vs_dmemit_escaped(q->path, result, &sz, maxlen);
@@ -641,6 +654,8 @@ static void q2_emit_table(struct q2 *q, char *result, unsigned int *szp,
 		DMEMIT(" discard unmap");
 	if (o->overlap != Q2_OVERLAP_CACHED)
 		DMEMIT(" overlap-check %s", q2_overlap_names[o->overlap]);
+	if (o->locking_off)
+		DMEMIT(" locking off");
 	*szp = sz;
 }
 
