@@ -186,15 +186,11 @@ static int vs_backend_init_workers(struct vs_backend *be, const char *owner)
 	return 0;
 }
 
-/*
- * Open PATH (an absolute path to a regular file or block device, or
- * MAJOR:MINOR of a block device) as the child of a node. TI is the target
- * that opens it, or NULL; OWNER names the workers (the node's name).
- * Sets *error on failure.
- */
-int vs_backend_open(struct vs_backend *be, const char *path, bool writable,
-		    const struct vs_backend_opts *opts, const char *owner,
-		    struct dm_target *ti, char **error)
+static int vs_backend_open_path(struct vs_backend *be, const char *path,
+				bool writable,
+				const struct vs_backend_opts *opts,
+				const char *owner, struct dm_target *ti,
+				char **error)
 {
 	struct path p;
 	umode_t mode;
@@ -249,11 +245,39 @@ int vs_backend_open(struct vs_backend *be, const char *path, bool writable,
 	}
 	return ret;
 }
+
+/*
+ * Open PATH (an absolute path to a regular file or block device, or
+ * MAJOR:MINOR of a block device) as the child of node OWNER. TI is the
+ * target that opens it, or NULL. With locking on, the image is locked
+ * before anything reads or writes it (imagelock.c). Sets *error on failure.
+ */
+int vs_backend_open(struct vs_backend *be, const char *path, bool writable,
+		    const struct vs_backend_opts *opts, const char *owner,
+		    struct dm_target *ti, char **error)
+{
+	struct vs_image_lock *lock;
+	int ret;
+
+	ret = vs_backend_open_path(be, path, writable, opts, owner, ti, error);
+	if (ret || !opts->locking)
+		return ret;
+	lock = vs_image_lock_get(owner, be->file, vs_backend_devt(be),
+				 writable, true, error);
+	if (IS_ERR(lock)) {
+		vs_backend_close(be);
+		return PTR_ERR(lock);
+	}
+	be->lock = lock;
+	return 0;
+}
 EXPORT_SYMBOL_GPL(vs_backend_open);
 
 /* Every bio sent to the child has completed. */
 void vs_backend_close(struct vs_backend *be)
 {
+	vs_image_lock_put(be->lock);
+	be->lock = NULL;
 	if (be->file) {
 		destroy_workqueue(be->wq);
 		free_percpu(be->cpu);

@@ -52,6 +52,8 @@ struct vs_backend {
 	struct block_device *bdev;
 	fmode_t bdev_mode;
 
+	struct vs_image_lock *lock;	/* NULL with locking off */
+
 	/* a regular file: its I/O is issued by the child's own workers */
 	struct file *file;
 	struct workqueue_struct *wq;

@@ -156,6 +156,20 @@ void vs_node_stats_sum(struct vs_node *node, struct vs_stats *sum);
 int vs_block_status(struct vs_node *node, u64 offset, u64 length,
 		    struct vs_extent *ext, u32 *depth, struct vs_node **host);
 
+/*
+ * Image locks (imagelock.c, Documentation/locking-images.rst): an image
+ * (file or block device) has one read-write node or any number of
+ * read-only ones; on files, QEMU's OFD lock bytes too. Instances of one
+ * node name share their locks. Control path only.
+ */
+struct vs_image_lock;
+
+struct vs_image_lock *vs_image_lock_get(const char *node_name,
+					struct file *file, dev_t bdev_dev,
+					bool writable, bool qemu_locks,
+					char **error);
+void vs_image_lock_put(struct vs_image_lock *lock);
+
 #include "backend.h"
 
 /* Bios handed from map() to a worker (bioq.c). */

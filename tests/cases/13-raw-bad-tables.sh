@@ -31,7 +31,7 @@ cases=(
 	"$sectors|bad8 $img 2 offset -512|offset needs a value"
 	"$sectors|bad9 $img 4 offset 0 offset 0|offset given more than once"
 	"$sectors|bad10 $img 2 read-only read-only|read-only given more than once"
-	"$sectors|bad11 $img 6 offset 0 size 1 read-only x|invalid number of optional arguments"
+	"$sectors|bad11 $img 8 offset 0 size 1 read-only locking off x|invalid number of optional arguments"
 	"$sectors|bad12 $img 9999999999|invalid number of optional arguments"
 	"$sectors|bad13 $img 1|invalid number of optional arguments"
 	"$sectors|bad14 $img 1 read-only extra|too many arguments"
@@ -43,6 +43,9 @@ cases=(
 	"$((sectors + 8))|bad20 $img|beyond the end of the child"
 	"$sectors|bad21 $D/tmpfs/img|does not support direct I/O"
 	"$sectors|bad22 $img 2 offset 99999999999999999999999|offset needs a value"
+	"$sectors|bad23 $img 1 locking|locking needs on or off"
+	"$sectors|bad24 $img 2 locking maybe|locking needs on or off"
+	"$sectors|bad25 $img 4 locking on locking off|locking given more than once"
 )
 
 for c in "${cases[@]}"; do
