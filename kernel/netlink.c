@@ -170,7 +170,7 @@ static struct vs_node *vs_nl_lookup(struct genl_info *info)
 				       "give a node name or a device number, not both");
 			return ERR_PTR(-EINVAL);
 		}
-		if (vs_node_name_valid(nla_data(attrs[VSTORAGE_A_NODE_NAME]))) {
+		if (!vs_node_name_valid(nla_data(attrs[VSTORAGE_A_NODE_NAME]))) {
 			NL_SET_ERR_MSG_ATTR(info->extack,
 					    attrs[VSTORAGE_A_NODE_NAME],
 					    "invalid node name");

@@ -31,22 +31,22 @@ unsigned int vs_node_generation(void)
 	return READ_ONCE(vs_nodes_gen);
 }
 
-/* Returns 0 for a valid name, or -EINVAL. */
-int vs_node_name_valid(const char *name)
+/* QEMU's rules for node names (VS_NODE_NAME_RULES). */
+bool vs_node_name_valid(const char *name)
 {
 	size_t i, len = strnlen(name, VSTORAGE_NODE_NAME_MAX + 1);
 
 	if (len == 0 || len > VSTORAGE_NODE_NAME_MAX)
-		return -EINVAL;
+		return false;
 	if (!isalpha(name[0]))
-		return -EINVAL;
+		return false;
 	for (i = 1; i < len; i++) {
 		char c = name[i];
 
 		if (!isalnum(c) && c != '-' && c != '_' && c != '.')
-			return -EINVAL;
+			return false;
 	}
-	return 0;
+	return true;
 }
 EXPORT_SYMBOL_GPL(vs_node_name_valid);
 
@@ -73,7 +73,7 @@ int vs_node_register(struct vs_node *node, struct dm_target *ti, char **error)
 	struct vs_node *other;
 	int ret = 0;
 
-	if (vs_node_name_valid(node->name)) {
+	if (!vs_node_name_valid(node->name)) {
 		*error = VS_NODE_NAME_RULES;
 		return -EINVAL;
 	}

@@ -92,7 +92,7 @@ struct vs_node {
 #define VS_NODE_NAME_RULES \
 	"invalid node name (letters, digits, '-', '_', '.', starting with a letter, at most 31 characters)"
 
-int vs_node_name_valid(const char *name);
+bool vs_node_name_valid(const char *name);
 int vs_node_register(struct vs_node *node, struct dm_target *ti, char **error);
 void vs_node_activate(struct vs_node *node);
 bool vs_node_is_reload(struct vs_node *node);
@@ -171,6 +171,7 @@ struct vs_image_lock *vs_image_lock_get(const char *node_name,
 void vs_image_lock_put(struct vs_image_lock *lock);
 
 #include "backend.h"
+#include "target.h"
 
 /* Bios handed from map() to a worker (bioq.c). */
 struct vs_bio_queue {
@@ -184,8 +185,6 @@ void vs_bio_queue_add(struct vs_bio_queue *bq, struct bio *bio,
 		      struct workqueue_struct *wq);
 void vs_bio_queue_run(struct vs_bio_queue *bq,
 		      void (*handle)(struct vs_bio_queue *bq, struct bio *bio));
-void vs_dmemit_escaped(const char *s, char *result, unsigned int *szp,
-		       unsigned int maxlen);
 
 /* Netlink events, called by the node registry. */
 void vs_nl_notify_node(struct vs_node *node, u8 cmd);

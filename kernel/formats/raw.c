@@ -14,19 +14,25 @@
 
 #define DM_MSG_PREFIX "vstorage-raw"
 
+/* The optional table-line arguments (raw_opt_defs). */
+struct raw_opts {
+	u64 offset;
+	u64 size;			/* 0: not given */
+	bool read_only;
+	struct vs_backend_opts be;
+};
+
 struct raw_target {
 	struct vs_node node;
 	struct vs_backend be;
 	char *path;
-	u64 offset;
-	bool size_given;
-	bool ro_opt;
+	struct raw_opts opt;
 };
 
 static int raw_map(struct dm_target *ti, struct bio *bio)
 {
 	struct raw_target *rt = ti->private;
-	u64 pos = rt->offset +
+	u64 pos = rt->opt.offset +
 		((u64)dm_target_offset(ti, bio->bi_iter.bi_sector) << SECTOR_SHIFT);
 
 	if (rt->node.read_only && op_is_write(bio_op(bio)) &&
@@ -49,137 +55,35 @@ static int raw_end_io(struct dm_target *ti, struct bio *bio,
 }
 
 /*
- * Table line:
+ * Table line (Documentation/targets/raw.rst):
  *
  *   <node_name> <path> [<#opt_args> <opt_args>...]
  *
  *   node_name:  QEMU node name: [A-Za-z][A-Za-z0-9_.-]{0,30}
  *   path:       absolute path of a regular file or block device, or
  *               MAJOR:MINOR of a block device
- *   opt_args:   offset <bytes>   where the image starts inside the child
- *               size <bytes>     must equal the target length in bytes
- *               read-only        never write to the child
  */
-struct raw_args {
-	const char *node_name;
-	const char *path;
-	u64 offset;
-	u64 size;
-	bool size_given;
-	bool offset_given;
-	bool read_only;
+static const struct vs_opt raw_opt_defs[] = {
+	VS_OPT_DEF_U64("offset", struct raw_opts, offset, 0, U64_MAX, 0,
+		       "offset needs a value in bytes",
+		       "where the image starts inside the child"),
+	VS_OPT_DEF_U64("size", struct raw_opts, size, 1, U64_MAX, 0,
+		       "size must be greater than zero (bytes)",
+		       "must equal the target length in bytes"),
+	VS_OPT_DEF_FLAG("read-only", struct raw_opts, read_only,
+			"never write to the child"),
+	VS_BACKEND_OPT_DEFS(struct raw_opts, be),
 };
 
-static int raw_parse_u64(struct dm_arg_set *as, u64 *v, bool *given,
-			 const char *name, char **error)
+static int raw_check_args(struct dm_target *ti, const struct raw_opts *o)
 {
-	const char *arg;
-
-	if (*given) {
-		*error = name[0] == 'o' ? "offset given more than once" :
-			 "size given more than once";
-		return -EINVAL;
-	}
-	arg = dm_shift_arg(as);
-	if (!arg || kstrtou64(arg, 10, v)) {
-		*error = name[0] == 'o' ? "offset needs a value in bytes" :
-			 "size needs a value in bytes";
-		return -EINVAL;
-	}
-	*given = true;
-	return 0;
-}
-
-static int raw_parse_opt_args(struct dm_arg_set *as, struct raw_args *args,
-			      char **error)
-{
-	static const struct dm_arg opt_args = {
-		0, 5, "invalid number of optional arguments (0 to 5)"
-	};
-	unsigned int argc;
-	const char *arg;
-	int ret;
-
-	if (!as->argc)
-		return 0;
-	ret = dm_read_arg_group(&opt_args, as, &argc, error);
-	if (ret)
-		return ret;
-
-	while (argc) {
-		arg = dm_shift_arg(as);
-		argc--;
-		if (!strcasecmp(arg, "offset") || !strcasecmp(arg, "size")) {
-			bool is_offset = !strcasecmp(arg, "offset");
-
-			if (!argc) {
-				*error = is_offset ? "offset needs a value in bytes" :
-					 "size needs a value in bytes";
-				return -EINVAL;
-			}
-			argc--;
-			ret = is_offset ?
-				raw_parse_u64(as, &args->offset,
-					      &args->offset_given, "offset",
-					      error) :
-				raw_parse_u64(as, &args->size,
-					      &args->size_given, "size", error);
-			if (ret)
-				return ret;
-		} else if (!strcasecmp(arg, "read-only")) {
-			if (args->read_only) {
-				*error = "read-only given more than once";
-				return -EINVAL;
-			}
-			args->read_only = true;
-		} else {
-			*error = "unknown optional argument (expected offset, size or read-only)";
-			return -EINVAL;
-		}
-	}
-	return 0;
-}
-
-static int raw_parse_args(struct dm_target *ti, unsigned int argc, char **argv,
-			  struct raw_args *args)
-{
-	struct dm_arg_set as = { .argc = argc, .argv = argv };
-	int ret;
-
-	memset(args, 0, sizeof(*args));
-	if (argc < 2) {
-		ti->error = "expected <node_name> <path> [<#opt_args> <opt_args>...]";
-		return -EINVAL;
-	}
-	args->node_name = dm_shift_arg(&as);
-	args->path = dm_shift_arg(&as);
-
-	if (vs_node_name_valid(args->node_name)) {
-		ti->error = VS_NODE_NAME_RULES;
-		return -EINVAL;
-	}
-
-	ret = raw_parse_opt_args(&as, args, &ti->error);
-	if (ret)
-		return ret;
-	if (as.argc) {
-		ti->error = "too many arguments";
-		return -EINVAL;
-	}
-
-	if (args->offset & (SECTOR_SIZE - 1)) {
+	if (o->offset & (SECTOR_SIZE - 1)) {
 		ti->error = "offset must be a multiple of 512";
 		return -EINVAL;
 	}
-	if (args->size_given) {
-		if (!args->size) {
-			ti->error = "size must be greater than zero";
-			return -EINVAL;
-		}
-		if (args->size != (u64)ti->len << SECTOR_SHIFT) {
-			ti->error = "size does not match the target length";
-			return -EINVAL;
-		}
+	if (o->size && o->size != (u64)ti->len << SECTOR_SHIFT) {
+		ti->error = "size does not match the target length";
+		return -EINVAL;
 	}
 	return 0;
 }
@@ -189,7 +93,7 @@ static int raw_check_geometry(struct dm_target *ti, struct raw_target *rt)
 	u64 len = (u64)ti->len << SECTOR_SHIFT;
 	struct vs_backend *be = &rt->be;
 
-	if (rt->offset & (be->logical_block_size - 1)) {
+	if (rt->opt.offset & (be->logical_block_size - 1)) {
 		ti->error = "offset is not aligned to the child's logical block size";
 		return -EINVAL;
 	}
@@ -197,11 +101,11 @@ static int raw_check_geometry(struct dm_target *ti, struct raw_target *rt)
 		ti->error = "length is not aligned to the child's logical block size";
 		return -EINVAL;
 	}
-	if (rt->offset >= be->size) {
+	if (rt->opt.offset >= be->size) {
 		ti->error = "offset is beyond the end of the child";
 		return -EINVAL;
 	}
-	if (len > be->size - rt->offset) {
+	if (len > be->size - rt->opt.offset) {
 		ti->error = "offset + size is beyond the end of the child";
 		return -EINVAL;
 	}
@@ -212,13 +116,17 @@ static const struct vs_node_ops raw_node_ops;
 
 static int raw_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 {
+	const char *node_name, *path;
 	struct raw_target *rt;
-	struct vs_backend_opts be_opts = VS_BACKEND_OPTS_DEFAULT;
-	struct raw_args args;
+	struct raw_opts opt;
 	bool writable;
 	int ret;
 
-	ret = raw_parse_args(ti, argc, argv, &args);
+	ret = vs_target_parse(ti, argc, argv, VS_OPT_SET(raw_opt_defs), &opt,
+			      &node_name, &path);
+	if (ret)
+		return ret;
+	ret = raw_check_args(ti, &opt);
 	if (ret)
 		return ret;
 
@@ -227,20 +135,18 @@ static int raw_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		ti->error = "cannot allocate target";
 		return -ENOMEM;
 	}
-	strscpy(rt->node.name, args.node_name, sizeof(rt->node.name));
-	rt->offset = args.offset;
-	rt->size_given = args.size_given;
-	rt->ro_opt = args.read_only;
-	rt->path = kstrdup(args.path, GFP_KERNEL);
+	strscpy(rt->node.name, node_name, sizeof(rt->node.name));
+	rt->opt = opt;
+	rt->path = kstrdup(path, GFP_KERNEL);
 	if (!rt->path) {
 		ti->error = "cannot allocate target";
 		ret = -ENOMEM;
 		goto out_free_rt;
 	}
 
-	writable = !args.read_only &&
+	writable = !opt.read_only &&
 		   (dm_table_get_mode(ti->table) & FMODE_WRITE);
-	ret = vs_backend_open(&rt->be, rt->path, writable, &be_opts,
+	ret = vs_backend_open(&rt->be, rt->path, writable, &opt.be,
 			      rt->node.name, ti, &ti->error);
 	if (ret)
 		goto out_free_path;
@@ -306,35 +212,26 @@ static void raw_status(struct dm_target *ti, status_type_t type,
 		       unsigned int maxlen)
 {
 	struct raw_target *rt = ti->private;
-	unsigned int sz = 0, nr_opts;
+	unsigned int sz = 0;
 	struct vs_stats s;
 
 	switch (type) {
 	case STATUSTYPE_INFO:
 		vs_node_stats_sum(&rt->node, &s);
 		DMEMIT("%s %s %llu %llu %llu %llu %llu %llu %llu", rt->node.name,
-		       vs_backend_is_file(&rt->be) ? "file" : "blkdev", s.rd_ios, s.rd_bytes,
-		       s.wr_ios, s.wr_bytes, s.flush_ios, s.discard_ios,
-		       s.errors);
+		       vs_backend_is_file(&rt->be) ? "file" : "blkdev",
+		       s.rd_ios, s.rd_bytes, s.wr_ios, s.wr_bytes, s.flush_ios,
+		       s.discard_ios, s.errors);
 		break;
 	case STATUSTYPE_TABLE:
-		DMEMIT("%s ", rt->node.name);
-		vs_dmemit_escaped(rt->path, result, &sz, maxlen);
-		nr_opts = (rt->offset ? 2 : 0) + (rt->size_given ? 2 : 0) +
-			  (rt->ro_opt ? 1 : 0);
-		if (nr_opts)
-			DMEMIT(" %u", nr_opts);
-		if (rt->offset)
-			DMEMIT(" offset %llu", rt->offset);
-		if (rt->size_given)
-			DMEMIT(" size %llu", (u64)ti->len << SECTOR_SHIFT);
-		if (rt->ro_opt)
-			DMEMIT(" read-only");
+		vs_target_emit_table(rt->node.name, rt->path,
+				     VS_OPT_SET(raw_opt_defs), &rt->opt,
+				     result, &sz, maxlen);
 		break;
 	case STATUSTYPE_IMA:
 		DMEMIT_TARGET_NAME_VERSION(ti->type);
 		DMEMIT(",node_name=%s,offset=%llu,size=%llu,read_only=%c;",
-		       rt->node.name, rt->offset, (u64)ti->len << SECTOR_SHIFT,
+		       rt->node.name, rt->opt.offset, (u64)ti->len << SECTOR_SHIFT,
 		       rt->node.read_only ? 'y' : 'n');
 		break;
 	}
@@ -351,7 +248,8 @@ static int raw_iterate_devices(struct dm_target *ti,
 	 */
 	if (!rt->be.dm_dev)
 		return 0;
-	return fn(ti, rt->be.dm_dev, rt->offset >> SECTOR_SHIFT, ti->len, data);
+	return fn(ti, rt->be.dm_dev, rt->opt.offset >> SECTOR_SHIFT, ti->len,
+		  data);
 }
 
 static void raw_io_hints(struct dm_target *ti, struct queue_limits *limits)
@@ -366,7 +264,7 @@ static int raw_block_status(struct vs_node *node, u64 offset, u64 length,
 {
 	struct raw_target *rt = container_of(node, struct raw_target, node);
 
-	return vs_backend_block_status(&rt->be, rt->offset + offset, length,
+	return vs_backend_block_status(&rt->be, rt->opt.offset + offset, length,
 				       ext);
 }
 
@@ -375,7 +273,7 @@ static int raw_fill_info(struct vs_node *node, struct sk_buff *skb)
 	struct raw_target *rt = container_of(node, struct raw_target, node);
 
 	if (nla_put_string(skb, VSTORAGE_INFO_FORMAT, "raw") ||
-	    nla_put_u64_64bit(skb, VSTORAGE_INFO_OFFSET, rt->offset,
+	    nla_put_u64_64bit(skb, VSTORAGE_INFO_OFFSET, rt->opt.offset,
 			      VSTORAGE_INFO_PAD) ||
 	    nla_put_u8(skb, VSTORAGE_INFO_DIRECT_IO, vs_backend_is_file(&rt->be)))
 		return -EMSGSIZE;

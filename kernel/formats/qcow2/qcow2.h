@@ -64,17 +64,29 @@ enum q2_overlap_mode {
 	Q2_OVERLAP_ALL,
 };
 
+enum q2_lazy {
+	Q2_LAZY_OFF,
+	Q2_LAZY_ON,
+	Q2_LAZY_IMAGE,			/* the image's compatible bit */
+};
+
+enum q2_discard {
+	Q2_DISCARD_IGNORE,
+	Q2_DISCARD_UNMAP,
+};
+
+/* The optional table-line arguments (q2_opt_defs in target.c). */
 struct q2_options {
-	const char *backing;		/* NULL: not given */
-	bool backing_none;
+	const char *backing;		/* a device, "none", or NULL: not given */
+	bool backing_none;		/* backing is "none" */
 	bool read_only;
 	u64 l2_cache_size;		/* bytes, 0: default */
 	u64 refcount_cache_size;	/* bytes, 0: default */
 	u32 cache_clean_interval;	/* seconds, 0: never */
-	bool lazy_refcounts;
-	bool lazy_set;			/* lazy-refcounts given */
-	bool discard_unmap;
-	enum q2_overlap_mode overlap;
+	unsigned int lazy;		/* enum q2_lazy */
+	unsigned int discard;		/* enum q2_discard */
+	unsigned int overlap;		/* enum q2_overlap_mode */
+	struct vs_backend_opts be;	/* the image's cache and locking */
 };
 
 /* A sorted array of cluster offsets, for the overlap check. */

@@ -14,194 +14,58 @@
 #define DM_MSG_PREFIX "vstorage-qcow2"
 
 /*
- * Table line:
+ * Table line (Documentation/targets/qcow2.rst):
  *
  *   <node_name> <image_path> [<#opt_args> <opt_args>...]
  *
  *   image_path: absolute path of the image file or block device, or
  *               MAJOR:MINOR
- *   opt_args:   backing <device>|none       backing node (required when
- *                                           the image names a backing file)
- *               read-only
- *               l2-cache-size <bytes>
- *               refcount-cache-size <bytes>
- *               cache-clean-interval <seconds>
- *               lazy-refcounts <on|off>
- *               discard <ignore|unmap>
- *               overlap-check <none|constant|cached|all>
  */
-static int q2_parse_on_off(struct dm_arg_set *as, bool *v, char **error,
-			   char *msg)
-{
-	const char *arg = dm_shift_arg(as);
-
-	if (arg && !strcasecmp(arg, "on")) {
-		*v = true;
-	} else if (arg && !strcasecmp(arg, "off")) {
-		*v = false;
-	} else {
-		*error = msg;
-		return -EINVAL;
-	}
-	return 0;
-}
-
-static int q2_parse_u64(struct dm_arg_set *as, u64 *v, char **error,
-			char *msg)
-{
-	const char *arg = dm_shift_arg(as);
-
-	if (!arg || kstrtou64(arg, 10, v)) {
-		*error = msg;
-		return -EINVAL;
-	}
-	return 0;
-}
-
 static const char * const q2_overlap_names[] = {
 	[Q2_OVERLAP_NONE] = "none", [Q2_OVERLAP_CONSTANT] = "constant",
 	[Q2_OVERLAP_CACHED] = "cached", [Q2_OVERLAP_ALL] = "all",
 };
 
-/* Bits of q2_parse_opts' "seen" mask, one per option. */
-enum {
-	Q2_OPT_BACKING, Q2_OPT_RO, Q2_OPT_L2, Q2_OPT_RC, Q2_OPT_CLEAN,
-	Q2_OPT_LAZY, Q2_OPT_DISCARD, Q2_OPT_OVERLAP,
+/* Q2_LAZY_IMAGE has no name: it is what not giving the option means. */
+static const char * const q2_lazy_names[] = {
+	[Q2_LAZY_OFF] = "off", [Q2_LAZY_ON] = "on",
 };
 
-static int q2_parse_opt(struct dm_arg_set *as, const char *name,
-			struct q2_options *o, unsigned int *seen, char **error)
-{
-	static const char * const names[] = {
-		[Q2_OPT_BACKING] = "backing", [Q2_OPT_RO] = "read-only",
-		[Q2_OPT_L2] = "l2-cache-size",
-		[Q2_OPT_RC] = "refcount-cache-size",
-		[Q2_OPT_CLEAN] = "cache-clean-interval",
-		[Q2_OPT_LAZY] = "lazy-refcounts", [Q2_OPT_DISCARD] = "discard",
-		[Q2_OPT_OVERLAP] = "overlap-check",
-	};
-	const char *arg;
-	unsigned int i;
-	u64 v;
-	int ret;
+static const char * const q2_discard_names[] = {
+	[Q2_DISCARD_IGNORE] = "ignore", [Q2_DISCARD_UNMAP] = "unmap",
+};
 
-	for (i = 0; i < ARRAY_SIZE(names); i++)
-		if (!strcasecmp(name, names[i]))
-			break;
-	if (i == ARRAY_SIZE(names)) {
-		*error = "unknown optional argument";
-		return -EINVAL;
-	}
-	if (*seen & BIT(i)) {
-		*error = "optional argument given more than once";
-		return -EINVAL;
-	}
-	*seen |= BIT(i);
-
-	switch (i) {
-	case Q2_OPT_BACKING:
-		arg = dm_shift_arg(as);
-		if (!arg || !*arg) {
-			*error = "backing needs a device or none";
-			return -EINVAL;
-		}
-		if (!strcasecmp(arg, "none"))
-			o->backing_none = true;
-		else
-			o->backing = arg;
-		return 0;
-	case Q2_OPT_RO:
-		o->read_only = true;
-		return 0;
-	case Q2_OPT_L2:
-		return q2_parse_u64(as, &o->l2_cache_size, error,
-				    "l2-cache-size needs a value in bytes");
-	case Q2_OPT_RC:
-		return q2_parse_u64(as, &o->refcount_cache_size, error,
-				    "refcount-cache-size needs a value in bytes");
-	case Q2_OPT_CLEAN:
-		ret = q2_parse_u64(as, &v, error,
-				   "cache-clean-interval needs seconds");
-		if (!ret && v > U32_MAX) {
-			*error = "cache-clean-interval is too large";
-			ret = -EINVAL;
-		}
-		o->cache_clean_interval = v;
-		return ret;
-	case Q2_OPT_LAZY:
-		o->lazy_set = true;
-		return q2_parse_on_off(as, &o->lazy_refcounts, error,
-				       "lazy-refcounts needs on or off");
-	case Q2_OPT_DISCARD:
-		arg = dm_shift_arg(as);
-		if (arg && !strcasecmp(arg, "unmap")) {
-			o->discard_unmap = true;
-		} else if (!arg || strcasecmp(arg, "ignore")) {
-			*error = "discard needs ignore or unmap";
-			return -EINVAL;
-		}
-		return 0;
-	default:
-		arg = dm_shift_arg(as);
-		for (i = 0; arg && i < ARRAY_SIZE(q2_overlap_names); i++) {
-			if (!strcasecmp(arg, q2_overlap_names[i])) {
-				o->overlap = i;
-				return 0;
-			}
-		}
-		*error = "overlap-check needs none, constant, cached or all";
-		return -EINVAL;
-	}
-}
-
-static int q2_parse_args(struct dm_target *ti, unsigned int argc, char **argv,
-			 struct q2_options *o, const char **node_name,
-			 const char **path)
-{
-	static const struct dm_arg opt_args = {
-		0, 15, "invalid number of optional arguments (0 to 15)"
-	};
-	struct dm_arg_set as = { .argc = argc, .argv = argv };
-	unsigned int n, seen = 0;
-	const char *name;
-	int ret;
-
-	memset(o, 0, sizeof(*o));
-	o->overlap = Q2_OVERLAP_CACHED;
-	if (argc < 2) {
-		ti->error = "expected <node_name> <image_path> [<#opt_args> <opt_args>...]";
-		return -EINVAL;
-	}
-	*node_name = dm_shift_arg(&as);
-	*path = dm_shift_arg(&as);
-	if (vs_node_name_valid(*node_name)) {
-		ti->error = VS_NODE_NAME_RULES;
-		return -EINVAL;
-	}
-	if (as.argc) {
-		ret = dm_read_arg_group(&opt_args, &as, &n, &ti->error);
-		if (ret)
-			return ret;
-		while (n) {
-			unsigned int before = as.argc;
-
-			name = dm_shift_arg(&as);
-			ret = q2_parse_opt(&as, name, o, &seen, &ti->error);
-			if (ret)
-				return ret;
-			if (before - as.argc > n) {
-				ti->error = "optional argument count too small for its values";
-				return -EINVAL;
-			}
-			n -= before - as.argc;
-		}
-	}
-	if (as.argc) {
-		ti->error = "too many arguments";
-		return -EINVAL;
-	}
-	return 0;
-}
+static const struct vs_opt q2_opt_defs[] = {
+	VS_OPT_DEF_STR("backing", struct q2_options, backing,
+		       "backing needs a device or none",
+		       "the backing node's device, or none (needed with a backing file)"),
+	VS_OPT_DEF_FLAG("read-only", struct q2_options, read_only,
+			"never write to the image"),
+	VS_OPT_DEF_U64("l2-cache-size", struct q2_options, l2_cache_size,
+		       0, U64_MAX, 0, "l2-cache-size needs a value in bytes",
+		       "bytes of L2 tables cached (0: QEMU's default)"),
+	VS_OPT_DEF_U64("refcount-cache-size", struct q2_options,
+		       refcount_cache_size, 0, U64_MAX, 0,
+		       "refcount-cache-size needs a value in bytes",
+		       "bytes of refcount blocks cached (0: QEMU's default)"),
+	VS_OPT_DEF_U32("cache-clean-interval", struct q2_options,
+		       cache_clean_interval, 0, U32_MAX, 0,
+		       "cache-clean-interval needs seconds (at most 4294967295)",
+		       "seconds after which unused cached tables are dropped (0: never)"),
+	VS_OPT_DEF_ENUM("lazy-refcounts", struct q2_options, lazy,
+			q2_lazy_names, Q2_LAZY_IMAGE,
+			"lazy-refcounts needs on or off",
+			"refcounts written only at a clean close (default: the image's bit)"),
+	VS_OPT_DEF_ENUM("discard", struct q2_options, discard,
+			q2_discard_names, Q2_DISCARD_IGNORE,
+			"discard needs ignore or unmap",
+			"unmap: a discard frees clusters; ignore: it is dropped"),
+	VS_OPT_DEF_ENUM("overlap-check", struct q2_options, overlap,
+			q2_overlap_names, Q2_OVERLAP_CACHED,
+			"overlap-check needs none, constant, cached or all",
+			"which metadata writes are checked against"),
+	VS_BACKEND_OPT_DEFS(struct q2_options, be),
+};
 
 /*
  * Parse the header and its extensions from the first LEN bytes of the
@@ -311,8 +175,8 @@ static int q2_open_backing(struct dm_target *ti, struct q2 *q)
  */
 static int q2_setup_lazy(struct q2 *q, bool writable, char **error)
 {
-	bool want = q->opt.lazy_set ? q->opt.lazy_refcounts :
-		    q->h.lazy_refcounts;
+	bool want = q->opt.lazy == Q2_LAZY_IMAGE ? q->h.lazy_refcounts :
+		    q->opt.lazy == Q2_LAZY_ON;
 
 	if (!want || !writable)
 		return 0;
@@ -362,16 +226,17 @@ static void q2_clean_work(struct work_struct *work);
 
 static int q2_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 {
-	struct vs_backend_opts be_opts = VS_BACKEND_OPTS_DEFAULT;
 	const char *node_name, *path;
 	struct q2_options opt;
 	struct q2 *q;
 	bool writable;
 	int ret;
 
-	ret = q2_parse_args(ti, argc, argv, &opt, &node_name, &path);
+	ret = vs_target_parse(ti, argc, argv, VS_OPT_SET(q2_opt_defs), &opt,
+			      &node_name, &path);
 	if (ret)
 		return ret;
+	opt.backing_none = opt.backing && !strcasecmp(opt.backing, "none");
 
 	q = kzalloc(sizeof(*q), GFP_KERNEL);
 	if (!q) {
@@ -385,6 +250,7 @@ static int q2_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	INIT_DELAYED_WORK(&q->clean_work, q2_clean_work);
 	strscpy(q->node.name, node_name, sizeof(q->node.name));
 	q->path = kstrdup(path, GFP_KERNEL);
+	/* the table line's words live only as long as the constructor */
 	q->backing_path = opt.backing ? kstrdup(opt.backing, GFP_KERNEL) : NULL;
 	q->opt.backing = q->backing_path;
 	if (!q->path || (opt.backing && !q->backing_path)) {
@@ -394,7 +260,7 @@ static int q2_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	}
 
 	writable = !opt.read_only && (dm_table_get_mode(ti->table) & FMODE_WRITE);
-	ret = vs_backend_open(&q->be, q->path, writable, &be_opts, q->node.name,
+	ret = vs_backend_open(&q->be, q->path, writable, &opt.be, q->node.name,
 			      ti, &ti->error);
 	if (ret)
 		goto out_free;
@@ -615,48 +481,6 @@ static void q2_clean_work(struct work_struct *work)
 	schedule_delayed_work(&q->clean_work, q->opt.cache_clean_interval * HZ);
 }
 
-static void q2_emit_table(struct q2 *q, char *result, unsigned int *szp,
-			  unsigned int maxlen)
-{
-	struct q2_options *o = &q->opt;
-	unsigned int sz = *szp, n = 0;
-
-	n += (o->backing || o->backing_none) ? 2 : 0;
-	n += o->read_only;
-	n += o->l2_cache_size ? 2 : 0;
-	n += o->refcount_cache_size ? 2 : 0;
-	n += o->cache_clean_interval ? 2 : 0;
-	n += o->discard_unmap ? 2 : 0;
-	n += o->lazy_set ? 2 : 0;
-	n += o->overlap != Q2_OVERLAP_CACHED ? 2 : 0;
-
-	DMEMIT("%s ", q->node.name);
-	vs_dmemit_escaped(q->path, result, &sz, maxlen);
-	if (n)
-		DMEMIT(" %u", n);
-	if (o->backing) {
-		DMEMIT(" backing ");
-		vs_dmemit_escaped(o->backing, result, &sz, maxlen);
-	} else if (o->backing_none) {
-		DMEMIT(" backing none");
-	}
-	if (o->read_only)
-		DMEMIT(" read-only");
-	if (o->l2_cache_size)
-		DMEMIT(" l2-cache-size %llu", o->l2_cache_size);
-	if (o->refcount_cache_size)
-		DMEMIT(" refcount-cache-size %llu", o->refcount_cache_size);
-	if (o->cache_clean_interval)
-		DMEMIT(" cache-clean-interval %u", o->cache_clean_interval);
-	if (o->lazy_set)
-		DMEMIT(" lazy-refcounts %s", o->lazy_refcounts ? "on" : "off");
-	if (o->discard_unmap)
-		DMEMIT(" discard unmap");
-	if (o->overlap != Q2_OVERLAP_CACHED)
-		DMEMIT(" overlap-check %s", q2_overlap_names[o->overlap]);
-	*szp = sz;
-}
-
 /*
  * Status (INFO):
  *   <node_name> <version> <cluster_size> <clean|corrupt> <ro|rw>
@@ -687,7 +511,9 @@ static void q2_status(struct dm_target *ti, status_type_t type,
 		       READ_ONCE(q->rb_cache.nr_entries), q->rb_cache.max_entries);
 		break;
 	case STATUSTYPE_TABLE:
-		q2_emit_table(q, result, &sz, maxlen);
+		vs_target_emit_table(q->node.name, q->path,
+				     VS_OPT_SET(q2_opt_defs), &q->opt, result,
+				     &sz, maxlen);
 		break;
 	case STATUSTYPE_IMA:
 		DMEMIT_TARGET_NAME_VERSION(ti->type);
@@ -698,35 +524,43 @@ static void q2_status(struct dm_target *ti, status_type_t type,
 	}
 }
 
-/* Messages: "resize <bytes>" grows the virtual size (reload afterwards). */
-static int q2_message(struct dm_target *ti, unsigned int argc, char **argv,
-		      char *result, unsigned int maxlen)
+/* "resize <bytes>" grows the virtual size (reload afterwards). */
+static int q2_msg_resize(struct dm_target *ti, unsigned int argc, char **argv)
 {
 	struct q2 *q = ti->private;
 	u64 size;
 	int ret;
 
-	if (argc == 2 && !strcasecmp(argv[0], "resize")) {
-		if (kstrtou64(argv[1], 10, &size) || size & (SECTOR_SIZE - 1)) {
-			DMERR("%s: resize needs a size in bytes, a multiple of 512",
-			      q->node.name);
-			return -EINVAL;
-		}
-		if (q->node.read_only) {
-			DMERR("%s: resize of a read-only node", q->node.name);
-			return -EROFS;
-		}
-		mutex_lock(&q->meta_lock);
-		ret = q->loaded ? q2_resize(q, size) : -EAGAIN;
-		mutex_unlock(&q->meta_lock);
-		if (ret == -EOPNOTSUPP)
-			DMERR("%s: shrinking is not supported", q->node.name);
-		else if (ret)
-			DMERR("%s: resize failed: %d", q->node.name, ret);
-		return ret;
+	if (kstrtou64(argv[0], 10, &size) || size & (SECTOR_SIZE - 1)) {
+		vs_target_msg_err(ti, q->node.name,
+				  "resize needs a size in bytes, a multiple of 512");
+		return -EINVAL;
 	}
-	DMERR("%s: unknown message (expected: resize <bytes>)", q->node.name);
-	return -EINVAL;
+	if (q->node.read_only) {
+		vs_target_msg_err(ti, q->node.name, "resize of a read-only node");
+		return -EROFS;
+	}
+	mutex_lock(&q->meta_lock);
+	ret = q->loaded ? q2_resize(q, size) : -EAGAIN;
+	mutex_unlock(&q->meta_lock);
+	if (ret == -EOPNOTSUPP)
+		vs_target_msg_err(ti, q->node.name, "shrinking is not supported");
+	else if (ret)
+		vs_target_msg_err(ti, q->node.name, "resize failed: %d", ret);
+	return ret;
+}
+
+static const struct vs_msg q2_msgs[] = {
+	{ "resize", 1, 1, "resize <bytes>", q2_msg_resize },
+};
+
+static int q2_message(struct dm_target *ti, unsigned int argc, char **argv,
+		      char *result, unsigned int maxlen)
+{
+	struct q2 *q = ti->private;
+
+	return vs_target_message(ti, q->node.name, q2_msgs,
+				 ARRAY_SIZE(q2_msgs), argc, argv);
 }
 
 static int q2_iterate_devices(struct dm_target *ti,

@@ -765,7 +765,7 @@ void q2_discard_zero(struct q2 *q, struct bio *bio)
 		q2_end(bio, -EIO);
 		return;
 	}
-	if (discard && !q->opt.discard_unmap) {
+	if (discard && q->opt.discard != Q2_DISCARD_UNMAP) {
 		bio_endio(bio);
 		return;
 	}
