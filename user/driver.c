@@ -14,6 +14,11 @@
 /* Properties every driver takes. */
 static const char *const common_props[] = { "node-name", "file" };
 
+/* Properties of every driver with an image (vs_driver.has_image). */
+static const char *const child_props[] = {
+	"cache.direct", "cache.no-flush", "cache.writeback", "locking",
+};
+
 /* Add throttle, copy-on-read here. */
 const struct vs_driver *const vs_drivers[] = {
 	&vs_driver_raw,
@@ -65,6 +70,15 @@ const struct vs_driver *vs_driver_find(const char *name)
 	return NULL;
 }
 
+/* Append S (table-line words with their leading space) to BUF. */
+static void append_words(char *buf, size_t len, const char *s)
+{
+	size_t n = strlen(buf);
+
+	if (n < len)
+		snprintf(buf + n, len - n, "%s", s);
+}
+
 static void append(char *buf, size_t len, const char *s)
 {
 	size_t n = strlen(buf);
@@ -94,6 +108,8 @@ const char *vs_driver_prop_names(const struct vs_driver *drv, char *buf,
 		append(buf, len, common_props[i]);
 	for (p = drv->props; p->name; p++)
 		append(buf, len, p->name);
+	for (i = 0; drv->has_image && i < ARRAY_SIZE(child_props); i++)
+		append(buf, len, child_props[i]);
 	return buf;
 }
 
@@ -107,6 +123,9 @@ bool vs_driver_knows(const struct vs_driver *drv, const char *key)
 			return true;
 	for (p = drv->props; p->name; p++)
 		if (!strcmp(p->name, key))
+			return true;
+	for (i = 0; drv->has_image && i < ARRAY_SIZE(child_props); i++)
+		if (!strcmp(child_props[i], key))
 			return true;
 	return false;
 }
@@ -151,6 +170,48 @@ int vs_prop_bool(const struct vs_add_ctx *ctx, const char *key, bool *out)
 	return 0;
 }
 
+int vs_child_opts_parse(struct vs_add_ctx *ctx)
+{
+	struct vs_child_opts *o = &ctx->child;
+	bool direct = true, no_flush = false, writeback = true, locking = true;
+
+	if (vs_prop_bool(ctx, "cache.direct", &direct) ||
+	    vs_prop_bool(ctx, "cache.no-flush", &no_flush) ||
+	    vs_prop_bool(ctx, "cache.writeback", &writeback) ||
+	    vs_prop_bool(ctx, "locking", &locking))
+		return -1;
+	o->no_direct = !direct;
+	o->no_flush = no_flush;
+	o->writethrough = !writeback;
+	o->no_locking = !locking;
+	return 0;
+}
+
+int vs_child_opts_words(const struct vs_child_opts *o, char *buf, size_t len)
+{
+	int nr = 0;
+
+	if (!o)
+		return 0;
+	if (o->no_direct) {
+		append_words(buf, len, " cache.direct off");
+		nr += 2;
+	}
+	if (o->no_flush) {
+		append_words(buf, len, " cache.no-flush on");
+		nr += 2;
+	}
+	if (o->writethrough) {
+		append_words(buf, len, " cache.writeback off");
+		nr += 2;
+	}
+	if (o->no_locking) {
+		append_words(buf, len, " locking off");
+		nr += 2;
+	}
+	return nr;
+}
+
 /* The kernel's isspace(): lib/ctype.c marks 9-13, 32 and 160 as space. */
 static bool dm_isspace(unsigned char c)
 {
@@ -171,9 +232,10 @@ char *dm_escape_arg(const char *s)
 }
 
 char *raw_table_params(const char *node, const char *path, uint64_t offset,
-		       bool size_given, uint64_t size, bool read_only)
+		       bool size_given, uint64_t size, bool read_only,
+		       const struct vs_child_opts *child)
 {
-	char opts[128] = "";
+	char opts[192] = "";
 	char *epath, *line;
 	int nr = 0;
 	size_t n;
@@ -193,6 +255,7 @@ char *raw_table_params(const char *node, const char *path, uint64_t offset,
 		snprintf(opts + n, sizeof(opts) - n, " read-only");
 		nr += 1;
 	}
+	nr += vs_child_opts_words(child, opts, sizeof(opts));
 
 	epath = dm_escape_arg(path);
 	if (nr)

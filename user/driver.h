@@ -31,6 +31,18 @@ struct vs_prop {
 
 struct vs_add_ctx;
 
+/*
+ * QEMU's options of a node's image (cache.direct, cache.no-flush,
+ * cache.writeback, locking), as departures from QEMU's defaults, so that
+ * a zeroed struct means the defaults.
+ */
+struct vs_child_opts {
+	bool no_direct;			/* cache.direct=off */
+	bool no_flush;			/* cache.no-flush=on */
+	bool writethrough;		/* cache.writeback=off */
+	bool no_locking;		/* locking=off */
+};
+
 /* What node add offers drivers. Each returns as documented; -1: error printed. */
 struct vs_add_ops {
 	/*
@@ -71,6 +83,9 @@ struct vs_add_ctx {
 	struct vs_prop *props;		/* every key=value, in order */
 	size_t nr_props;
 
+	/* the image's cache and locking options (drivers with an image) */
+	struct vs_child_opts child;
+
 	/* the child, resolved by node add */
 	char *file_path;		/* absolute path or /dev/mapper/<dm> */
 	bool file_is_node;
@@ -105,6 +120,7 @@ struct vs_prop_desc {
 struct vs_driver {
 	const char *name;		/* "raw" */
 	const char *target;		/* "vstorage-raw" */
+	bool has_image;			/* takes cache.* and locking */
 	const struct vs_prop_desc *props;	/* driver's own, {NULL} ends */
 	size_t priv_size;
 	int (*parse)(struct vs_add_ctx *ctx);	/* 0 or -1 (error printed) */
@@ -131,6 +147,13 @@ const char *vs_prop_value(const struct vs_add_ctx *ctx, const char *key);
 int vs_prop_size(const struct vs_add_ctx *ctx, const char *key,
 		 uint64_t *out, bool *given);
 int vs_prop_bool(const struct vs_add_ctx *ctx, const char *key, bool *out);
+/* ctx->child from the cache.* and locking properties; 0 or -1. */
+int vs_child_opts_parse(struct vs_add_ctx *ctx);
+/*
+ * Appends the table-line words of O that are not QEMU's defaults
+ * (" cache.direct off" ...) to BUF (LEN bytes); returns how many words.
+ */
+int vs_child_opts_words(const struct vs_child_opts *o, char *buf, size_t len);
 
 /*
  * Escapes a device-mapper table argument: whitespace (as the kernel's
@@ -145,7 +168,8 @@ char *dm_escape_arg(const char *s);
  * offset only when non-zero, size only when given. malloc'd.
  */
 char *raw_table_params(const char *node, const char *path, uint64_t offset,
-		       bool size_given, uint64_t size, bool read_only);
+		       bool size_given, uint64_t size, bool read_only,
+		       const struct vs_child_opts *child);
 
 /* DM UUID prefix of the nodes node add creates on its own (backing chains). */
 #define VS_DM_UUID_AUTO_PREFIX	"VSTORAGE-auto-"
@@ -159,6 +183,7 @@ struct qcow2_table_opts {
 	const char *lazy_refcounts;	/* "on", "off" or NULL */
 	const char *discard;		/* "ignore", "unmap" or NULL */
 	const char *overlap_check;	/* "none" ... "all" or NULL */
+	struct vs_child_opts child;
 };
 
 /*

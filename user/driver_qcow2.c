@@ -108,6 +108,7 @@ char *qcow2_table_params(const char *node, const char *path,
 	if (o->overlap_check)
 		opt_add(opts, len, &nr, 2, " overlap-check %s",
 			o->overlap_check);
+	nr += vs_child_opts_words(&o->child, opts, len);
 
 	if (nr)
 		line = xasprintf("%s %s %d%s", node, epath, nr, opts);
@@ -448,7 +449,8 @@ static char *chain_resolve(struct chain *c, const char *of, const char *name,
 			   const char *fmt, unsigned int depth)
 {
 	struct vs_add_ctx *ctx = c->ctx;
-	struct qcow2_table_opts t = { .read_only = true };
+	/* backing nodes take the top's cache options, as in QEMU */
+	struct qcow2_table_opts t = { .read_only = true, .child = ctx->child };
 	char *path, *real = NULL, *dev = NULL, *node = NULL, *sub = NULL;
 	const char *reason;
 	struct qimg q = { 0 };
@@ -574,7 +576,7 @@ static char *chain_resolve(struct chain *c, const char *of, const char *name,
 		vs_add_pre(ctx, node, xasprintf(VS_DM_UUID_AUTO_PREFIX "%s", node),
 			   vs_driver_raw.target,
 			   raw_table_params(node, real, 0, size % SECTOR != 0,
-					    sectors * SECTOR, true),
+					    sectors * SECTOR, true, &ctx->child),
 			   sectors, true, xstrdup(real));
 	}
 	dev = xasprintf("/dev/mapper/%s", node);
@@ -651,7 +653,10 @@ static char *qcow2_params(const struct vs_add_ctx *ctx)
 {
 	const struct qcow2_opts *o = ctx->priv;
 
-	return qcow2_table_params(ctx->node_name, ctx->file_path, &o->t);
+	struct qcow2_table_opts t = o->t;
+
+	t.child = ctx->child;
+	return qcow2_table_params(ctx->node_name, ctx->file_path, &t);
 }
 
 static void qcow2_release(struct vs_add_ctx *ctx)
@@ -665,6 +670,7 @@ static void qcow2_release(struct vs_add_ctx *ctx)
 const struct vs_driver vs_driver_qcow2 = {
 	.name = "qcow2",
 	.target = "vstorage-qcow2",
+	.has_image = true,
 	.props = qcow2_props,
 	.priv_size = sizeof(struct qcow2_opts),
 	.parse = qcow2_parse,

@@ -92,12 +92,14 @@ static char *raw_params(const struct vs_add_ctx *ctx)
 	const struct raw_opts *o = ctx->priv;
 
 	return raw_table_params(ctx->node_name, ctx->file_path, o->offset,
-				o->size_given, o->size, o->read_only);
+				o->size_given, o->size, o->read_only,
+				&ctx->child);
 }
 
 const struct vs_driver vs_driver_raw = {
 	.name = "raw",
 	.target = "vstorage-raw",
+	.has_image = true,
 	.props = raw_props,
 	.priv_size = sizeof(struct raw_opts),
 	.parse = raw_parse,

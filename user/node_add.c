@@ -113,6 +113,29 @@ static int parse_props(struct vs_add_ctx *ctx, int argc, char **argv)
 	return 0;
 }
 
+/*
+ * An image file on a file system without direct I/O (tmpfs in 6.1): say so
+ * here, naming the file and the way out, rather than leave it to the
+ * kernel's refusal of the table.
+ */
+static int check_direct_io(const struct vs_add_ctx *ctx)
+{
+	int fd;
+
+	if (ctx->child.no_direct || ctx->file_is_blk || ctx->file_is_node)
+		return 0;
+	fd = open(ctx->file_path, O_RDONLY | O_DIRECT | O_CLOEXEC);
+	if (fd >= 0) {
+		close(fd);
+		return 0;
+	}
+	if (errno != EINVAL)
+		return 0;	/* the kernel's refusal will say why */
+	pr_err("file=%s: the file system does not support direct I/O (give cache.direct=off to use the page cache)",
+	       ctx->file_arg);
+	return -1;
+}
+
 static int child_size(struct vs_add_ctx *ctx, const struct stat *st)
 {
 	uint64_t size;
@@ -473,9 +496,13 @@ int cmd_node_add(int argc, char **argv)
 	ctx.ops = &add_ops;
 	ctx.ops_priv = &st;
 	ctx.dry_run = getenv("VSTORAGECTL_DRY_RUN") != NULL;
+	if (ctx.drv->has_image && vs_child_opts_parse(&ctx))
+		goto out;
 	if (ctx.drv->parse(&ctx))
 		goto out;
 	if (resolve_file(&ctx, &l))
+		goto out;
+	if (ctx.drv->has_image && check_direct_io(&ctx))
 		goto out;
 	if (ctx.drv->check(&ctx))
 		goto out;

@@ -31,7 +31,7 @@ cases=(
 	"$sectors|bad8 $img 2 offset -512|offset needs a value"
 	"$sectors|bad9 $img 4 offset 0 offset 0|offset given more than once"
 	"$sectors|bad10 $img 2 read-only read-only|read-only given more than once"
-	"$sectors|bad11 $img 8 offset 0 size 1 read-only locking off x|invalid number of optional arguments"
+	"$sectors|bad11 $img 14 offset 0 size 1 read-only locking off x|invalid number of optional arguments"
 	"$sectors|bad12 $img 9999999999|invalid number of optional arguments"
 	"$sectors|bad13 $img 1|invalid number of optional arguments"
 	"$sectors|bad14 $img 1 read-only extra|too many arguments"

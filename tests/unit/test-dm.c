@@ -27,7 +27,17 @@ static void params(const char *name, const char *node, const char *path,
 		   uint64_t off, bool size_given, uint64_t size, bool ro,
 		   const char *want)
 {
-	char *got = raw_table_params(node, path, off, size_given, size, ro);
+	char *got = raw_table_params(node, path, off, size_given, size, ro,
+				     NULL);
+
+	check_str(name, got, want);
+	free(got);
+}
+
+static void child_params(const char *name, struct vs_child_opts o,
+			 const char *want)
+{
+	char *got = raw_table_params("vm0", "/f", 0, false, 0, false, &o);
 
 	check_str(name, got, want);
 	free(got);
@@ -59,6 +69,17 @@ void test_dm_table(void)
 	params("raw params big values", "vm0", "/f", 9223372036854775296ULL,
 	       true, 512, false,
 	       "vm0 /f 4 offset 9223372036854775296 size 512");
+
+	child_params("raw params child defaults", (struct vs_child_opts){ 0 },
+		     "vm0 /f");
+	child_params("raw params cache.direct off",
+		     (struct vs_child_opts){ .no_direct = true },
+		     "vm0 /f 2 cache.direct off");
+	child_params("raw params every child option",
+		     (struct vs_child_opts){ .no_direct = true, .no_flush = true,
+					     .writethrough = true,
+					     .no_locking = true },
+		     "vm0 /f 8 cache.direct off cache.no-flush on cache.writeback off locking off");
 }
 
 /* ---- kernel log ---- */

@@ -164,6 +164,15 @@ plan "chain depth 3, all qcow2" \
 q-b1: 0 32768 vstorage-qcow2 q-b1 T/qmid.qcow2 3 backing /dev/mapper/q-b2 read-only
 q: 0 32768 vstorage-qcow2 q T/qtop.qcow2 2 backing /dev/mapper/q-b1" \
 	node-name=q file=qtop.qcow2
+plan "cache options, inherited by the backing chain" \
+"c-b2: 0 131072 vstorage-raw c-b2 T/base.raw 5 read-only cache.direct off locking off
+c-b1: 0 131072 vstorage-qcow2 c-b1 T/mid.qcow2 7 backing /dev/mapper/c-b2 read-only cache.direct off locking off
+c: 0 262144 vstorage-qcow2 c T/top.qcow2 6 backing /dev/mapper/c-b1 cache.direct off locking off" \
+	node-name=c file=top.qcow2 cache.direct=off locking=off
+plan "cache.writeback=off, cache.no-flush=on, defaults given" \
+"w: 0 32768 vstorage-qcow2 w T/qbase.qcow2 4 cache.no-flush on cache.writeback off" \
+	node-name=w file=qbase.qcow2 cache.no-flush=on cache.writeback=off \
+	cache.direct=on locking=on
 plan "backing format probed: qcow2" \
 "p-b2: 0 131072 vstorage-raw p-b2 T/base.raw 1 read-only
 p-b1: 0 131072 vstorage-qcow2 p-b1 T/mid.qcow2 3 backing /dev/mapper/p-b2 read-only
@@ -227,6 +236,13 @@ refuse "bad cache-clean-interval" "cache-clean-interval=1.5" node-name=x file=to
 refuse "cache-clean-interval too big" "cache-clean-interval=4294967296" \
 	node-name=x file=top.qcow2 cache-clean-interval=4294967296
 refuse "bad read-only" "read-only=perhaps" node-name=x file=top.qcow2 read-only=perhaps
+refuse "bad cache.direct" "cache.direct=sometimes: expected on or off" \
+	node-name=x file=top.qcow2 cache.direct=sometimes
+refuse "bad cache.writeback" "cache.writeback=1x" node-name=x file=top.qcow2 cache.writeback=1x
+refuse "bad cache.no-flush" "cache.no-flush=" node-name=x file=top.qcow2 cache.no-flush=
+refuse "bad locking" "locking=auto: expected on or off" node-name=x file=top.qcow2 locking=auto
+refuse "cache.direct twice" "'cache.direct' given more than once" \
+	node-name=x file=top.qcow2 cache.direct=on cache.direct=off
 refuse "unknown property" "unknown property 'offset' for driver qcow2" \
 	node-name=x file=top.qcow2 offset=0
 
