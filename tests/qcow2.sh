@@ -179,10 +179,11 @@ q_discard() {
 	blkdiscard -o "$2" -l "$3" "$(q_dev "$1")"
 }
 
-# q_flush NAME: a cache flush of the device.
+# q_flush NAME: a cache flush of the device (fsync(2) of it: blockdev
+# --flushbufs writes the page cache back but sends no flush).
 q_flush() {
 	q_host && return 0
-	blockdev --flushbufs "$(q_dev "$1")"
+	sync "$(q_dev "$1")"
 }
 
 # q_show NAME: `vstoragectl -j node show NAME` (fails the case otherwise).
