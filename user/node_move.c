@@ -65,7 +65,7 @@ struct move {
 	struct vs_dm_info holder;	/* NEW: the device under D */
 	char holder_dev[32];
 	bool holder_made;		/* exists (the move created it) */
-	char holder_name[VS_DM_NAME_LEN];
+	char holder_name[VS_DM_NAME_LEN];	/* NEW */
 	char *target, *params;		/* the node's own table */
 	uint64_t sectors;
 	bool read_only;
@@ -428,6 +428,8 @@ static int node_move(const char *name, const char *new)
 	}
 	if (back) {
 		m.holder = st.holder;
+		snprintf(m.holder_name, sizeof(m.holder_name), "%s",
+			 st.holder.name);
 		m.holder_made = true;
 		set_dev(m.holder_dev, sizeof(m.holder_dev), &m.holder);
 		if (check_pass_through(&m))
