@@ -196,8 +196,12 @@ for n in vm1 vm0; do
 	[ "$e" = 0 ] || fail "node $n counted $e errors"
 done
 
-# --- resize of a moved node follows on the user-visible device -------------
+# --- map and resize of a moved node ----------------------------------------
+vstoragectl -j node map vm1 >"$D/map-before.json" || fail "node map vm1"
 vstoragectl node move vm1 dm-name=vm1-real || fail "move vm1"
+vstoragectl -j node map vm1 >"$D/map-moved.json" || fail "node map of a moved node"
+cmp -s "$D/map-before.json" "$D/map-moved.json" ||
+	fail "node map differs after the move: $(cat "$D/map-before.json" "$D/map-moved.json")"
 vstoragectl node resize vm1 80M || fail "resize of a moved node"
 [ "$(blockdev --getsize64 /dev/mapper/vm1)" -eq $((80 * M)) ] ||
 	fail "vm1 is $(blockdev --getsize64 /dev/mapper/vm1) bytes after resize"
