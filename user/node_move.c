@@ -160,7 +160,8 @@ static int top_load_node(struct move *m)
  */
 static void undo_move(struct move *m)
 {
-	char err[ERR_LEN];
+	char err[ERR_LEN], linear[64];
+	int ret;
 
 	if (!m->holder_made) {
 		if (!vs_dm_resume(m->top.name, m->top_dev, m->target, 0, err,
@@ -169,20 +170,31 @@ static void undo_move(struct move *m)
 		top_load_node(m);
 		return;
 	}
+	snprintf(linear, sizeof(linear), "%s 0", m->holder_dev);
 	if (vs_dm_suspend(m->holder_name, err, sizeof(err))) {
 		undo_failed(m, "suspending the new device", err);
 		return;
 	}
 	if (top_load_node(m)) {
-		/* leave the node where it was taken over: on the new device */
-		if (!vs_dm_resume(m->holder_name, m->holder_dev, m->target,
-				  HOLDER_UDEV_FLAGS, err, sizeof(err)))
-			vs_dm_resume(m->top.name, m->top_dev, "linear", 0, err,
-				     sizeof(err));
+		/*
+		 * Leave the node where it was taken over, on the new device,
+		 * and D passing through to it: D's old instance is superseded
+		 * and would refuse to serve again.
+		 */
+		if (vs_dm_resume(m->holder_name, m->holder_dev, m->target,
+				 HOLDER_UDEV_FLAGS, err, sizeof(err)))
+			undo_failed(m, "resuming the new device", err);
+		else if (vs_dm_load(m->top.name, m->top_dev, "linear", linear,
+				    m->sectors, m->read_only, err, sizeof(err)) ||
+			 vs_dm_resume(m->top.name, m->top_dev, "linear", 0,
+				      err, sizeof(err)))
+			undo_failed(m, "restoring the pass-through", err);
 		return;
 	}
-	if (vs_dm_remove(m->holder_name))
-		undo_failed(m, "removing the new device", "busy");
+	ret = vs_dm_remove(m->holder_name);
+	if (ret)
+		undo_failed(m, "removing the new device",
+			    ret == -EIO ? vs_dm_last_error() : strerror(-ret));
 }
 
 static int move_to(struct move *m)

@@ -11,7 +11,7 @@
 # Refusals (dm-name taken or invalid, an automatic backing node, a node in
 # use as another node's child, a moved node to a third device) and failures
 # injected half-way (VSTORAGECTL_FAULT_MOVE) that must be undone under I/O.
-# timeout: 300
+# timeout: 420
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=../lib.sh
 . "$(dirname "$0")/../lib.sh"
@@ -104,11 +104,11 @@ check_stack vm0 vm0
 
 # --- moves under fio --------------------------------------------------------
 fio_args=(--ioengine=libaio --direct=1 --rw=randwrite --bs=4k --iodepth=8
-	--size=32M --verify=crc32c --verify_fatal=1 --verify_backlog=256
+	--size=16M --verify=crc32c --verify_fatal=1 --verify_backlog=256
 	--do_verify=1 --randseed=45)
-fio --name=q --filename=/dev/mapper/vm1 "${fio_args[@]}" >"$D/fio-q.out" 2>&1 &
+fio --name=q --filename=/dev/mapper/vm1 "${fio_args[@]}" --rate_iops=400 >"$D/fio-q.out" 2>&1 &
 fq=$!
-fio --name=r --filename=/dev/mapper/vm0 "${fio_args[@]}" >"$D/fio-r.out" 2>&1 &
+fio --name=r --filename=/dev/mapper/vm0 "${fio_args[@]}" --rate_iops=400 >"$D/fio-r.out" 2>&1 &
 fr=$!
 sleep 2
 
