@@ -106,9 +106,9 @@ check_stack vm0 vm0
 fio_args=(--ioengine=libaio --direct=1 --rw=randwrite --bs=4k --iodepth=8
 	--size=16M --verify=crc32c --verify_fatal=1 --verify_backlog=256
 	--do_verify=1 --randseed=45)
-fio --name=q --filename=/dev/mapper/vm1 "${fio_args[@]}" --rate_iops=400 >"$D/fio-q.out" 2>&1 &
+fio --name=q --filename=/dev/mapper/vm1 "${fio_args[@]}" --rate_iops=200 >"$D/fio-q.out" 2>&1 &
 fq=$!
-fio --name=r --filename=/dev/mapper/vm0 "${fio_args[@]}" --rate_iops=400 >"$D/fio-r.out" 2>&1 &
+fio --name=r --filename=/dev/mapper/vm0 "${fio_args[@]}" --rate_iops=200 >"$D/fio-r.out" 2>&1 &
 fr=$!
 sleep 2
 
