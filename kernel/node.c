@@ -6,9 +6,14 @@
  * asks, so a node can never point at a node that is gone.
  *
  * A table reload constructs the new target while the old one still serves
- * I/O. Both carry the same name on the same mapped device; the new one is
- * registered "pending" and becomes the live node when the device resumes
- * with the new table. Names are unique across mapped devices.
+ * I/O. Both carry the same name; the new one is registered "pending" and
+ * becomes the live node when its device resumes with the new table, and
+ * the old one is "superseded" until its destructor runs. The new instance
+ * may be on another mapped device (a node moving to a device under the one
+ * the workload uses, or back) only while the live instance's device is
+ * suspended: then the live instance has finished its I/O and, for formats
+ * with metadata, committed it. Otherwise names are unique across mapped
+ * devices.
  */
 #include <linux/ctype.h>
 #include <linux/module.h>
@@ -87,19 +92,20 @@ int vs_node_register(struct vs_node *node, struct dm_target *ti, char **error)
 	refcount_set(&node->refs, 1);
 	init_completion(&node->released);
 	node->live = false;
+	node->superseded = false;
 
 	mutex_lock(&vs_nodes_lock);
 	list_for_each_entry(other, &vs_nodes, list) {
-		if (strcmp(other->name, node->name))
+		if (strcmp(other->name, node->name) || other->superseded)
 			continue;
-		if (vs_node_md(other) != md) {
-			*error = "node name already in use by another device";
-			ret = -EEXIST;
-			goto out;
-		}
 		if (!other->live) {
 			*error = "a table with this node name is already loaded and not yet active";
 			ret = -EBUSY;
+			goto out;
+		}
+		if (vs_node_md(other) != md && !dm_suspended(other->ti)) {
+			*error = "node name already in use by another device (suspend that device to move the node)";
+			ret = -EEXIST;
 			goto out;
 		}
 	}
@@ -117,9 +123,10 @@ out:
 EXPORT_SYMBOL_GPL(vs_node_register);
 
 /*
- * Whether another live instance of NODE's name serves the same device: the
- * node is being constructed by a table reload, while the old table may
- * still change the image.
+ * Whether another live instance of NODE's name exists: the node is being
+ * constructed by a table reload (of its own device, or of another one the
+ * node moves to), while the old instance may still change the image until
+ * its device is suspended.
  */
 bool vs_node_is_reload(struct vs_node *node)
 {
@@ -135,6 +142,47 @@ bool vs_node_is_reload(struct vs_node *node)
 	return reload;
 }
 EXPORT_SYMBOL_GPL(vs_node_is_reload);
+
+/*
+ * Called from the target's preresume hook, before an instance starts
+ * serving. A superseded instance (another one took over its image) must
+ * not serve again: its metadata may be stale; its device needs a new
+ * table. A pending one may take over only while every live instance of its
+ * name is on a suspended device: the device being resumed (a reload), or
+ * the one the node moves from. A check at construction is not enough: that
+ * device could have been resumed since.
+ */
+int vs_node_may_resume(struct vs_node *node)
+{
+	struct vs_node *other;
+	int ret = 0;
+
+	mutex_lock(&vs_nodes_lock);
+	if (node->superseded) {
+		ret = -ESTALE;
+		goto out;
+	}
+	if (node->live)
+		goto out;
+	list_for_each_entry(other, &vs_nodes, list) {
+		if (other != node && other->live &&
+		    !strcmp(other->name, node->name) &&
+		    !dm_suspended(other->ti)) {
+			ret = -EBUSY;
+			break;
+		}
+	}
+out:
+	mutex_unlock(&vs_nodes_lock);
+	if (ret == -ESTALE)
+		DMERR("node %s: another device took this instance's image over: load a new table",
+		      node->name);
+	else if (ret)
+		DMERR("node %s: the node is live on another device that is not suspended",
+		      node->name);
+	return ret;
+}
+EXPORT_SYMBOL_GPL(vs_node_may_resume);
 
 /*
  * Called from the target's resume hook: this instance now serves the
@@ -154,6 +202,7 @@ void vs_node_activate(struct vs_node *node)
 		if (other != node && other->live &&
 		    !strcmp(other->name, node->name)) {
 			other->live = false;
+			other->superseded = true;
 			replaced = true;
 		}
 	}

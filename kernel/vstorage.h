@@ -85,6 +85,8 @@ struct vs_node {
 	refcount_t refs;
 	struct completion released;
 	bool live;
+	/* was live until another instance took over; never serves again */
+	bool superseded;
 	bool registered;
 };
 
@@ -96,6 +98,7 @@ bool vs_node_name_valid(const char *name);
 int vs_node_register(struct vs_node *node, struct dm_target *ti, char **error);
 void vs_node_activate(struct vs_node *node);
 bool vs_node_is_reload(struct vs_node *node);
+int vs_node_may_resume(struct vs_node *node);
 void vs_node_unregister(struct vs_node *node);
 struct vs_node *vs_node_get_by_name(const char *name);
 struct vs_node *vs_node_get_by_dev(dev_t dev);

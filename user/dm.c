@@ -2,6 +2,7 @@
 /*
  * libdevmapper wrapper.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <unistd.h>
 #include <signal.h>
@@ -168,9 +169,11 @@ static void udev_wait(uint32_t ck)
 }
 
 /* A simple task on a named device, udev-synchronised when it emits an
- * event (resume, remove). Returns 0 or a negative errno.
+ * event (resume, remove) with the DM_UDEV_* flags given. Returns 0 or a
+ * negative errno.
  */
-static int run_named(int type, const char *name, bool cookie)
+static int run_named_flags(int type, const char *name, bool cookie,
+			   uint16_t udev_flags)
 {
 	struct dm_task *dmt;
 	uint32_t ck = 0;
@@ -183,7 +186,7 @@ static int run_named(int type, const char *name, bool cookie)
 		ret = -EINVAL;
 		goto out;
 	}
-	if (cookie && !dm_task_set_cookie(dmt, &ck, 0)) {
+	if (cookie && !dm_task_set_cookie(dmt, &ck, udev_flags)) {
 		ret = -EIO;
 		goto out;
 	}
@@ -194,6 +197,11 @@ static int run_named(int type, const char *name, bool cookie)
 out:
 	dm_task_destroy(dmt);
 	return ret;
+}
+
+static int run_named(int type, const char *name, bool cookie)
+{
+	return run_named_flags(type, name, cookie, 0);
 }
 
 int vs_dm_remove(const char *name)
@@ -326,7 +334,8 @@ int vs_dm_create(const struct vs_dm_spec *spec, struct vs_dm_info *info,
 	dm_task_destroy(dmt);
 
 	/* 3. resume: the device goes live, udev creates the links */
-	ret = run_named(DM_DEVICE_RESUME, spec->name, true);
+	ret = run_named_flags(DM_DEVICE_RESUME, spec->name, true,
+			      spec->udev_flags);
 	if (ret) {
 		reason(err, errlen, &km, info, spec, "resume", -ret);
 		goto remove;
@@ -444,46 +453,134 @@ out:
 	return ret;
 }
 
-int vs_dm_reload(const char *name, const char *dev, const char *target,
-		 const char *params, uint64_t sectors, bool read_only,
-		 char *err, size_t errlen)
+static int load(const char *name, const char *dev, const char *target,
+		const char *params, uint64_t sectors, bool read_only,
+		struct vs_kmsg *km, char *err, size_t errlen)
 {
 	struct dm_task *dmt;
-	struct vs_kmsg km;
-	sigset_t old;
 	int ret = 0;
-
-	vs_dm_init();
-	guard_begin(&old, &km);
 
 	dmt = dm_task_create(DM_DEVICE_RELOAD);
 	if (!dmt) {
 		snprintf(err, errlen, "%s", vs_dm_last_error());
-		ret = -EIO;
-		goto out;
+		return -EIO;
 	}
 	if (!dm_task_set_name(dmt, name) ||
 	    !dm_task_add_target(dmt, 0, sectors, target, params) ||
 	    (read_only && !dm_task_set_ro(dmt))) {
-		dm_task_destroy(dmt);
 		snprintf(err, errlen, "cannot prepare the table of '%s': %s",
 			 name, vs_dm_last_error());
 		ret = -EINVAL;
-		goto out;
-	}
-	if (!dm_task_run(dmt)) {
+	} else if (!dm_task_run(dmt)) {
 		ret = -task_errno(dmt);
-		dm_task_destroy(dmt);
-		table_reason(err, errlen, &km, dev, target, "load the table of",
+		table_reason(err, errlen, km, dev, target, "load the table of",
 			     name, -ret);
-		goto out;
 	}
 	dm_task_destroy(dmt);
-	ret = run_named(DM_DEVICE_RESUME, name, true);
+	return ret;
+}
+
+int vs_dm_load(const char *name, const char *dev, const char *target,
+	       const char *params, uint64_t sectors, bool read_only,
+	       char *err, size_t errlen)
+{
+	struct vs_kmsg km;
+	sigset_t old;
+	int ret;
+
+	vs_dm_init();
+	guard_begin(&old, &km);
+	ret = load(name, dev, target, params, sectors, read_only, &km, err,
+		   errlen);
+	guard_end(&old, &km);
+	return ret;
+}
+
+int vs_dm_suspend(const char *name, char *err, size_t errlen)
+{
+	int ret;
+
+	vs_dm_init();
+	ret = run_named(DM_DEVICE_SUSPEND, name, false);
+	if (ret)
+		snprintf(err, errlen, "cannot suspend '%s': %s", name,
+			 ret == -EIO ? vs_dm_last_error() : strerror(-ret));
+	return ret;
+}
+
+int vs_dm_resume(const char *name, const char *dev, const char *target,
+		 uint16_t udev_flags, char *err, size_t errlen)
+{
+	struct vs_kmsg km;
+	sigset_t old;
+	int ret;
+
+	vs_dm_init();
+	guard_begin(&old, &km);
+	ret = run_named_flags(DM_DEVICE_RESUME, name, true, udev_flags);
 	if (ret)
 		table_reason(err, errlen, &km, dev, target, "resume", name,
 			     -ret);
-out:
 	guard_end(&old, &km);
 	return ret;
+}
+
+int vs_dm_reload(const char *name, const char *dev, const char *target,
+		 const char *params, uint64_t sectors, bool read_only,
+		 char *err, size_t errlen)
+{
+	struct vs_kmsg km;
+	sigset_t old;
+	int ret;
+
+	vs_dm_init();
+	guard_begin(&old, &km);
+	ret = load(name, dev, target, params, sectors, read_only, &km, err,
+		   errlen);
+	if (!ret) {
+		ret = run_named(DM_DEVICE_RESUME, name, true);
+		if (ret)
+			table_reason(err, errlen, &km, dev, target, "resume",
+				     name, -ret);
+	}
+	guard_end(&old, &km);
+	return ret;
+}
+
+int vs_dm_holders(uint32_t major, uint32_t minor, char *first, size_t len)
+{
+	char path[128], buf[VS_DM_NAME_LEN + 1];
+	struct dirent *de;
+	int nr = 0;
+	DIR *dir;
+
+	if (len)
+		first[0] = '\0';
+	snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/holders", major,
+		 minor);
+	dir = opendir(path);
+	if (!dir)
+		return errno == ENOENT ? 0 : -errno;
+	while ((de = readdir(dir))) {
+		FILE *f;
+
+		if (de->d_name[0] == '.')
+			continue;
+		if (!nr++ && len) {
+			/* a dm holder's name, else the kernel's (dm-3, md0) */
+			snprintf(first, len, "%s", de->d_name);
+			snprintf(path, sizeof(path), "/sys/block/%.64s/dm/name",
+				 de->d_name);
+			f = fopen(path, "r");
+			if (f) {
+				if (fgets(buf, sizeof(buf), f)) {
+					buf[strcspn(buf, "\n")] = '\0';
+					snprintf(first, len, "%s", buf);
+				}
+				fclose(f);
+			}
+		}
+	}
+	closedir(dir);
+	return nr;
 }

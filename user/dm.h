@@ -33,6 +33,7 @@ struct vs_dm_spec {
 	const char *params;
 	uint64_t sectors;
 	bool read_only;
+	uint16_t udev_flags;	/* DM_UDEV_* of the resume */
 };
 
 void vs_dm_init(void);
@@ -73,6 +74,29 @@ int vs_dm_get_table(const char *name, char **target, char **params,
 int vs_dm_reload(const char *name, const char *dev, const char *target,
 		 const char *params, uint64_t sectors, bool read_only,
 		 char *err, size_t errlen);
+
+/* Loads a table (inactive until a resume). Reason in err on failure. */
+int vs_dm_load(const char *name, const char *dev, const char *target,
+	       const char *params, uint64_t sectors, bool read_only,
+	       char *err, size_t errlen);
+
+/* Suspends (flushing, freezing a file system on it). */
+int vs_dm_suspend(const char *name, char *err, size_t errlen);
+
+/*
+ * Resumes (switching to a loaded table), udev-synchronised with the
+ * DM_UDEV_* flags given. dev and target name the reason to look for in
+ * the kernel log on failure.
+ */
+int vs_dm_resume(const char *name, const char *dev, const char *target,
+		 uint16_t udev_flags, char *err, size_t errlen);
+
+/*
+ * How many devices hold block device MAJOR:MINOR (device-mapper tables and
+ * the like: sysfs "holders"), the first one's name in first. Returns the
+ * count or a negative errno.
+ */
+int vs_dm_holders(uint32_t major, uint32_t minor, char *first, size_t len);
 
 /* libdevmapper's last error message, for reports when errno is 0. */
 const char *vs_dm_last_error(void);

@@ -4,6 +4,9 @@
  *
  * JSON object (keys in this order, optional ones only when present):
  *   node-name, driver, size, read-only, device, dm-name, dev,
+ *   node-device, node-dm-name, node-dev (when the devices were looked up:
+ *   device, dm-name and dev are then the user-visible device, these the
+ *   device holding the node's table),
  *   children: [ { role, node-name?, path, dev? } ],
  *   info: { VSTORAGE_INFO_* names in lowercase with '-' },
  *   stats: { rd-ios, rd-bytes, wr-ios, wr-bytes, flush-ios, discard-ios,
@@ -254,6 +257,7 @@ void vs_node_free(struct vs_node *n)
 	}
 	free(n->children);
 	free(n->dm_name);
+	free(n->top_dm_name);
 	for (i = 0; i < ARRAY_SIZE(n->info); i++)
 		free(n->info[i].s);
 	for (i = 0; i < ARRAY_SIZE(n->stats); i++)
@@ -263,7 +267,9 @@ void vs_node_free(struct vs_node *n)
 
 const char *vs_node_device(const struct vs_node *n, char *buf, size_t len)
 {
-	if (n->dm_name)
+	if (n->top_dm_name)
+		snprintf(buf, len, "/dev/mapper/%s", n->top_dm_name);
+	else if (n->dm_name)
 		snprintf(buf, len, "/dev/mapper/%s", n->dm_name);
 	else
 		buf[0] = '\0';
@@ -354,16 +360,29 @@ static void fit(int *w, const char *s)
 		*w = n;
 }
 
+/* A moved node's row names both devices: "/dev/mapper/TOP>HOLDER". */
+static const char *row_device(const struct vs_node *n, char *buf, size_t len)
+{
+	char top[VS_DEVICE_MAX];
+
+	vs_node_device(n, top, sizeof(top));
+	if (n->moved && n->dm_name)
+		snprintf(buf, len, "%s>%s", top, n->dm_name);
+	else
+		snprintf(buf, len, "%s", top);
+	return buf;
+}
+
 void vs_node_cols_fit(struct vs_node_cols *c, const struct vs_node *n)
 {
-	char buf[64];
+	char buf[2 * VS_DEVICE_MAX];
 
 	fit(&c->name, n->name);
 	fit(&c->driver, n->driver);
 	format_size(n->size, buf, sizeof(buf));
 	fit(&c->size, buf);
-	if (n->dm_name) {
-		vs_node_device(n, buf, sizeof(buf));
+	if (n->dm_name || n->top_dm_name) {
+		row_device(n, buf, sizeof(buf));
 		fit(&c->device, buf);
 	}
 }
@@ -486,19 +505,41 @@ void vs_node_print(const struct vs_node *n, const char *key,
 		   row ? colfmt(fmt, sizeof(fmt), cols->ro) : "read-only: %s\n",
 		   n->read_only);
 
-	if (n->dm_name) {
+	if (n->dm_name || n->top_dm_name) {
+		const char *dm = n->top_dm_name ? n->top_dm_name : n->dm_name;
+
 		vs_node_device(n, buf, sizeof(buf));
-		print_string(PRINT_ANY, "device",
-			     row ? colfmt(fmt, sizeof(fmt), cols->device) : "device: %s\n",
-			     buf);
-		print_string(detail, "dm-name", "dm-name: %s\n", n->dm_name);
+		print_string(PRINT_JSON, "device", NULL, buf);
+		if (row)
+			print_string(PRINT_FP, NULL,
+				     colfmt(fmt, sizeof(fmt), cols->device),
+				     row_device(n, buf, sizeof(buf)));
+		else
+			print_string(PRINT_FP, NULL, "device: %s\n", buf);
+		print_string(detail, "dm-name", "dm-name: %s\n", dm);
 	} else if (row) {
 		print_string(PRINT_FP, NULL,
 			     colfmt(fmt, sizeof(fmt), cols->device), "-");
 	}
-	if (n->has_dev) {
+	if (n->top_dm_name) {
+		snprintf(buf, sizeof(buf), "%u:%u", n->top_major, n->top_minor);
+		print_string(detail, "dev", "dev: %s\n", buf);
+	} else if (n->has_dev) {
 		snprintf(buf, sizeof(buf), "%u:%u", n->major, n->minor);
 		print_string(detail, "dev", "dev: %s\n", buf);
+	}
+	/* where the node's table is; humans only hear of it after a move */
+	if (n->top_dm_name && n->dm_name) {
+		enum output_type t = n->moved ? detail : PRINT_JSON;
+
+		snprintf(buf, sizeof(buf), "/dev/mapper/%s", n->dm_name);
+		print_string(t, "node-device", "node-device: %s\n", buf);
+		print_string(t, "node-dm-name", "node-dm-name: %s\n",
+			     n->dm_name);
+		if (n->has_dev) {
+			snprintf(buf, sizeof(buf), "%u:%u", n->major, n->minor);
+			print_string(t, "node-dev", "node-dev: %s\n", buf);
+		}
 	}
 
 	print_children(n, row);

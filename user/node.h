@@ -16,6 +16,9 @@
 
 struct vs_nl;
 
+/* "/dev/mapper/" and a device-mapper name */
+#define VS_DEVICE_MAX	160
+
 struct vs_child {
 	char *role;
 	char *node_name;	/* NULL unless the child is a node */
@@ -39,6 +42,14 @@ struct vs_node {
 	bool read_only;
 	bool has_dev;
 	uint32_t major, minor;
+	/*
+	 * The user-visible device above the node's own device (dm_name,
+	 * major:minor), when vstoragectl looked it up (vs_node_resolve_top());
+	 * not the same device once the node was moved under it.
+	 */
+	char *top_dm_name;
+	bool moved;
+	uint32_t top_major, top_minor;
 	struct vs_child *children;
 	size_t nr_children;
 	bool has_info, has_stats;
@@ -50,7 +61,10 @@ struct vs_node {
 int vs_node_parse(const struct nlmsghdr *nlh, struct vs_node *n);
 void vs_node_free(struct vs_node *n);
 
-/* "/dev/mapper/<dm-name>" into buf, or "" without a dm name. */
+/*
+ * "/dev/mapper/<dm-name>" of the user-visible device (the node's own
+ * device unless it was moved) into buf, or "" without a dm name.
+ */
 const char *vs_node_device(const struct vs_node *n, char *buf, size_t len);
 
 /* The path of the child with that role, or NULL. */

@@ -33,6 +33,7 @@ void usage_node(FILE *f)
 		"Usage: vstoragectl node add DRIVER node-name=NAME file=PATH-OR-NODE [PROPERTY=VALUE ...]\n"
 		"       vstoragectl node del NAME\n"
 		"       vstoragectl node resize NAME SIZE\n"
+		"       vstoragectl node move NAME dm-name=DM-NAME\n"
 		"       vstoragectl [-j [-p]] node list\n"
 		"       vstoragectl [-j [-p]] node show NAME\n"
 		"       vstoragectl [-j [-p]] node map NAME [offset=BYTES] [length=BYTES]\n"
@@ -159,8 +160,10 @@ static int node_list(void)
 		return EXIT_ERR;
 	}
 	vs_node_cols_init(&cols);
-	for (i = 0; i < nv.n; i++)
+	for (i = 0; i < nv.n; i++) {
+		vs_node_resolve_top(&nv.v[i]);
 		vs_node_cols_fit(&cols, &nv.v[i]);
+	}
 
 	open_json_array(PRINT_JSON, NULL);
 	if (nv.n)
@@ -198,39 +201,86 @@ static int node_show(const char *name)
 		return EXIT_ERR;
 	if (node_open_get(&nl, name, &n))
 		return EXIT_ERR;
+	vs_node_resolve_top(&n);
 	vs_node_print(&n, NULL, NULL);
 	vs_node_free(&n);
 	vs_nl_close(&nl);
 	return EXIT_OK;
 }
 
+int vs_node_stack(const struct vs_node *n, struct vs_node_stack *st)
+{
+	char uuid[VS_DM_UUID_LEN];
+	struct vs_dm_info top;
+	int ret;
+
+	memset(st, 0, sizeof(*st));
+	if (!n->has_dev)
+		return -ENOENT;
+	ret = vs_dm_info_dev(n->major, n->minor, &st->holder);
+	if (ret)
+		return ret;
+	if (!st->holder.exists)
+		return -ENOENT;
+	st->top = st->holder;
+	snprintf(uuid, sizeof(uuid), VS_DM_UUID_HOLDER_PREFIX "%s", n->name);
+	if (strcmp(st->holder.uuid, uuid))
+		return 0;
+	/* the device node add made, which the workload kept */
+	snprintf(uuid, sizeof(uuid), VSTORAGE_DM_UUID_PREFIX "%s", n->name);
+	if (!vs_dm_info(NULL, uuid, &top) && top.exists) {
+		st->top = top;
+		st->moved = true;
+	}
+	return 0;
+}
+
+void vs_node_resolve_top(struct vs_node *n)
+{
+	struct vs_node_stack st;
+
+	if (vs_node_stack(n, &st))
+		return;
+	free(n->top_dm_name);
+	n->top_dm_name = xstrdup(st.top.name);
+	n->top_major = st.top.major;
+	n->top_minor = st.top.minor;
+	n->moved = st.moved;
+}
+
 void vs_node_dm_name(const struct vs_node *n, char *buf, size_t len)
 {
-	struct vs_dm_info info;
+	struct vs_node_stack st;
 
-	if (n->has_dev && !vs_dm_info_dev(n->major, n->minor, &info) &&
-	    info.exists)
-		snprintf(buf, len, "%s", info.name);
+	if (!vs_node_stack(n, &st))
+		snprintf(buf, len, "%s", st.top.name);
 	else
 		snprintf(buf, len, "%s", n->dm_name ? n->dm_name : n->name);
 }
 
 /*
- * The dm device of node NAME; just NAME when there is no such node (or no
- * module), as vstoragectl names dm devices after their nodes.
+ * The user-visible dm device of node NAME, and in holder the device with
+ * its table when it was moved ("" otherwise); just NAME when there is no
+ * such node (or no module), as vstoragectl names dm devices after their
+ * nodes.
  */
-static int node_dm_name(const char *name, char *buf, size_t len)
+static int node_dm_name(const char *name, char *buf, size_t len,
+			char *holder, size_t hlen)
 {
+	struct vs_node_stack st;
 	struct vs_node n;
 	struct vs_nl nl;
 	int ret;
 
 	snprintf(buf, len, "%s", name);
+	holder[0] = '\0';
 	if (vs_nl_open(&nl, true))
 		return 0;	/* module not loaded: no node to ask about */
 	ret = vs_node_get(&nl, name, &n);
 	if (!ret) {
 		vs_node_dm_name(&n, buf, len);
+		if (!vs_node_stack(&n, &st) && st.moved)
+			snprintf(holder, hlen, "%s", st.holder.name);
 		vs_node_free(&n);
 	} else if (ret != -ENOENT) {
 		node_perror(&nl, name, ret);
@@ -337,15 +387,16 @@ static int remove_auto_chain(const char *name, const struct chain_link *chain,
 static int node_del(const char *name)
 {
 	static const char prefix[] = VSTORAGE_DM_UUID_PREFIX;
+	char dm_name[VS_DM_NAME_LEN], holder[VS_DM_NAME_LEN];
 	struct chain_link chain[CHAIN_MAX];
-	char dm_name[VS_DM_NAME_LEN];
 	struct vs_dm_info info;
 	size_t nr_chain;
 	int ret;
 
 	if (check_name_arg(name))
 		return EXIT_ERR;
-	if (node_dm_name(name, dm_name, sizeof(dm_name)))
+	if (node_dm_name(name, dm_name, sizeof(dm_name), holder,
+			 sizeof(holder)))
 		return EXIT_ERR;
 
 	ret = vs_dm_info(dm_name, NULL, &info);
@@ -383,6 +434,16 @@ static int node_del(const char *name)
 		       ret == -EIO ? vs_dm_last_error() : strerror(-ret));
 		return EXIT_ERR;
 	}
+	/* a moved node: the device under the pass-through holds it */
+	if (holder[0]) {
+		ret = vs_dm_remove(holder);
+		if (ret && ret != -ENXIO && ret != -ENODEV) {
+			pr_err("node '%s': device '%s' was removed, but not '%s' that holds the node: %s",
+			       name, dm_name, holder,
+			       ret == -EIO ? vs_dm_last_error() : strerror(-ret));
+			return EXIT_ERR;
+		}
+	}
 	return remove_auto_chain(name, chain, nr_chain) ? EXIT_ERR : EXIT_OK;
 }
 
@@ -392,9 +453,11 @@ static int node_del(const char *name)
  */
 static int node_resize(const char *name, const char *size_arg)
 {
-	char dm_name[VS_DM_NAME_LEN], err[1024], msg[64], dev[32];
+	char err[1024], msg[64], dev[32];
 	char *target = NULL, *params = NULL;
+	struct vs_node_stack st;
 	struct vs_dm_info info;
+	const char *dm_name;
 	const char *why;
 	struct vs_node n;
 	struct vs_nl nl;
@@ -425,13 +488,15 @@ static int node_resize(const char *name, const char *size_arg)
 		vs_node_free(&n);
 		return EXIT_ERR;
 	}
-	vs_node_dm_name(&n, dm_name, sizeof(dm_name));
+	ret = vs_node_stack(&n, &st);
 	vs_node_free(&n);
-	ret = vs_dm_info(dm_name, NULL, &info);
-	if (ret || !info.exists) {
-		pr_err("node '%s': no device-mapper device '%s'", name, dm_name);
+	if (ret) {
+		pr_err("node '%s': no device-mapper device has its device number",
+		       name);
 		return EXIT_ERR;
 	}
+	info = st.holder;
+	dm_name = info.name;
 	snprintf(dev, sizeof(dev), "%u:%u", info.major, info.minor);
 
 	snprintf(msg, sizeof(msg), "resize %" PRIu64, size);
@@ -446,9 +511,23 @@ static int node_resize(const char *name, const char *size_arg)
 		pr_err("node '%s': the image was resized to %" PRIu64 " bytes, but the device was not: %s",
 		       name, size, err);
 		ret = EXIT_ERR;
-	} else {
-		ret = EXIT_OK;
+		goto out;
 	}
+	ret = EXIT_OK;
+	if (!st.moved)
+		goto out;
+	/* the pass-through above a moved node follows (same table, longer) */
+	free(target);
+	free(params);
+	snprintf(dev, sizeof(dev), "%u:%u", st.top.major, st.top.minor);
+	if (vs_dm_get_table(st.top.name, &target, &params, err, sizeof(err)) ||
+	    vs_dm_reload(st.top.name, dev, target, params, size / 512,
+			 st.top.read_only, err, sizeof(err))) {
+		pr_err("node '%s' was resized to %" PRIu64 " bytes on device '%s', but its user-visible device '%s' was not: %s",
+		       name, size, dm_name, st.top.name, err);
+		ret = EXIT_ERR;
+	}
+out:
 	free(target);
 	free(params);
 	return ret;
@@ -470,6 +549,8 @@ int cmd_node(int argc, char **argv)
 		return cmd_node_add(argc, argv);
 	if (!strcmp(cmd, "map"))
 		return cmd_node_map(argc, argv);
+	if (!strcmp(cmd, "move"))
+		return cmd_node_move(argc, argv);
 	if (!strcmp(cmd, "list")) {
 		if (argc)
 			return usage_err("node help", "node list: unexpected argument '%s'",

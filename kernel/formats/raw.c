@@ -195,6 +195,14 @@ static void raw_dtr(struct dm_target *ti)
 	kfree(rt);
 }
 
+/* Never serve while another device serves the same node. */
+static int raw_preresume(struct dm_target *ti)
+{
+	struct raw_target *rt = ti->private;
+
+	return vs_node_may_resume(&rt->node);
+}
+
 static void raw_resume(struct dm_target *ti)
 {
 	struct raw_target *rt = ti->private;
@@ -293,6 +301,7 @@ static struct target_type raw_target_type = {
 	.dtr = raw_dtr,
 	.map = raw_map,
 	.end_io = raw_end_io,
+	.preresume = raw_preresume,
 	.resume = raw_resume,
 	.status = raw_status,
 	.iterate_devices = raw_iterate_devices,

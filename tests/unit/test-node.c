@@ -4,8 +4,10 @@
  * output.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <netlink/attr.h>
 #include <netlink/genl/genl.h>
@@ -67,6 +69,18 @@ static struct nl_msg *node_msg(int variant)
 	nla_nest_end(m, nest);
 	nla_put_u32(m, 200, 1);			/* from a newer kernel */
 	return m;
+}
+
+/* result() that S contains (or, with !want, lacks) SUB; S shown on failure */
+static void check_has(const char *name, const char *s, const char *sub,
+		      bool want)
+{
+	bool ok = s && (strstr(s, sub) != NULL) == want;
+
+	result(ok, "%s", name);
+	if (!ok)
+		fprintf(stderr, "# got: %s\n# %s: %s\n", s ? s : "(null)",
+			want ? "want" : "unwanted", sub);
 }
 
 static struct vs_node test_node;
@@ -146,6 +160,53 @@ void test_node_object(void)
 	check_str("node object human (list row)", s,
 		  "NAME DRIVER SIZE RO  DEVICE          CHILDREN\n"
 		  "vm0  raw    1.0G yes /dev/mapper/vm0 file:/img/a \"b\".raw,backing:base\n");
+	free(s);
+	vs_node_free(&test_node);
+
+	/* moved: the kernel names the holder, vstoragectl the device above */
+	m = node_msg(0);
+	r = vs_node_parse(nlmsg_hdr(m), &test_node);
+	nlmsg_free(m);
+	result(r == 0, "node object parses (moved)");
+	if (r)
+		return;
+	free(test_node.dm_name);
+	test_node.dm_name = strdup("vm0-real");
+	test_node.top_dm_name = strdup("vm0");
+	test_node.top_major = 254;
+	test_node.top_minor = 1;
+	test_node.moved = true;
+	vs_node_cols_init(&test_cols);
+	vs_node_cols_fit(&test_cols, &test_node);
+	s = output_run(true, print_detail);
+	check_has("moved node json names both devices", s,
+		  "\"device\":\"/dev/mapper/vm0\",\"dm-name\":\"vm0\","
+		  "\"dev\":\"254:1\",\"node-device\":"
+		  "\"/dev/mapper/vm0-real\",\"node-dm-name\":"
+		  "\"vm0-real\",\"node-dev\":\"254:3\",", true);
+	free(s);
+	s = output_run(false, print_detail);
+	check_has("moved node human names both devices", s,
+		  "device: /dev/mapper/vm0\ndm-name: vm0\n"
+		  "dev: 254:1\nnode-device: /dev/mapper/vm0-real\n"
+		  "node-dm-name: vm0-real\nnode-dev: 254:3\n", true);
+	free(s);
+	s = output_run(false, print_row);
+	check_has("moved node row names both devices", s,
+		  " /dev/mapper/vm0>vm0-real ", true);
+	free(s);
+	/* not moved, but looked up: the JSON has both, humans see one */
+	test_node.moved = false;
+	free(test_node.dm_name);
+	test_node.dm_name = strdup("vm0");
+	test_node.top_minor = 3;
+	s = output_run(true, print_detail);
+	check_has("looked-up node json has node-dm-name", s,
+		  "\"node-dm-name\":\"vm0\",\"node-dev\":\"254:3\"", true);
+	free(s);
+	s = output_run(false, print_detail);
+	check_has("unmoved node human has no node-device", s, "node-device",
+		  false);
 	free(s);
 	vs_node_free(&test_node);
 

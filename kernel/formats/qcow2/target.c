@@ -413,8 +413,11 @@ static int q2_preresume(struct dm_target *ti)
 {
 	struct q2 *q = ti->private;
 	char *error = NULL;
-	int ret = 0;
+	int ret;
 
+	ret = vs_node_may_resume(&q->node);
+	if (ret)
+		return ret;
 	mutex_lock(&q->meta_lock);
 	if (!q->loaded && q->reload_pending) {
 		/* the old instance is suspended now: what it left is current */

@@ -1,0 +1,526 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * `vstoragectl node move NAME dm-name=NEW`: QEMU's split between the
+ * BlockBackend and the node. The user-visible device D (its dm name, dev_t,
+ * /dev/mapper/D and /dev/vstorage/D) stays with the workload; the node
+ * moves to a new device NEW under it, and D passes I/O through to NEW with
+ * a plain linear table. `dm-name=D` moves it back and NEW goes away.
+ *
+ * The kernel lets a node's name be constructed on another device while the
+ * device of its live instance is suspended; the new instance takes the
+ * image over exactly as in a reload of one device (Documentation/
+ * architecture.rst). Moving:
+ *
+ *   1. suspend D          the node's instance finishes I/O, commits
+ *   2. create NEW         the node's own table; its resume takes over
+ *   3. load D: linear     over NEW
+ *   4. resume D           the old instance is destroyed, writes nothing
+ *
+ * and back:
+ *
+ *   1. suspend D          queued workload I/O goes down to NEW
+ *   2. suspend NEW        the instance there commits
+ *   3. load D: the node's table
+ *   4. resume D           takes over; the linear table is destroyed
+ *   5. remove NEW         its instance writes nothing
+ *
+ * A failure part-way restores a device that serves the workload (the
+ * steps taken are undone, which for a move after step 2 is the move back)
+ * and the command fails with one line naming the failed step. The
+ * termination signals wait until the end.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libdevmapper.h>
+
+#include "cmds.h"
+#include "dm.h"
+#include "driver.h"
+#include "nl.h"
+#include "node.h"
+#include "parse.h"
+#include "util.h"
+
+/*
+ * The new device is private, as LVM's -real devices are: udev gives it
+ * /dev/mapper/NEW but scans nothing (the file system on it is the
+ * workload's, seen through D: its by-uuid link must stay D's) and makes no
+ * /dev/vstorage link.
+ */
+#define HOLDER_UDEV_FLAGS (DM_UDEV_DISABLE_SUBSYSTEM_RULES_FLAG | \
+			   DM_UDEV_DISABLE_DISK_RULES_FLAG | \
+			   DM_UDEV_DISABLE_OTHER_RULES_FLAG)
+
+#define ERR_LEN 1024
+
+struct move {
+	const char *name;		/* the node */
+	struct vs_dm_info top;		/* D, the user-visible device */
+	char top_dev[32];
+	struct vs_dm_info holder;	/* NEW: the device under D */
+	char holder_dev[32];
+	bool holder_made;		/* exists (the move created it) */
+	char holder_name[VS_DM_NAME_LEN];	/* NEW */
+	char *target, *params;		/* the node's own table */
+	uint64_t sectors;
+	bool read_only;
+	char err[ERR_LEN];		/* why the command fails */
+	char undo[ERR_LEN];		/* why undoing failed, or "" */
+};
+
+/*
+ * VSTORAGECTL_FAULT_MOVE=STEP fails that step before it is taken, as if
+ * device-mapper had refused it, so that tests can check what is undone.
+ */
+static bool fault(struct move *m, const char *step)
+{
+	const char *f = getenv("VSTORAGECTL_FAULT_MOVE");
+
+	if (!f || strcmp(f, step))
+		return false;
+	snprintf(m->err, sizeof(m->err), "injected fault at step '%s'", step);
+	return true;
+}
+
+/* Device-mapper names: what libdevmapper passes unmangled, no '/' */
+static int check_dm_name(const char *s, const char **why)
+{
+	size_t i, len = strlen(s);
+
+	if (!len) {
+		*why = "empty";
+		return -1;
+	}
+	if (len >= VS_DM_NAME_LEN) {
+		*why = "longer than 127 characters";
+		return -1;
+	}
+	if (!strcmp(s, ".") || !strcmp(s, "..")) {
+		*why = "'.' and '..' are not device names";
+		return -1;
+	}
+	if (!((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z') ||
+	      (s[0] >= '0' && s[0] <= '9'))) {
+		*why = "must start with a letter or a digit";
+		return -1;
+	}
+	for (i = 0; i < len; i++) {
+		char c = s[i];
+
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || strchr("#+-.:=@_", c))
+			continue;
+		*why = "letters, digits and '#+-.:=@_' only";
+		return -1;
+	}
+	return 0;
+}
+
+static void set_dev(char *buf, size_t len, const struct vs_dm_info *i)
+{
+	snprintf(buf, len, "%u:%u", i->major, i->minor);
+}
+
+/* Appends a failure of the undo to m->undo. */
+static void undo_failed(struct move *m, const char *what, const char *why)
+{
+	size_t n = strlen(m->undo);
+
+	snprintf(m->undo + n, sizeof(m->undo) - n, "%s%s: %s",
+		 n ? "; " : "", what, why);
+}
+
+/* D serves the node's own table again (a fresh instance). */
+static int top_load_node(struct move *m)
+{
+	char err[ERR_LEN];
+
+	if (vs_dm_load(m->top.name, m->top_dev, m->target, m->params,
+		       m->sectors, m->read_only, err, sizeof(err))) {
+		undo_failed(m, "loading the node's table on the user-visible device", err);
+		return -1;
+	}
+	if (vs_dm_resume(m->top.name, m->top_dev, m->target, 0, err,
+			 sizeof(err))) {
+		undo_failed(m, "resuming the user-visible device", err);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Undoes a move after D was suspended. Without the new device, D resumes
+ * with the instance it had (or, should that be refused, a fresh one).
+ * With it, the node goes back to D as in a move back.
+ */
+static void undo_move(struct move *m)
+{
+	char err[ERR_LEN], linear[64];
+	int ret;
+
+	if (!m->holder_made) {
+		if (!vs_dm_resume(m->top.name, m->top_dev, m->target, 0, err,
+				  sizeof(err)))
+			return;
+		top_load_node(m);
+		return;
+	}
+	snprintf(linear, sizeof(linear), "%s 0", m->holder_dev);
+	if (vs_dm_suspend(m->holder_name, err, sizeof(err))) {
+		undo_failed(m, "suspending the new device", err);
+		return;
+	}
+	if (top_load_node(m)) {
+		/*
+		 * Leave the node where it was taken over, on the new device,
+		 * and D passing through to it: D's old instance is superseded
+		 * and would refuse to serve again.
+		 */
+		if (vs_dm_resume(m->holder_name, m->holder_dev, m->target,
+				 HOLDER_UDEV_FLAGS, err, sizeof(err)))
+			undo_failed(m, "resuming the new device", err);
+		else if (vs_dm_load(m->top.name, m->top_dev, "linear", linear,
+				    m->sectors, m->read_only, err, sizeof(err)) ||
+			 vs_dm_resume(m->top.name, m->top_dev, "linear", 0,
+				      err, sizeof(err)))
+			undo_failed(m, "restoring the pass-through", err);
+		return;
+	}
+	ret = vs_dm_remove(m->holder_name);
+	if (ret)
+		undo_failed(m, "removing the new device",
+			    ret == -EIO ? vs_dm_last_error() : strerror(-ret));
+}
+
+static int move_to(struct move *m)
+{
+	struct vs_dm_spec spec = {
+		.name = m->holder_name,
+		.target = m->target,
+		.params = m->params,
+		.sectors = m->sectors,
+		.read_only = m->read_only,
+		.udev_flags = HOLDER_UDEV_FLAGS,
+	};
+	char uuid[VS_DM_UUID_LEN], linear[64], err[ERR_LEN];
+
+	snprintf(uuid, sizeof(uuid), VS_DM_UUID_HOLDER_PREFIX "%s", m->name);
+	spec.uuid = uuid;
+
+	if (fault(m, "suspend") ||
+	    vs_dm_suspend(m->top.name, m->err, sizeof(m->err)))
+		return -1;	/* nothing changed */
+
+	if (fault(m, "create") ||
+	    vs_dm_create(&spec, &m->holder, err, sizeof(err))) {
+		if (!m->err[0])
+			snprintf(m->err, sizeof(m->err), "%s", err);
+		undo_move(m);
+		return -1;
+	}
+	m->holder_made = true;
+	set_dev(m->holder_dev, sizeof(m->holder_dev), &m->holder);
+
+	snprintf(linear, sizeof(linear), "%s 0", m->holder_dev);
+	if (fault(m, "load") ||
+	    vs_dm_load(m->top.name, m->top_dev, "linear", linear, m->sectors,
+		       m->read_only, m->err, sizeof(m->err))) {
+		undo_move(m);
+		return -1;
+	}
+	if (fault(m, "resume") ||
+	    vs_dm_resume(m->top.name, m->top_dev, "linear", 0, m->err,
+			 sizeof(m->err))) {
+		undo_move(m);
+		return -1;
+	}
+	return 0;
+}
+
+/* D passes through to the holder; put the node back on D. */
+static int move_back(struct move *m)
+{
+	char err[ERR_LEN], linear[64];
+	int ret;
+
+	snprintf(linear, sizeof(linear), "%s 0", m->holder_dev);
+	if (fault(m, "suspend") ||
+	    vs_dm_suspend(m->top.name, m->err, sizeof(m->err)))
+		return -1;
+	if (fault(m, "back-suspend") ||
+	    vs_dm_suspend(m->holder_name, m->err, sizeof(m->err))) {
+		if (vs_dm_resume(m->top.name, m->top_dev, "linear", 0, err,
+				 sizeof(err)))
+			undo_failed(m, "resuming the user-visible device", err);
+		return -1;
+	}
+	if (fault(m, "back-load") ||
+	    vs_dm_load(m->top.name, m->top_dev, m->target, m->params,
+		       m->sectors, m->read_only, m->err, sizeof(m->err))) {
+		if (vs_dm_resume(m->holder_name, m->holder_dev, m->target,
+				 HOLDER_UDEV_FLAGS, err, sizeof(err)))
+			undo_failed(m, "resuming the node's device", err);
+		else if (vs_dm_resume(m->top.name, m->top_dev, "linear", 0,
+				      err, sizeof(err)))
+			undo_failed(m, "resuming the user-visible device", err);
+		return -1;
+	}
+	if (fault(m, "back-resume") ||
+	    vs_dm_resume(m->top.name, m->top_dev, m->target, 0, m->err,
+			 sizeof(m->err))) {
+		/* the node is still the holder's: pass through to it again */
+		if (vs_dm_resume(m->holder_name, m->holder_dev, m->target,
+				 HOLDER_UDEV_FLAGS, err, sizeof(err)))
+			undo_failed(m, "resuming the node's device", err);
+		else if (vs_dm_load(m->top.name, m->top_dev, "linear", linear,
+				    m->sectors, m->read_only, err, sizeof(err)) ||
+			 vs_dm_resume(m->top.name, m->top_dev, "linear", 0,
+				      err, sizeof(err)))
+			undo_failed(m, "restoring the pass-through", err);
+		return -1;
+	}
+	ret = fault(m, "back-remove") ? -EIO : vs_dm_remove(m->holder_name);
+	if (ret) {
+		snprintf(m->err, sizeof(m->err),
+			 "the node is back on '%s', but device '%s' could not be removed (%s): remove it with dmsetup remove",
+			 m->top.name, m->holder_name,
+			 ret == -EIO ? vs_dm_last_error() : strerror(-ret));
+		return -1;
+	}
+	return 0;
+}
+
+/* Checks that the node's device may leave: nothing points at it. */
+static int check_movable(struct move *m, const struct vs_node_stack *st)
+{
+	char uuid[VS_DM_UUID_LEN], by[VS_DM_NAME_LEN];
+	int nr;
+
+	if (!strncmp(st->holder.uuid, VS_DM_UUID_AUTO_PREFIX,
+		     sizeof(VS_DM_UUID_AUTO_PREFIX) - 1)) {
+		pr_err("node '%s' is an automatic backing node: overlays point at its device, it cannot move",
+		       m->name);
+		return -1;
+	}
+	snprintf(uuid, sizeof(uuid), VSTORAGE_DM_UUID_PREFIX "%s", m->name);
+	if (strcmp(st->holder.uuid, uuid)) {
+		pr_err("node '%s': device '%s' (UUID '%s') was not made by vstoragectl node add: cannot move it",
+		       m->name, st->holder.name, st->holder.uuid);
+		return -1;
+	}
+	nr = vs_dm_holders(st->holder.major, st->holder.minor, by, sizeof(by));
+	if (nr < 0) {
+		pr_err("node '%s': cannot read the holders of device '%s': %s",
+		       m->name, st->holder.name, strerror(-nr));
+		return -1;
+	}
+	if (nr) {
+		/* block status and node show name children by device number */
+		pr_err("node '%s' is in use by device '%s' (a child of another node, or a device-mapper table): cannot move it",
+		       m->name, by);
+		return -1;
+	}
+	if (st->holder.suspended) {
+		pr_err("device '%s' of node '%s' is suspended: resume it first",
+		       st->holder.name, m->name);
+		return -1;
+	}
+	return 0;
+}
+
+/* NEW must be a free name, and no holder of the node may be left over. */
+static int check_new(struct move *m)
+{
+	char uuid[VS_DM_UUID_LEN];
+	struct vs_dm_info info;
+	int ret;
+
+	ret = vs_dm_info(m->holder_name, NULL, &info);
+	if (!ret && info.exists) {
+		pr_err("dm-name=%s: a device-mapper device with this name already exists",
+		       m->holder_name);
+		return -1;
+	}
+	snprintf(uuid, sizeof(uuid), VS_DM_UUID_HOLDER_PREFIX "%s", m->name);
+	if (!ret)
+		ret = vs_dm_info(NULL, uuid, &info);
+	if (ret) {
+		pr_err("cannot query device-mapper: %s",
+		       ret == -EIO ? vs_dm_last_error() : strerror(-ret));
+		return -1;
+	}
+	if (info.exists) {
+		pr_err("device '%s' already has UUID '%s' (left by an interrupted move?): remove it first",
+		       info.name, uuid);
+		return -1;
+	}
+	return 0;
+}
+
+/* The pass-through D must be exactly "linear <holder> 0" to undo. */
+static int check_pass_through(struct move *m)
+{
+	char *target = NULL, *params = NULL, want[64];
+	int ret = 0;
+
+	snprintf(want, sizeof(want), "%s 0", m->holder_dev);
+	if (vs_dm_get_table(m->top.name, &target, &params, m->err,
+			    sizeof(m->err))) {
+		pr_err("node '%s': %s", m->name, m->err);
+		return -1;
+	}
+	if (strcmp(target, "linear") || strcmp(params, want)) {
+		pr_err("node '%s': device '%s' is not a plain pass-through to '%s' (table: %s %s): cannot move the node back",
+		       m->name, m->top.name, m->holder_name, target, params);
+		ret = -1;
+	}
+	free(target);
+	free(params);
+	return ret;
+}
+
+static int node_move(const char *name, const char *new)
+{
+	struct move m = { .name = name };
+	struct vs_node_stack st;
+	sigset_t block, old;
+	const char *why;
+	struct vs_node n;
+	struct vs_nl nl;
+	bool back;
+	int ret;
+
+	if (check_node_name(name, &why)) {
+		pr_err("invalid node name '%s': %s", name, why);
+		return EXIT_ERR;
+	}
+	if (check_dm_name(new, &why)) {
+		pr_err("dm-name=%s: invalid device-mapper name: %s", new, why);
+		return EXIT_ERR;
+	}
+	snprintf(m.holder_name, sizeof(m.holder_name), "%s", new);
+
+	if (vs_nl_open(&nl, false))
+		return EXIT_ERR;
+	ret = vs_node_get(&nl, name, &n);
+	if (ret) {
+		if (ret == -ENOENT && !nl.extack[0])
+			pr_err("no node named '%s'", name);
+		else
+			vs_nl_perror(&nl, "cannot get node '%s'", name);
+		vs_nl_close(&nl);
+		return EXIT_ERR;
+	}
+	vs_nl_close(&nl);
+	m.sectors = n.size / 512;
+	ret = vs_node_stack(&n, &st);
+	vs_node_free(&n);
+	if (ret) {
+		pr_err("node '%s': no device-mapper device has its device number",
+		       name);
+		return EXIT_ERR;
+	}
+	m.top = st.top;
+	set_dev(m.top_dev, sizeof(m.top_dev), &m.top);
+
+	if (!strcmp(new, st.holder.name)) {
+		pr_err("node '%s' is already on device '%s'", name, new);
+		return EXIT_ERR;
+	}
+	back = st.moved;
+	if (back && strcmp(new, st.top.name)) {
+		pr_err("node '%s' was moved to device '%s' under '%s': move it back first (dm-name=%s)",
+		       name, st.holder.name, st.top.name, st.top.name);
+		return EXIT_ERR;
+	}
+	if (back) {
+		m.holder = st.holder;
+		snprintf(m.holder_name, sizeof(m.holder_name), "%s",
+			 st.holder.name);
+		m.holder_made = true;
+		set_dev(m.holder_dev, sizeof(m.holder_dev), &m.holder);
+		if (check_pass_through(&m))
+			return EXIT_ERR;
+		if (st.holder.suspended || st.top.suspended) {
+			pr_err("node '%s': device '%s' is suspended: resume it first",
+			       name, st.top.suspended ? st.top.name :
+			       st.holder.name);
+			return EXIT_ERR;
+		}
+	} else if (check_movable(&m, &st) || check_new(&m)) {
+		return EXIT_ERR;
+	}
+
+	if (vs_dm_get_table(st.holder.name, &m.target, &m.params, m.err,
+			    sizeof(m.err))) {
+		pr_err("node '%s': %s", name, m.err);
+		return EXIT_ERR;
+	}
+	if (strncmp(m.target, VSTORAGE_DM_TARGET_PREFIX,
+		    sizeof(VSTORAGE_DM_TARGET_PREFIX) - 1)) {
+		pr_err("node '%s': device '%s' has a %s table, not a vstorage target",
+		       name, st.holder.name, m.target);
+		ret = EXIT_ERR;
+		goto out;
+	}
+	m.read_only = st.holder.read_only;
+	m.err[0] = '\0';
+
+	/* a ^C half-way would leave the workload's device suspended */
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGHUP);
+	sigaddset(&block, SIGQUIT);
+	sigprocmask(SIG_BLOCK, &block, &old);
+	ret = back ? move_back(&m) : move_to(&m);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	if (ret) {
+		if (m.undo[0])
+			pr_err("cannot move node '%s' to '%s': %s; undoing it failed too: %s",
+			       name, new, m.err, m.undo);
+		else
+			pr_err("cannot move node '%s' to '%s': %s", name, new,
+			       m.err);
+		ret = EXIT_ERR;
+	} else {
+		ret = EXIT_OK;
+	}
+out:
+	free(m.target);
+	free(m.params);
+	return ret;
+}
+
+int cmd_node_move(int argc, char **argv)
+{
+	const char *new = NULL;
+	int i;
+
+	if (argc < 1)
+		return usage_err("node help", "node move: missing NAME");
+	if (!strcmp(argv[0], "help")) {
+		usage_node(stdout);
+		return EXIT_OK;
+	}
+	if (argc < 2)
+		return usage_err("node help", "node move: missing dm-name=DM-NAME");
+	for (i = 1; i < argc; i++) {
+		if (strncmp(argv[i], "dm-name=", 8)) {
+			pr_err("node move: unknown property '%s' (expected dm-name=DM-NAME)",
+			       argv[i]);
+			return EXIT_ERR;
+		}
+		if (new) {
+			pr_err("node move: dm-name= given twice");
+			return EXIT_ERR;
+		}
+		new = argv[i] + 8;
+	}
+	return node_move(argv[0], new);
+}
