@@ -23,6 +23,10 @@
 
 #include "vstorage.h"
 
+/* ti->error for a live name on another device that is not suspended */
+#define VS_NODE_NAME_TAKEN \
+	"node name already in use by another device (suspend it to move the node)"
+
 #define DM_MSG_PREFIX "vstorage"
 
 static LIST_HEAD(vs_nodes);
@@ -104,7 +108,7 @@ int vs_node_register(struct vs_node *node, struct dm_target *ti, char **error)
 			goto out;
 		}
 		if (vs_node_md(other) != md && !dm_suspended(other->ti)) {
-			*error = "node name already in use by another device (suspend that device to move the node)";
+			*error = VS_NODE_NAME_TAKEN;
 			ret = -EEXIST;
 			goto out;
 		}

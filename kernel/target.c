@@ -30,6 +30,46 @@ void vs_dmemit_escaped(const char *s, char *result, unsigned int *szp,
 }
 EXPORT_SYMBOL_GPL(vs_dmemit_escaped);
 
+/* QEMU's options of a node's image, for every target with one. */
+static const struct vs_opt vs_backend_opt_defs[] = {
+	VS_OPT_DEF_ON_OFF("cache.direct", struct vs_backend_opts, direct, 1,
+			  "cache.direct needs on or off",
+			  "cache.direct given more than once",
+			  "O_DIRECT on the image file; off: its page cache"),
+	VS_OPT_DEF_ON_OFF("cache.no-flush", struct vs_backend_opts, no_flush, 0,
+			  "cache.no-flush needs on or off",
+			  "cache.no-flush given more than once",
+			  "flushes are not sent (unsafe)"),
+	VS_OPT_DEF_ON_OFF("cache.writeback", struct vs_backend_opts, writeback,
+			  1, "cache.writeback needs on or off",
+			  "cache.writeback given more than once",
+			  "off: every write durable when it completes"),
+	VS_OPT_DEF_ON_OFF("locking", struct vs_backend_opts, locking, 1,
+			  "locking needs on or off",
+			  "locking given more than once",
+			  "vstorage's and QEMU's image locks"),
+};
+
+static unsigned int vs_opt_count(const struct vs_opt_set *set)
+{
+	return set->nr + (set->has_backend ? ARRAY_SIZE(vs_backend_opt_defs) : 0);
+}
+
+/*
+ * Option I of SET (the target's own, then the image's), and where the
+ * struct its offset is relative to starts in VALUES.
+ */
+static const struct vs_opt *vs_opt_at(const struct vs_opt_set *set,
+				      unsigned int i, size_t *base)
+{
+	if (i < set->nr) {
+		*base = 0;
+		return &set->opts[i];
+	}
+	*base = set->backend;
+	return &vs_backend_opt_defs[i - set->nr];
+}
+
 static unsigned int vs_opt_words(const struct vs_opt *o)
 {
 	return o->type == VS_OPT_FLAG ? 1 : 2;
@@ -112,8 +152,8 @@ static int vs_opt_parse_value(const struct vs_opt *o, const char *arg,
 			*(u32 *)v = n;
 		return 0;
 	case VS_OPT_ENUM:
-		for (i = 0; arg && i < o->nr_names; i++) {
-			if (o->names[i] && !strcasecmp(arg, o->names[i])) {
+		for (i = 0; arg && o->names[i]; i++) {
+			if (!strcasecmp(arg, o->names[i])) {
 				*(unsigned int *)v = i;
 				return 0;
 			}
@@ -130,24 +170,27 @@ static int vs_opt_parse_value(const struct vs_opt *o, const char *arg,
 }
 
 int vs_target_parse(struct dm_target *ti, unsigned int argc, char **argv,
-		    struct vs_opt_set set, void *values,
+		    const struct vs_opt_set *set, void *values,
 		    const char **node_name, const char **path)
 {
 	struct dm_arg_set as = { .argc = argc, .argv = argv };
 	struct dm_arg count = {
 		.error = "invalid number of optional arguments",
 	};
+	unsigned int i, n, nr_opts = vs_opt_count(set);
 	unsigned long seen = 0;
-	unsigned int i, n;
+	size_t base;
 	int ret;
 
-	if (WARN_ON_ONCE(set.nr > BITS_PER_LONG)) {
+	if (WARN_ON_ONCE(nr_opts > BITS_PER_LONG)) {
 		ti->error = "too many options declared";
 		return -EINVAL;
 	}
-	for (i = 0; i < set.nr; i++) {
-		vs_opt_set_default(&set.opts[i], values);
-		count.max += vs_opt_words(&set.opts[i]);
+	for (i = 0; i < nr_opts; i++) {
+		const struct vs_opt *o = vs_opt_at(set, i, &base);
+
+		vs_opt_set_default(o, values + base);
+		count.max += vs_opt_words(o);
 	}
 	if (argc < 2) {
 		ti->error = "expected <node_name> <path> [<#opt_args> <opt_args>...]";
@@ -171,11 +214,11 @@ int vs_target_parse(struct dm_target *ti, unsigned int argc, char **argv,
 		const char *arg = NULL;
 
 		n--;
-		for (i = 0; i < set.nr; i++) {
-			if (!strcasecmp(name, set.opts[i].name)) {
-				o = &set.opts[i];
+		for (i = 0; i < nr_opts; i++) {
+			o = vs_opt_at(set, i, &base);
+			if (!strcasecmp(name, o->name))
 				break;
-			}
+			o = NULL;
 		}
 		if (!o) {
 			ti->error = "unknown optional argument";
@@ -190,7 +233,7 @@ int vs_target_parse(struct dm_target *ti, unsigned int argc, char **argv,
 			arg = dm_shift_arg(&as);
 			n--;
 		}
-		ret = vs_opt_parse_value(o, arg, values, &ti->error);
+		ret = vs_opt_parse_value(o, arg, values + base, &ti->error);
 		if (ret)
 			return ret;
 	}
@@ -203,24 +246,28 @@ int vs_target_parse(struct dm_target *ti, unsigned int argc, char **argv,
 EXPORT_SYMBOL_GPL(vs_target_parse);
 
 void vs_target_emit_table(const char *node_name, const char *path,
-			  struct vs_opt_set set, const void *values,
+			  const struct vs_opt_set *set, const void *values,
 			  char *result, unsigned int *szp, unsigned int maxlen)
 {
-	unsigned int sz = *szp, i, n = 0;
+	unsigned int sz = *szp, i, n = 0, nr_opts = vs_opt_count(set);
+	size_t base;
 
-	for (i = 0; i < set.nr; i++)
-		if (!vs_opt_is_default(&set.opts[i], values))
-			n += vs_opt_words(&set.opts[i]);
+	for (i = 0; i < nr_opts; i++) {
+		const struct vs_opt *o = vs_opt_at(set, i, &base);
+
+		if (!vs_opt_is_default(o, values + base))
+			n += vs_opt_words(o);
+	}
 
 	DMEMIT("%s ", node_name);
 	vs_dmemit_escaped(path, result, &sz, maxlen);
 	if (n)
 		DMEMIT(" %u", n);
-	for (i = 0; i < set.nr; i++) {
-		const struct vs_opt *o = &set.opts[i];
-		const void *v = values + o->offset;
+	for (i = 0; i < nr_opts; i++) {
+		const struct vs_opt *o = vs_opt_at(set, i, &base);
+		const void *v = values + base + o->offset;
 
-		if (vs_opt_is_default(o, values))
+		if (vs_opt_is_default(o, values + base))
 			continue;
 		DMEMIT(" %s", o->name);
 		switch (o->type) {

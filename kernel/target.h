@@ -31,55 +31,54 @@ struct vs_opt {
 	size_t offset;		/* of the value in the target's option struct */
 	u64 min, max;		/* U64, U32 */
 	u64 def;		/* FLAG, ON_OFF, U64, U32, ENUM */
-	const char * const *names;	/* ENUM; a NULL name cannot be given */
-	unsigned int nr_names;
+	/* ENUM: the names of the values, up to a NULL (values from there on
+	 * can only be defaults)
+	 */
+	const char * const *names;
 	const char *bad_value;	/* ti->error for a missing or bad value */
 	const char *twice;	/* ti->error for a repeated option */
 	const char *doc;	/* one line for Documentation/targets */
 };
 
-#define VS_OPT_COMMON(n, t, st, f, d)					\
+/*
+ * Entries of an option table. N is the name, ST the option struct and F
+ * the field in it, TWICE the error for a repeated option, BAD for a bad
+ * or missing value, D the documentation line. (The messages are spelled
+ * out: ti->error must be a static string.)
+ */
+#define VS_OPT_COMMON(n, t, st, f, tw, d)				\
 	.name = n, .type = t, .offset = offsetof(st, f), .doc = d,	\
-	.twice = n " given more than once"
+	.twice = tw
 
-#define VS_OPT_DEF_FLAG(n, st, f, d)					\
-	{ VS_OPT_COMMON(n, VS_OPT_FLAG, st, f, d) }
-#define VS_OPT_DEF_ON_OFF(n, st, f, dflt, d)				\
-	{ VS_OPT_COMMON(n, VS_OPT_ON_OFF, st, f, d), .def = dflt,	\
-	  .bad_value = n " needs on or off" }
-#define VS_OPT_DEF_U64(n, st, f, lo, hi, dflt, msg, d)			\
-	{ VS_OPT_COMMON(n, VS_OPT_U64, st, f, d), .min = lo, .max = hi,	\
-	  .def = dflt, .bad_value = msg }
-#define VS_OPT_DEF_U32(n, st, f, lo, hi, dflt, msg, d)			\
-	{ VS_OPT_COMMON(n, VS_OPT_U32, st, f, d), .min = lo, .max = hi,	\
-	  .def = dflt, .bad_value = msg }
-#define VS_OPT_DEF_ENUM(n, st, f, nm, dflt, msg, d)			\
-	{ VS_OPT_COMMON(n, VS_OPT_ENUM, st, f, d), .names = nm,		\
-	  .nr_names = ARRAY_SIZE(nm), .def = dflt, .bad_value = msg }
-#define VS_OPT_DEF_STR(n, st, f, msg, d)				\
-	{ VS_OPT_COMMON(n, VS_OPT_STR, st, f, d), .bad_value = msg }
+#define VS_OPT_DEF_FLAG(n, st, f, tw, d)				\
+	{ VS_OPT_COMMON(n, VS_OPT_FLAG, st, f, tw, d) }
+#define VS_OPT_DEF_ON_OFF(n, st, f, dflt, bad, tw, d)			\
+	{ VS_OPT_COMMON(n, VS_OPT_ON_OFF, st, f, tw, d), .def = dflt,	\
+	  .bad_value = bad }
+#define VS_OPT_DEF_U64(n, st, f, lo, hi, dflt, bad, tw, d)		\
+	{ VS_OPT_COMMON(n, VS_OPT_U64, st, f, tw, d), .min = lo,	\
+	  .max = hi, .def = dflt, .bad_value = bad }
+#define VS_OPT_DEF_U32(n, st, f, lo, hi, dflt, bad, tw, d)		\
+	{ VS_OPT_COMMON(n, VS_OPT_U32, st, f, tw, d), .min = lo,	\
+	  .max = hi, .def = dflt, .bad_value = bad }
+#define VS_OPT_DEF_ENUM(n, st, f, nm, dflt, bad, tw, d)			\
+	{ VS_OPT_COMMON(n, VS_OPT_ENUM, st, f, tw, d), .names = nm,	\
+	  .def = dflt, .bad_value = bad }
+#define VS_OPT_DEF_STR(n, st, f, bad, tw, d)				\
+	{ VS_OPT_COMMON(n, VS_OPT_STR, st, f, tw, d), .bad_value = bad }
 
 /*
- * QEMU's options of a node's image (struct vs_backend_opts at member M of
- * the target's option struct ST): cache.direct, cache.no-flush,
- * cache.writeback, locking.
+ * A target's options: its table, and, for a target with an image, QEMU's
+ * options of the image (cache.direct, cache.no-flush, cache.writeback,
+ * locking: vs_backend_opt_defs) into the struct vs_backend_opts at
+ * BACKEND in its option struct.
  */
-#define VS_BACKEND_OPT_DEFS(st, m)					\
-	VS_OPT_DEF_ON_OFF("cache.direct", st, m.direct, 1,		\
-			  "O_DIRECT on the image file; off: its page cache"), \
-	VS_OPT_DEF_ON_OFF("cache.no-flush", st, m.no_flush, 0,		\
-			  "flushes are not sent (unsafe)"),		\
-	VS_OPT_DEF_ON_OFF("cache.writeback", st, m.writeback, 1,	\
-			  "off: every write durable when it completes"), \
-	VS_OPT_DEF_ON_OFF("locking", st, m.locking, 1,			\
-			  "vstorage's and QEMU's image locks")
-
 struct vs_opt_set {
 	const struct vs_opt *opts;
 	unsigned int nr;
+	bool has_backend;
+	size_t backend;
 };
-
-#define VS_OPT_SET(a) ((struct vs_opt_set){ .opts = a, .nr = ARRAY_SIZE(a) })
 
 struct dm_target;
 
@@ -89,11 +88,11 @@ struct dm_target;
  * ti->error on failure.
  */
 int vs_target_parse(struct dm_target *ti, unsigned int argc, char **argv,
-		    struct vs_opt_set set, void *values,
+		    const struct vs_opt_set *set, void *values,
 		    const char **node_name, const char **path);
 /* Write the table line back: node name, path, and non-default options. */
 void vs_target_emit_table(const char *node_name, const char *path,
-			  struct vs_opt_set set, const void *values,
+			  const struct vs_opt_set *set, const void *values,
 			  char *result, unsigned int *szp, unsigned int maxlen);
 
 void vs_dmemit_escaped(const char *s, char *result, unsigned int *szp,

@@ -66,13 +66,22 @@ static int raw_end_io(struct dm_target *ti, struct bio *bio,
 static const struct vs_opt raw_opt_defs[] = {
 	VS_OPT_DEF_U64("offset", struct raw_opts, offset, 0, U64_MAX, 0,
 		       "offset needs a value in bytes",
+		       "offset given more than once",
 		       "where the image starts inside the child"),
 	VS_OPT_DEF_U64("size", struct raw_opts, size, 1, U64_MAX, 0,
 		       "size must be greater than zero (bytes)",
+		       "size given more than once",
 		       "must equal the target length in bytes"),
 	VS_OPT_DEF_FLAG("read-only", struct raw_opts, read_only,
+			"read-only given more than once",
 			"never write to the child"),
-	VS_BACKEND_OPT_DEFS(struct raw_opts, be),
+};
+
+static const struct vs_opt_set raw_opt_set = {
+	.opts = raw_opt_defs,
+	.nr = ARRAY_SIZE(raw_opt_defs),
+	.has_backend = true,
+	.backend = offsetof(struct raw_opts, be),
 };
 
 static int raw_check_args(struct dm_target *ti, const struct raw_opts *o)
@@ -122,7 +131,7 @@ static int raw_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	bool writable;
 	int ret;
 
-	ret = vs_target_parse(ti, argc, argv, VS_OPT_SET(raw_opt_defs), &opt,
+	ret = vs_target_parse(ti, argc, argv, &raw_opt_set, &opt,
 			      &node_name, &path);
 	if (ret)
 		return ret;
@@ -233,7 +242,7 @@ static void raw_status(struct dm_target *ti, status_type_t type,
 		break;
 	case STATUSTYPE_TABLE:
 		vs_target_emit_table(rt->node.name, rt->path,
-				     VS_OPT_SET(raw_opt_defs), &rt->opt,
+				     &raw_opt_set, &rt->opt,
 				     result, &sz, maxlen);
 		break;
 	case STATUSTYPE_IMA:

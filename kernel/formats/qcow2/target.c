@@ -23,48 +23,62 @@
  */
 static const char * const q2_overlap_names[] = {
 	[Q2_OVERLAP_NONE] = "none", [Q2_OVERLAP_CONSTANT] = "constant",
-	[Q2_OVERLAP_CACHED] = "cached", [Q2_OVERLAP_ALL] = "all",
+	[Q2_OVERLAP_CACHED] = "cached", [Q2_OVERLAP_ALL] = "all", NULL
 };
 
 /* Q2_LAZY_IMAGE has no name: it is what not giving the option means. */
 static const char * const q2_lazy_names[] = {
-	[Q2_LAZY_OFF] = "off", [Q2_LAZY_ON] = "on",
+	[Q2_LAZY_OFF] = "off", [Q2_LAZY_ON] = "on", [Q2_LAZY_IMAGE] = NULL
 };
 
 static const char * const q2_discard_names[] = {
-	[Q2_DISCARD_IGNORE] = "ignore", [Q2_DISCARD_UNMAP] = "unmap",
+	[Q2_DISCARD_IGNORE] = "ignore", [Q2_DISCARD_UNMAP] = "unmap", NULL
 };
 
 static const struct vs_opt q2_opt_defs[] = {
 	VS_OPT_DEF_STR("backing", struct q2_options, backing,
 		       "backing needs a device or none",
+		       "backing given more than once",
 		       "the backing node's device, or none (needed with a backing file)"),
 	VS_OPT_DEF_FLAG("read-only", struct q2_options, read_only,
+			"read-only given more than once",
 			"never write to the image"),
 	VS_OPT_DEF_U64("l2-cache-size", struct q2_options, l2_cache_size,
 		       0, U64_MAX, 0, "l2-cache-size needs a value in bytes",
+		       "l2-cache-size given more than once",
 		       "bytes of L2 tables cached (0: QEMU's default)"),
 	VS_OPT_DEF_U64("refcount-cache-size", struct q2_options,
 		       refcount_cache_size, 0, U64_MAX, 0,
 		       "refcount-cache-size needs a value in bytes",
+		       "refcount-cache-size given more than once",
 		       "bytes of refcount blocks cached (0: QEMU's default)"),
 	VS_OPT_DEF_U32("cache-clean-interval", struct q2_options,
 		       cache_clean_interval, 0, U32_MAX, 0,
 		       "cache-clean-interval needs seconds (at most 4294967295)",
+		       "cache-clean-interval given more than once",
 		       "seconds after which unused cached tables are dropped (0: never)"),
 	VS_OPT_DEF_ENUM("lazy-refcounts", struct q2_options, lazy,
 			q2_lazy_names, Q2_LAZY_IMAGE,
 			"lazy-refcounts needs on or off",
+			"lazy-refcounts given more than once",
 			"refcounts written only at a clean close (default: the image's bit)"),
 	VS_OPT_DEF_ENUM("discard", struct q2_options, discard,
 			q2_discard_names, Q2_DISCARD_IGNORE,
 			"discard needs ignore or unmap",
+			"discard given more than once",
 			"unmap: a discard frees clusters; ignore: it is dropped"),
 	VS_OPT_DEF_ENUM("overlap-check", struct q2_options, overlap,
 			q2_overlap_names, Q2_OVERLAP_CACHED,
 			"overlap-check needs none, constant, cached or all",
+			"overlap-check given more than once",
 			"which metadata writes are checked against"),
-	VS_BACKEND_OPT_DEFS(struct q2_options, be),
+};
+
+static const struct vs_opt_set q2_opt_set = {
+	.opts = q2_opt_defs,
+	.nr = ARRAY_SIZE(q2_opt_defs),
+	.has_backend = true,
+	.backend = offsetof(struct q2_options, be),
 };
 
 /*
@@ -232,7 +246,7 @@ static int q2_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	bool writable;
 	int ret;
 
-	ret = vs_target_parse(ti, argc, argv, VS_OPT_SET(q2_opt_defs), &opt,
+	ret = vs_target_parse(ti, argc, argv, &q2_opt_set, &opt,
 			      &node_name, &path);
 	if (ret)
 		return ret;
@@ -515,7 +529,7 @@ static void q2_status(struct dm_target *ti, status_type_t type,
 		break;
 	case STATUSTYPE_TABLE:
 		vs_target_emit_table(q->node.name, q->path,
-				     VS_OPT_SET(q2_opt_defs), &q->opt, result,
+				     &q2_opt_set, &q->opt, result,
 				     &sz, maxlen);
 		break;
 	case STATUSTYPE_IMA:
