@@ -45,6 +45,7 @@ void usage_node(FILE *f)
 			fprintf(f, " %s=%s", p->name, p->arg);
 		fputc('\n', f);
 	}
+	fprintf(f, "raw and qcow2 also: cache.direct=on|off cache.no-flush=on|off cache.writeback=on|off locking=on|off\n");
 	fprintf(f, "BYTES: a number with an optional suffix k, M, G, T, P or E (powers of 1024)\n");
 }
 
