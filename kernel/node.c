@@ -25,7 +25,7 @@
 
 /* ti->error for a live name on another device that is not suspended */
 #define VS_NODE_NAME_TAKEN \
-	"node name already in use by another device (suspend it to move the node)"
+	"node name already in use by another device (suspend that device to move the node)"
 
 #define DM_MSG_PREFIX "vstorage"
 
