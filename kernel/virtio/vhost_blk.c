@@ -81,7 +81,7 @@ struct vhost_blk {
 	struct vhost_blk_vq vqs[VHOST_BLK_MAX_QUEUES];
 	struct vhost_virtqueue *vq_ptrs[VHOST_BLK_MAX_QUEUES];
 	wait_queue_head_t drain_wq;
-	spinlock_t id_lock;
+	spinlock_t id_lock;	/* id: the worker reads, ioctls write */
 	char id[VHOST_BLK_ID_BYTES];
 };
 
@@ -290,7 +290,6 @@ static u8 vhost_blk_discard(struct vhost_blk_req *req,
 			    struct iov_iter *iter)
 {
 	struct virtio_blk_discard_write_zeroes *segs;
-	struct vhost_virtqueue *vq = &req->bvq->vq;
 	size_t len = iov_iter_count(iter);
 	unsigned int i, nr = len / sizeof(*segs);
 	u8 status = VIRTIO_BLK_S_OK;
@@ -307,7 +306,7 @@ static u8 vhost_blk_discard(struct vhost_blk_req *req,
 		goto out;
 	}
 	for (i = 0; i < nr; i++) {
-		u32 flags = vhost32_to_cpu(vq, segs[i].flags);
+		u32 flags = le32_to_cpu(segs[i].flags);
 		u32 allowed = type == VIRTIO_BLK_T_WRITE_ZEROES ?
 			      VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP : 0;
 
@@ -316,8 +315,8 @@ static u8 vhost_blk_discard(struct vhost_blk_req *req,
 			goto out;
 		}
 		if (!vhost_blk_in_range(be->bdev,
-					vhost64_to_cpu(vq, segs[i].sector),
-					vhost32_to_cpu(vq, segs[i].num_sectors))) {
+					le64_to_cpu(segs[i].sector),
+					le32_to_cpu(segs[i].num_sectors))) {
 			status = VIRTIO_BLK_S_IOERR;
 			goto out;
 		}
@@ -327,8 +326,8 @@ static u8 vhost_blk_discard(struct vhost_blk_req *req,
 		goto out;
 	}
 	for (i = 0; i < nr; i++) {
-		u64 sector = vhost64_to_cpu(vq, segs[i].sector);
-		u32 num = vhost32_to_cpu(vq, segs[i].num_sectors);
+		u64 sector = le64_to_cpu(segs[i].sector);
+		u32 num = le32_to_cpu(segs[i].num_sectors);
 		struct bio *bio = NULL;
 		int ret;
 
@@ -338,12 +337,13 @@ static u8 vhost_blk_discard(struct vhost_blk_req *req,
 			ret = __blkdev_issue_discard(be->bdev, sector, num,
 						     GFP_KERNEL, &bio);
 		} else {
-			u32 flags = vhost32_to_cpu(vq, segs[i].flags);
+			u32 flags = le32_to_cpu(segs[i].flags);
+			unsigned int zflags = BLKDEV_ZERO_NOUNMAP;
 
+			if (flags & VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP)
+				zflags = 0;
 			ret = __blkdev_issue_zeroout(be->bdev, sector, num,
-				GFP_KERNEL, &bio,
-				flags & VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP ?
-				0 : BLKDEV_ZERO_NOUNMAP);
+						     GFP_KERNEL, &bio, zflags);
 		}
 		/* the chain's last bio ends after all the others */
 		if (bio)
