@@ -5,8 +5,13 @@
  *
  * The path of a request:
  *
- * 1. A kick runs vhost_blk_handle_vq() in the device's vhost worker, which
- *    runs in the owner's address space: descriptors are user addresses.
+ * 1. A kick wakes the device's vhost worker, which only hands the queue to
+ *    the queue's work item on an unbound workqueue: 6.1's vhost core has
+ *    one worker thread per device, and that one thread would serve every
+ *    queue of the device on one CPU. The work item adopts the owner's
+ *    address space (kthread_use_mm(), as the vhost worker itself does), in
+ *    which descriptors are user addresses, and runs vhost_blk_handle_vq();
+ *    the work items of different queues run on different CPUs at once.
  * 2. Each chain becomes a request: the header is copied out, the status
  *    byte is the last device-writable byte wherever it lies, and data goes
  *    straight to the backend device in bios built on the guest's pages
@@ -16,7 +21,8 @@
  *    so it only parks the bio on its request and, when the request's last
  *    bio ends, puts the request on its queue's completion list and queues
  *    the queue's completion work.
- * 4. The completion work, back in the worker, releases the pages, copies
+ * 4. The queue's work item, in the owner's address space again, releases
+ *    the pages, copies
  *    bounced reads out, writes the status bytes and adds the whole batch to
  *    the used ring with one signal.
  *
@@ -31,6 +37,7 @@
 #include <linux/bio.h>
 #include <linux/blkdev.h>
 #include <linux/file.h>
+#include <linux/kthread.h>
 #include <linux/llist.h>
 #include <linux/miscdevice.h>
 #include <linux/module.h>
@@ -68,7 +75,9 @@ struct vhost_blk_backend {
 
 struct vhost_blk_vq {
 	struct vhost_virtqueue vq;
-	struct vhost_work done_work;
+	/* serves kicks and completions of this queue, one CPU at a time */
+	struct work_struct work;
+	unsigned long kicked;	/* bit 0: the ring has new requests */
 	struct llist_head done;
 	/* requests taken from the ring and not yet in the used ring */
 	atomic_t inflight;
@@ -111,6 +120,7 @@ struct vhost_blk_req {
 };
 
 static struct kmem_cache *vhost_blk_req_cache;
+static struct workqueue_struct *vhost_blk_wq;
 
 static struct vhost_blk *vq_to_blk(struct vhost_virtqueue *vq)
 {
@@ -124,7 +134,7 @@ static void vhost_blk_req_put(struct vhost_blk_req *req)
 	if (!atomic_dec_and_test(&req->pending))
 		return;
 	llist_add(&req->node, &bvq->done);
-	vhost_work_queue(bvq->vq.dev, &bvq->done_work);
+	queue_work(vhost_blk_wq, &bvq->work);
 }
 
 static void vhost_blk_bio_end(struct bio *bio)
@@ -491,8 +501,10 @@ static void vhost_blk_handle_kick(struct vhost_work *work)
 {
 	struct vhost_virtqueue *vq = container_of(work, struct vhost_virtqueue,
 						  poll.work);
+	struct vhost_blk_vq *bvq = container_of(vq, struct vhost_blk_vq, vq);
 
-	vhost_blk_handle_vq(container_of(vq, struct vhost_blk_vq, vq));
+	set_bit(0, &bvq->kicked);
+	queue_work(vhost_blk_wq, &bvq->work);
 }
 
 /* In the worker: guest memory is ours to touch again. */
@@ -530,10 +542,8 @@ static void vhost_blk_req_finish(struct vhost_blk_req *req)
 		       req->head);
 }
 
-static void vhost_blk_done_work(struct vhost_work *work)
+static void vhost_blk_complete(struct vhost_blk_vq *bvq)
 {
-	struct vhost_blk_vq *bvq = container_of(work, struct vhost_blk_vq,
-						done_work);
 	struct vhost_virtqueue *vq = &bvq->vq;
 	struct vhost_blk *vb = vq_to_blk(vq);
 	struct vring_used_elem heads[64];
@@ -568,6 +578,21 @@ static void vhost_blk_done_work(struct vhost_work *work)
 	atomic_sub(total, &bvq->inflight);
 	mutex_unlock(&vq->mutex);
 	wake_up(&vb->drain_wq);
+}
+
+static void vhost_blk_work(struct work_struct *work)
+{
+	struct vhost_blk_vq *bvq = container_of(work, struct vhost_blk_vq, work);
+	struct mm_struct *mm = bvq->vq.dev->mm;
+
+	/* no owner, no requests: the ioctls drain and flush before it goes */
+	if (WARN_ON_ONCE(!mm))
+		return;
+	kthread_use_mm(mm);
+	vhost_blk_complete(bvq);
+	if (test_and_clear_bit(0, &bvq->kicked))
+		vhost_blk_handle_vq(bvq);
+	kthread_unuse_mm(mm);
 }
 
 static struct vhost_blk_backend *vhost_blk_backend_open(int fd)
@@ -627,6 +652,14 @@ static struct vhost_blk_backend *vhost_blk_stop_vq(struct vhost_blk *vb,
 	return be;
 }
 
+static void vhost_blk_flush_work(struct vhost_blk *vb)
+{
+	int i;
+
+	for (i = 0; i < VHOST_BLK_MAX_QUEUES; i++)
+		flush_work(&vb->vqs[i].work);
+}
+
 static void vhost_blk_stop_all(struct vhost_blk *vb)
 {
 	int i;
@@ -634,6 +667,7 @@ static void vhost_blk_stop_all(struct vhost_blk *vb)
 	for (i = 0; i < VHOST_BLK_MAX_QUEUES; i++)
 		vhost_blk_backend_put(vhost_blk_stop_vq(vb, &vb->vqs[i]));
 	vhost_dev_flush(&vb->dev);
+	vhost_blk_flush_work(vb);
 }
 
 static long vhost_blk_set_backend(struct vhost_blk *vb, unsigned int index,
@@ -724,6 +758,8 @@ static long vhost_blk_reset_owner(struct vhost_blk *vb)
 	}
 	vhost_blk_stop_all(vb);
 	vhost_dev_stop(&vb->dev);
+	/* a kick the vhost worker took before it stopped */
+	vhost_blk_flush_work(vb);
 	vhost_dev_reset_owner(&vb->dev, umem);
 out:
 	mutex_unlock(&vb->dev.mutex);
@@ -796,7 +832,7 @@ static int vhost_blk_open(struct inode *inode, struct file *f)
 		vb->vq_ptrs[i] = &bvq->vq;
 		bvq->vq.handle_kick = vhost_blk_handle_kick;
 		init_llist_head(&bvq->done);
-		vhost_work_init(&bvq->done_work, vhost_blk_done_work);
+		INIT_WORK(&bvq->work, vhost_blk_work);
 	}
 	vhost_dev_init(&vb->dev, vb->vq_ptrs, VHOST_BLK_MAX_QUEUES, UIO_MAXIOV,
 		       VHOST_BLK_WEIGHT, VHOST_BLK_BYTE_WEIGHT, true, NULL);
@@ -810,6 +846,7 @@ static int vhost_blk_release(struct inode *inode, struct file *f)
 
 	vhost_blk_stop_all(vb);
 	vhost_dev_stop(&vb->dev);
+	vhost_blk_flush_work(vb);
 	vhost_dev_cleanup(&vb->dev);
 	kvfree(vb);
 	return 0;
@@ -837,15 +874,28 @@ static int __init vhost_blk_init(void)
 	vhost_blk_req_cache = KMEM_CACHE(vhost_blk_req, 0);
 	if (!vhost_blk_req_cache)
 		return -ENOMEM;
+	/* unbound: a queue's work runs where a CPU is free, not where it was kicked */
+	vhost_blk_wq = alloc_workqueue("vhost-blk", WQ_UNBOUND, 0);
+	if (!vhost_blk_wq) {
+		r = -ENOMEM;
+		goto out_cache;
+	}
 	r = misc_register(&vhost_blk_misc);
 	if (r)
-		kmem_cache_destroy(vhost_blk_req_cache);
+		goto out_wq;
+	return 0;
+
+out_wq:
+	destroy_workqueue(vhost_blk_wq);
+out_cache:
+	kmem_cache_destroy(vhost_blk_req_cache);
 	return r;
 }
 
 static void __exit vhost_blk_exit(void)
 {
 	misc_deregister(&vhost_blk_misc);
+	destroy_workqueue(vhost_blk_wq);
 	kmem_cache_destroy(vhost_blk_req_cache);
 }
 
