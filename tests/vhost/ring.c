@@ -89,6 +89,8 @@ uint64_t vmm_region_end(struct vmm *m, unsigned int region)
 static int vmm_ioctl(struct vmm *m, unsigned long req, void *arg,
 		     const char *what)
 {
+	if (m->sock >= 0)
+		return vmm_user_ioctl(m, req, arg, what);
 	if (ioctl(m->fd, req, arg) < 0) {
 		fprintf(stderr, "vmm: %s: %s\n", what, strerror(errno));
 		return -1;
@@ -159,15 +161,63 @@ static int vmm_setup_vq(struct vmm *m, unsigned int q)
 	return vmm_ioctl(m, VHOST_SET_VRING_ERR, &f, "VHOST_SET_VRING_ERR");
 }
 
+/* Guest memory: three memfd regions, gaps between them, one above 4 GiB. */
+static int vmm_map_regions(struct vmm *m)
+{
+	unsigned int i;
+
+	for (i = 0; i < VMM_REGIONS; i++) {
+		struct vmm_region *r = &m->reg[i];
+
+		r->fd = memfd_create("vmm-guest", MFD_CLOEXEC);
+		if (r->fd < 0 || ftruncate(r->fd, VMM_REGION_SIZE)) {
+			perror("vmm: memfd");
+			return -1;
+		}
+		r->size = VMM_REGION_SIZE;
+		r->gpa = 0x100000ull + i * 0x50000000ull;
+		r->hva = mmap(NULL, r->size, PROT_READ | PROT_WRITE, MAP_SHARED,
+			      r->fd, 0);
+		if (r->hva == MAP_FAILED) {
+			r->hva = NULL;
+			perror("vmm: mmap");
+			return -1;
+		}
+	}
+	vmm_mem_reset(m);
+	return 0;
+}
+
+static uint64_t vmm_want(bool event_idx)
+{
+	uint64_t want = (1ULL << VIRTIO_F_VERSION_1) |
+			(1ULL << VIRTIO_RING_F_INDIRECT_DESC) |
+			(1ULL << VIRTIO_BLK_F_FLUSH) | (1ULL << VIRTIO_BLK_F_DISCARD) |
+			(1ULL << VIRTIO_BLK_F_WRITE_ZEROES) | (1ULL << VIRTIO_BLK_F_MQ);
+
+	return event_idx ? want | 1ULL << VIRTIO_RING_F_EVENT_IDX : want;
+}
+
+int vmm_setup_rings(struct vmm *m)
+{
+	unsigned int i;
+
+	for (i = 0; i < m->nq; i++)
+		if (vmm_setup_vq(m, i))
+			return -1;
+	return 0;
+}
+
 int vmm_open(struct vmm *m, const char *backend, unsigned int nq,
 	     bool event_idx, bool read_only)
 {
 	struct vhost_memory *mem;
-	uint64_t want;
+	uint64_t want = vmm_want(event_idx);
 	unsigned int i;
 	int bfd;
 
 	memset(m, 0, sizeof(*m));
+	m->sock = -1;
 	m->backend = backend;
 	m->nq = nq;
 	m->fd = open("/dev/vhost-blk", O_RDWR | O_CLOEXEC);
@@ -178,11 +228,6 @@ int vmm_open(struct vmm *m, const char *backend, unsigned int nq,
 	if (vmm_ioctl(m, VHOST_SET_OWNER, NULL, "VHOST_SET_OWNER") ||
 	    vmm_ioctl(m, VHOST_GET_FEATURES, &m->features, "VHOST_GET_FEATURES"))
 		return -1;
-	want = (1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_RING_F_INDIRECT_DESC) |
-	       (1ULL << VIRTIO_BLK_F_FLUSH) | (1ULL << VIRTIO_BLK_F_DISCARD) |
-	       (1ULL << VIRTIO_BLK_F_WRITE_ZEROES) | (1ULL << VIRTIO_BLK_F_MQ);
-	if (event_idx)
-		want |= 1ULL << VIRTIO_RING_F_EVENT_IDX;
 	if ((m->features & want) != want) {
 		fprintf(stderr, "vmm: device offers %#llx, need %#llx\n",
 			(unsigned long long)m->features, (unsigned long long)want);
@@ -192,42 +237,24 @@ int vmm_open(struct vmm *m, const char *backend, unsigned int nq,
 	m->event_idx = event_idx;
 	if (vmm_ioctl(m, VHOST_SET_FEATURES, &m->features, "VHOST_SET_FEATURES"))
 		return -1;
-
+	if (vmm_map_regions(m))
+		return -1;
 	mem = calloc(1, sizeof(*mem) + VMM_REGIONS * sizeof(mem->regions[0]));
 	if (!mem)
 		return -1;
 	mem->nregions = VMM_REGIONS;
 	for (i = 0; i < VMM_REGIONS; i++) {
-		struct vmm_region *r = &m->reg[i];
-		int mfd = memfd_create("vmm-guest", MFD_CLOEXEC);
-
-		if (mfd < 0 || ftruncate(mfd, VMM_REGION_SIZE)) {
-			perror("vmm: memfd");
-			return -1;
-		}
-		r->size = VMM_REGION_SIZE;
-		/* gaps between regions; the last one above 4 GiB */
-		r->gpa = 0x100000ull + i * 0x50000000ull;
-		r->hva = mmap(NULL, r->size, PROT_READ | PROT_WRITE, MAP_SHARED,
-			      mfd, 0);
-		close(mfd);
-		if (r->hva == MAP_FAILED) {
-			perror("vmm: mmap");
-			return -1;
-		}
-		mem->regions[i].guest_phys_addr = r->gpa;
-		mem->regions[i].memory_size = r->size;
-		mem->regions[i].userspace_addr = (uint64_t)(uintptr_t)r->hva;
+		mem->regions[i].guest_phys_addr = m->reg[i].gpa;
+		mem->regions[i].memory_size = m->reg[i].size;
+		mem->regions[i].userspace_addr = (uint64_t)(uintptr_t)m->reg[i].hva;
 	}
 	if (vmm_ioctl(m, VHOST_SET_MEM_TABLE, mem, "VHOST_SET_MEM_TABLE")) {
 		free(mem);
 		return -1;
 	}
 	free(mem);
-	vmm_mem_reset(m);
-	for (i = 0; i < nq; i++)
-		if (vmm_setup_vq(m, i))
-			return -1;
+	if (vmm_setup_rings(m))
+		return -1;
 	bfd = vmm_backend_fd(m, read_only);
 	if (bfd < 0)
 		return -1;
@@ -241,13 +268,29 @@ int vmm_open(struct vmm *m, const char *backend, unsigned int nq,
 	return 0;
 }
 
+int vmm_open_user(struct vmm *m, const char *socket, unsigned int nq,
+		  bool event_idx)
+{
+	memset(m, 0, sizeof(*m));
+	m->fd = -1;
+	m->backend = socket;
+	m->nq = nq;
+	m->event_idx = event_idx;
+	m->features = vmm_want(event_idx);
+	if (vmm_map_regions(m))
+		return -1;
+	return vmm_user_setup(m, event_idx);
+}
+
 void vmm_close(struct vmm *m)
 {
 	unsigned int i;
 
 	if (m->fd >= 0)
 		close(m->fd);
-	m->fd = -1;
+	if (m->sock >= 0)
+		close(m->sock);
+	m->fd = m->sock = -1;
 	for (i = 0; i < m->nq; i++) {
 		close(m->vq[i].kick);
 		close(m->vq[i].call);
@@ -255,9 +298,12 @@ void vmm_close(struct vmm *m)
 		free(m->vq[i].reqs);
 		m->vq[i].reqs = NULL;
 	}
-	for (i = 0; i < VMM_REGIONS; i++)
+	for (i = 0; i < VMM_REGIONS; i++) {
 		if (m->reg[i].hva)
 			munmap(m->reg[i].hva, m->reg[i].size);
+		if (m->reg[i].fd > 0)
+			close(m->reg[i].fd);
+	}
 }
 
 uint8_t *vmm_hva(struct vmm *m, uint64_t gpa, uint32_t len)

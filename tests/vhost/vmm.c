@@ -2,7 +2,8 @@
 /*
  * tests/vhost/vmm: plays the VMM in front of /dev/vhost-blk.
  *
- *   vmm --backend DEVICE --mode functional|hostile|load [--queues N]
+ *   vmm --backend DEVICE | --vhost-user SOCKET
+ *       --mode functional|hostile|load [--queues N]
  *       [--qd N] [--seconds N] [--bs BYTES] [--rw randread|randwrite]
  *       [--seed N]
  *
@@ -12,7 +13,8 @@
  *   end with IOERR/UNSUPP or an error on the queue's error eventfd, never OK,
  *   and queue 1 must still serve a verified read afterwards.
  * load: QD requests in flight on each queue (a thread each) for SECONDS;
- *   prints IOPS and latency percentiles.
+ *   prints IOPS and latency percentiles. The only mode over --vhost-user
+ *   (a vhost-user-blk back end such as qemu-storage-daemon) for now.
  *
  * functional and hostile end with "N passed, N failed"; exit status 0 only
  * when nothing failed. DEVICE is written to (functional, hostile, randwrite).
@@ -41,6 +43,7 @@
 
 static struct {
 	const char *backend;
+	const char *socket;
 	const char *mode;
 	unsigned int queues, qd, seconds, bs;
 	bool randwrite;
@@ -1099,8 +1102,15 @@ static int load(void)
 		fprintf(stderr, "vmm: --qd at most %u\n", VMM_RING_NUM / 3);
 		return 2;
 	}
-	if (vmm_open(&m, opt.backend, opt.queues, true, false))
+	if (opt.socket ? vmm_open_user(&m, opt.socket, opt.queues, true) :
+	    vmm_open(&m, opt.backend, opt.queues, true, false))
 		return 2;
+	if (opt.socket)
+		capacity = m.capacity;
+	if (capacity < opt.bs / 512) {
+		fprintf(stderr, "vmm: the device is smaller than --bs\n");
+		return 2;
+	}
 	for (q = 0; q < opt.queues; q++) {
 		ld[q].bufs = calloc(opt.qd * 3, sizeof(*ld[q].bufs));
 		ld[q].gpas = calloc(opt.qd * 3, sizeof(*ld[q].gpas));
@@ -1157,7 +1167,8 @@ static int load(void)
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: vmm --backend DEVICE --mode functional|hostile|load\n"
+		"usage: vmm --backend DEVICE | --vhost-user SOCKET\n"
+		"           --mode functional|hostile|load\n"
 		"           [--queues N] [--qd N] [--seconds N] [--bs BYTES]\n"
 		"           [--rw randread|randwrite] [--seed N]\n");
 	exit(2);
@@ -1185,8 +1196,8 @@ int main(int argc, char **argv)
 			opt.backend = optarg;
 			break;
 		case 'u':
-			fprintf(stderr, "vmm: --vhost-user is not implemented yet\n");
-			return 2;
+			opt.socket = optarg;
+			break;
 		case 'm':
 			opt.mode = optarg;
 			break;
@@ -1214,11 +1225,18 @@ int main(int argc, char **argv)
 			usage();
 		}
 	}
-	if (!opt.backend || !opt.mode || optind != argc || !opt.queues ||
+	if (!opt.backend == !opt.socket || !opt.mode || optind != argc || !opt.queues ||
 	    opt.queues > VMM_MAX_QUEUES ||
 	    !opt.qd || !opt.bs || opt.bs % 512 || opt.bs > (1u << 20))
 		usage();
 	seed = opt.seed ? opt.seed : 1;
+	if (opt.socket) {
+		if (strcmp(opt.mode, "load")) {
+			fprintf(stderr, "vmm: only --mode load over --vhost-user so far\n");
+			return 2;
+		}
+		return load();
+	}
 	dev_fd = open(opt.backend, O_RDWR | O_DIRECT);
 	if (dev_fd < 0 || ioctl(dev_fd, BLKGETSIZE64, &capacity)) {
 		fprintf(stderr, "vmm: %s: %s\n", opt.backend, strerror(errno));

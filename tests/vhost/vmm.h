@@ -24,6 +24,7 @@ struct vmm_region {
 	uint8_t *hva;
 	size_t size;
 	size_t used;		/* bump allocator, reset between steps */
+	int fd;			/* its memfd, for a vhost-user back end */
 };
 
 /* One request the harness has put on a ring. */
@@ -51,7 +52,9 @@ struct vmm_vq {
 };
 
 struct vmm {
-	int fd;			/* /dev/vhost-blk */
+	int fd;			/* /dev/vhost-blk, or -1 */
+	int sock;		/* a vhost-user back end, or -1 */
+	uint64_t capacity;	/* vhost-user: sectors, from its config */
 	uint64_t features;
 	bool event_idx;
 	unsigned int nq;
@@ -70,6 +73,14 @@ struct vmm_seg {
 
 int vmm_open(struct vmm *m, const char *backend, unsigned int nq,
 	     bool event_idx, bool read_only);
+/* The same over the vhost-user protocol (vhost-user.c). */
+int vmm_open_user(struct vmm *m, const char *socket, unsigned int nq,
+		  bool event_idx);
+int vmm_user_setup(struct vmm *m, bool event_idx);
+int vmm_setup_rings(struct vmm *m);
+/* A vhost ioctl of ring setup, sent as its vhost-user message. */
+int vmm_user_ioctl(struct vmm *m, unsigned long req, void *arg,
+		   const char *what);
 void vmm_close(struct vmm *m);
 int vmm_set_backend(struct vmm *m, unsigned int q, int fd);
 int vmm_backend_fd(struct vmm *m, bool read_only);
