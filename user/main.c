@@ -84,6 +84,8 @@ int main(int argc, char **argv)
 	output_init(json, pretty);
 	if (!strcmp(obj, "node")) {
 		ret = cmd_node(argc - 1, argv + 1);
+	} else if (!strcmp(obj, "export")) {
+		ret = cmd_export(argc - 1, argv + 1);
 	} else if (!strcmp(obj, "monitor")) {
 		ret = cmd_monitor(argc - 1, argv + 1);
 	} else if (!strcmp(obj, "help")) {

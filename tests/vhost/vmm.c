@@ -13,8 +13,12 @@
  *   end with IOERR/UNSUPP or an error on the queue's error eventfd, never OK,
  *   and queue 1 must still serve a verified read afterwards.
  * load: QD requests in flight on each queue (a thread each) for SECONDS;
- *   prints IOPS and latency percentiles. The only mode over --vhost-user
- *   (a vhost-user-blk back end such as qemu-storage-daemon) for now.
+ *   prints IOPS and latency percentiles.
+ *
+ * --vhost-user drives a vhost-user-blk back end (vstoragectl export
+ * vhost-user, qemu-storage-daemon) instead; functional and hostile then
+ * need --verify DEVICE, the device behind it, and leave out what only the
+ * ioctls can do (backend switches, read-only fds, the serial number).
  *
  * functional and hostile end with "N passed, N failed"; exit status 0 only
  * when nothing failed. DEVICE is written to (functional, hostile, randwrite).
@@ -44,6 +48,7 @@
 static struct {
 	const char *backend;
 	const char *socket;
+	const char *verify;
 	const char *mode;
 	unsigned int queues, qd, seconds, bs;
 	bool randwrite;
@@ -436,7 +441,8 @@ static void f_misc(struct vmm *m, unsigned int q)
 
 	hdr(h, VIRTIO_BLK_T_GET_ID, 0);
 	r = run1(m, q, L_SPLIT, h, 16, in, 21);
-	check(r.status == VIRTIO_BLK_S_OK && !memcmp(in, "vmm-serial-0123456789", 20),
+	check(r.status == VIRTIO_BLK_S_OK &&
+	      (opt.socket || !memcmp(in, "vmm-serial-0123456789", 20)),
 	      "q%u get-id: status %d id '%.20s'", q, r.status, (char *)in);
 
 	r = blk_segs(m, q, L_SIMPLE, VIRTIO_BLK_T_DISCARD, s, 3);
@@ -591,10 +597,19 @@ static void f_read_only(struct vmm *m)
 	free(c);
 }
 
+static int vmm_start(struct vmm *m, unsigned int nq, bool event_idx)
+{
+	if (opt.socket)
+		return vmm_open_user(m, opt.socket, nq, event_idx);
+	return vmm_open(m, opt.backend, nq, event_idx, false);
+}
+
 static int set_id(struct vmm *m)
 {
 	struct vhost_blk_id id;
 
+	if (opt.socket)
+		return 0;
 	memcpy(id.id, "vmm-serial-0123456789", sizeof(id.id));
 	return ioctl(m->fd, VHOST_BLK_SET_ID, &id);
 }
@@ -607,8 +622,7 @@ static void functional(void)
 	for (pass = 0; pass < 2; pass++) {
 		bool event_idx = !pass;
 
-		if (vmm_open(&m, opt.backend, opt.queues, event_idx, false) ||
-		    set_id(&m)) {
+		if (vmm_start(&m, opt.queues, event_idx) || set_id(&m)) {
 			check(false, "setting up the device failed");
 			return;
 		}
@@ -622,7 +636,7 @@ static void functional(void)
 			f_misc(&m, q);
 		}
 		f_parallel(&m, pass ? 8 : 24);
-		if (!pass) {
+		if (!pass && !opt.socket) {
 			f_detach(&m);
 			f_read_only(&m);
 		}
@@ -967,7 +981,7 @@ static void hostile1(const struct hostile *h)
 	struct result r;
 	int head;
 
-	if (vmm_open(&m, opt.backend, 2, true, false)) {
+	if (vmm_start(&m, 2, true)) {
 		check(false, "%s: setting up the device failed", h->name);
 		return;
 	}
@@ -1167,7 +1181,7 @@ static int load(void)
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: vmm --backend DEVICE | --vhost-user SOCKET\n"
+		"usage: vmm --backend DEVICE | --vhost-user SOCKET [--verify DEVICE]\n"
 		"           --mode functional|hostile|load\n"
 		"           [--queues N] [--qd N] [--seconds N] [--bs BYTES]\n"
 		"           [--rw randread|randwrite] [--seed N]\n");
@@ -1179,6 +1193,7 @@ int main(int argc, char **argv)
 	static const struct option lo[] = {
 		{ "backend", required_argument, NULL, 'b' },
 		{ "vhost-user", required_argument, NULL, 'u' },
+		{ "verify", required_argument, NULL, 'v' },
 		{ "mode", required_argument, NULL, 'm' },
 		{ "queues", required_argument, NULL, 'q' },
 		{ "qd", required_argument, NULL, 'd' },
@@ -1197,6 +1212,9 @@ int main(int argc, char **argv)
 			break;
 		case 'u':
 			opt.socket = optarg;
+			break;
+		case 'v':
+			opt.verify = optarg;
 			break;
 		case 'm':
 			opt.mode = optarg;
@@ -1230,16 +1248,18 @@ int main(int argc, char **argv)
 	    !opt.qd || !opt.bs || opt.bs % 512 || opt.bs > (1u << 20))
 		usage();
 	seed = opt.seed ? opt.seed : 1;
-	if (opt.socket) {
-		if (strcmp(opt.mode, "load")) {
-			fprintf(stderr, "vmm: only --mode load over --vhost-user so far\n");
-			return 2;
-		}
+	if (opt.socket && !strcmp(opt.mode, "load"))
 		return load();
+	if (opt.socket && !opt.verify) {
+		fprintf(stderr, "vmm: --mode %s over --vhost-user needs --verify DEVICE\n",
+			opt.mode);
+		return 2;
 	}
-	dev_fd = open(opt.backend, O_RDWR | O_DIRECT);
+	if (!opt.verify)
+		opt.verify = opt.backend;
+	dev_fd = open(opt.verify, O_RDWR | O_DIRECT);
 	if (dev_fd < 0 || ioctl(dev_fd, BLKGETSIZE64, &capacity)) {
-		fprintf(stderr, "vmm: %s: %s\n", opt.backend, strerror(errno));
+		fprintf(stderr, "vmm: %s: %s\n", opt.verify, strerror(errno));
 		return 2;
 	}
 	capacity /= 512;
@@ -1247,7 +1267,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "vmm: %s: want at least 2 MiB\n", opt.backend);
 		return 2;
 	}
-	printf("vmm: %s, %llu sectors, seed %llu\n", opt.backend,
+	printf("vmm: %s, %llu sectors, seed %llu\n", opt.socket ? opt.socket : opt.backend,
 	       (unsigned long long)capacity, (unsigned long long)seed);
 	if (!strcmp(opt.mode, "load"))
 		return load();
