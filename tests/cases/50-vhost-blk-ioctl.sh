@@ -49,6 +49,17 @@ run_vmm raw-load --backend /dev/vstorage/vbraw --mode load --queues 2 --qd 32 \
 	--seconds 3 --rw randwrite
 run_vmm raw-load --backend /dev/vstorage/vbraw --mode load --queues 1 --qd 8 \
 	--seconds 3 --rw randread
+# a table reload and a suspend/resume under load: vhost-blk holds the
+# block device, which both keep, so the guest sees no error
+"$vmm" --backend /dev/vstorage/vbraw --mode load --queues 2 --qd 16 --seconds 8 \
+	--rw randwrite >"$D/vmm.reload.log" 2>&1 &
+load_pid=$!
+sleep 3
+dmsetup table vbraw | dmsetup reload vbraw || fail "reload failed"
+dmsetup resume vbraw || fail "resume after reload failed"
+dmsetup suspend vbraw && dmsetup resume vbraw || fail "suspend/resume failed"
+wait "$load_pid" || { cat "$D/vmm.reload.log"; fail "I/O failed across a reload"; }
+tail -n 1 "$D/vmm.reload.log"
 dmesg_check_since "$mark"
 node_del vbraw
 

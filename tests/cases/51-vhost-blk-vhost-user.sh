@@ -5,8 +5,9 @@
 # node and a qcow2 node with a backing chain; tests/vhost/vmm speaks the
 # vhost-user protocol to it in its functional (checked against the node
 # read directly), hostile and load modes, connecting again for every
-# hostile case. SIGTERM ends the export with status 0 and removes the
-# socket; vhost_blk unloads afterwards.
+# hostile case; a read-only export serves reads and fails writes. SIGTERM
+# ends the export with status 0 and removes the socket; vhost_blk unloads
+# afterwards.
 # timeout: 900
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=../lib.sh
@@ -62,6 +63,13 @@ run_vmm raw-load --vhost-user "$sock" --mode load --queues 2 --qd 16 --seconds 3
 	--rw randwrite
 stop_export
 [ ! -e "$sock" ] || fail "the export left its socket behind"
+# read-only=on: reads are served, writes fail
+start_export vuraw num-queues=1 read-only=on
+run_vmm raw-ro-read --vhost-user "$sock" --mode load --queues 1 --qd 4 --seconds 2 \
+	--rw randread
+expect_fail timeout 60 "$vmm" --vhost-user "$sock" --mode load --queues 1 --qd 4 \
+	--seconds 2 --rw randwrite
+stop_export
 dmesg_check_since "$mark"
 node_del vuraw
 

@@ -679,7 +679,8 @@ static int h_put(struct vmm *m, struct vmm_seg *s, unsigned int n, bool indirect
 	return head;
 }
 
-static int h_io(struct vmm *m, uint32_t type, uint64_t sector, uint32_t len)
+/* A well-formed chain on queue 0, not kicked yet: the caller breaks it. */
+static int h_chain(struct vmm *m, uint32_t type, uint64_t sector, uint32_t len)
 {
 	uint8_t h[16];
 	struct vmm_seg s[3];
@@ -688,7 +689,15 @@ static int h_io(struct vmm *m, uint32_t type, uint64_t sector, uint32_t len)
 	s[0] = seg(m, 0, 16, false, h);
 	s[1] = seg(m, 1, len, type == VIRTIO_BLK_T_IN, NULL);
 	s[2] = seg(m, 2, 1, true, NULL);
-	return h_put(m, s, 3, false);
+	return vmm_submit(m, &m->vq[0], s, 3, false);
+}
+
+static int h_io(struct vmm *m, uint32_t type, uint64_t sector, uint32_t len)
+{
+	int head = h_chain(m, type, sector, len);
+
+	vmm_kick(&m->vq[0]);
+	return head;
 }
 
 static int h_outside(struct vmm *m)
@@ -753,16 +762,13 @@ static int h_wrap_addr(struct vmm *m)
 
 static int h_loop(struct vmm *m)
 {
-	int head = h_io(m, VIRTIO_BLK_T_IN, 0, 512);
+	int head = h_chain(m, VIRTIO_BLK_T_IN, 0, 512);
 	struct vmm_vq *vq = &m->vq[0];
 	struct vmm_req *r = &vq->reqs[head];
 
-	/* the kick above may have raced: the ring must be broken either way */
+	/* the last descriptor leads back to the first */
 	vq->vr.desc[r->descs[2]].flags |= VRING_DESC_F_NEXT;
 	vq->vr.desc[r->descs[2]].next = r->descs[0];
-	/* the same chain again, now looping */
-	vq->vr.avail->ring[vq->avail_idx % vq->num] = head;
-	__atomic_store_n(&vq->vr.avail->idx, ++vq->avail_idx, __ATOMIC_RELEASE);
 	vmm_kick(vq);
 	return -1;
 }
@@ -816,13 +822,11 @@ static int h_indirect_len(struct vmm *m)
 
 static int h_next_out_of_ring(struct vmm *m)
 {
-	int head = h_io(m, VIRTIO_BLK_T_IN, 0, 512);
+	int head = h_chain(m, VIRTIO_BLK_T_IN, 0, 512);
 	struct vmm_vq *vq = &m->vq[0];
 
 	vq->vr.desc[vq->reqs[head].descs[2]].flags |= VRING_DESC_F_NEXT;
 	vq->vr.desc[vq->reqs[head].descs[2]].next = vq->num + 7;
-	vq->vr.avail->ring[vq->avail_idx % vq->num] = head;
-	__atomic_store_n(&vq->vr.avail->idx, ++vq->avail_idx, __ATOMIC_RELEASE);
 	vmm_kick(vq);
 	return -1;
 }
