@@ -57,7 +57,8 @@ load_pid=$!
 sleep 3
 dmsetup table vbraw | dmsetup reload vbraw || fail "reload failed"
 dmsetup resume vbraw || fail "resume after reload failed"
-dmsetup suspend vbraw && dmsetup resume vbraw || fail "suspend/resume failed"
+dmsetup suspend vbraw || fail "suspend failed"
+dmsetup resume vbraw || fail "resume failed"
 wait "$load_pid" || { cat "$D/vmm.reload.log"; fail "I/O failed across a reload"; }
 tail -n 1 "$D/vmm.reload.log"
 dmesg_check_since "$mark"
