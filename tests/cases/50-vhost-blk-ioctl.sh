@@ -61,6 +61,21 @@ dmsetup suspend vbraw || fail "suspend failed"
 dmsetup resume vbraw || fail "resume failed"
 wait "$load_pid" || { cat "$D/vmm.reload.log"; fail "I/O failed across a reload"; }
 tail -n 1 "$D/vmm.reload.log"
+# a guest replaying one chain while the node is suspended: requests pile up
+# to the ring's size, the queue stops taking more, and serves the rest
+# once the node resumes
+dmsetup suspend vbraw || fail "suspend failed"
+"$vmm" --backend /dev/vstorage/vbraw --mode flood >"$D/vmm.flood.log" 2>&1 &
+flood_pid=$!
+sleep 4
+kill -0 "$flood_pid" 2>/dev/null || {
+	dmsetup resume vbraw
+	cat "$D/vmm.flood.log"
+	fail "requests completed while the node was suspended"
+}
+dmsetup resume vbraw || fail "resume failed"
+wait "$flood_pid" || { cat "$D/vmm.flood.log"; fail "vmm flood failed"; }
+tail -n 2 "$D/vmm.flood.log"
 dmesg_check_since "$mark"
 node_del vbraw
 

@@ -12,6 +12,8 @@
  * hostile: malformed chains and requests, each on a fresh device; each must
  *   end with IOERR/UNSUPP or an error on the queue's error eventfd, never OK,
  *   and queue 1 must still serve a verified read afterwards.
+ * flood: one chain replayed four rings' worth, as fast as the device takes
+ *   it; all must complete (a queue is bounded by its ring size).
  * load: QD requests in flight on each queue (a thread each) for SECONDS;
  *   prints IOPS and latency percentiles.
  *
@@ -20,7 +22,7 @@
  * need --verify DEVICE, the device behind it, and leave out what only the
  * ioctls can do (backend switches, read-only fds, the serial number).
  *
- * functional and hostile end with "N passed, N failed"; exit status 0 only
+ * functional, hostile and flood end with "N passed, N failed"; exit status 0 only
  * when nothing failed. DEVICE is written to (functional, hostile, randwrite).
  */
 #define _GNU_SOURCE
@@ -1026,6 +1028,67 @@ static void hostile(void)
 		hostile1(&hostile_cases[i]);
 }
 
+/* --- flood ---------------------------------------------------------------- */
+
+/*
+ * One chain published again and again, four rings' worth, each batch as far
+ * as the device's avail_event allows: a queue then holds as many requests as
+ * its ring has entries (more while the backend is suspended) and the device
+ * must stop taking new ones and come back when they complete. Every one
+ * must complete with OK, in time.
+ */
+static void flood(void)
+{
+	struct vmm m;
+	struct vmm_vq *vq;
+	struct vmm_seg s[3];
+	uint8_t h[16];
+	uint16_t total, head;
+	uint64_t deadline;
+	int n;
+
+	if (vmm_start(&m, 1, true)) {
+		check(false, "setting up the device failed");
+		return;
+	}
+	vq = &m.vq[0];
+	total = (uint16_t)(4 * vq->num);
+	hdr(h, VIRTIO_BLK_T_IN, 0);
+	s[0] = seg(&m, 0, 16, false, h);
+	s[1] = seg(&m, 1, 4096, true, NULL);
+	s[2] = seg(&m, 2, 1, true, NULL);
+	n = vmm_submit(&m, vq, s, 3, false);
+	head = (uint16_t)n;
+	deadline = vmm_now_ns() + 120000000000ull;
+	while (vmm_now_ns() < deadline) {
+		uint16_t used = __atomic_load_n(&vq->vr.used->idx, __ATOMIC_ACQUIRE);
+		uint16_t seen = __atomic_load_n(&vring_avail_event(&vq->vr),
+						__ATOMIC_ACQUIRE);
+		bool more = false;
+
+		if (used == total)
+			break;
+		/* the device refuses an avail index more than a ring ahead */
+		while (vq->avail_idx != total &&
+		       (uint16_t)(vq->avail_idx - seen) < vq->num) {
+			vq->vr.avail->ring[vq->avail_idx % vq->num] = head;
+			__atomic_store_n(&vq->vr.avail->idx, ++vq->avail_idx,
+					 __ATOMIC_RELEASE);
+			more = true;
+		}
+		if (more)
+			vmm_kick(vq);
+		usleep(2000);
+	}
+	check(__atomic_load_n(&vq->vr.used->idx, __ATOMIC_ACQUIRE) == total,
+	      "flood: %u of %u requests completed",
+	      __atomic_load_n(&vq->vr.used->idx, __ATOMIC_ACQUIRE), total);
+	check(*s[2].hva == VIRTIO_BLK_S_OK, "flood: status %d", *s[2].hva);
+	check(!vmm_err_signalled(vq, 0), "flood: the ring was reported broken");
+	printf("flood: %u requests of one chain\n", total);
+	vmm_close(&m);
+}
+
 /* --- load ---------------------------------------------------------------- */
 
 #define LAT_BUCKETS 200000	/* 1 us each */
@@ -1279,6 +1342,8 @@ int main(int argc, char **argv)
 		functional();
 	else if (!strcmp(opt.mode, "hostile"))
 		hostile();
+	else if (!strcmp(opt.mode, "flood"))
+		flood();
 	else
 		usage();
 	printf("%u passed, %u failed\n", passed, failed);
