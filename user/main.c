@@ -27,10 +27,12 @@ void usage_main(FILE *f)
 {
 	fprintf(f,
 		"Usage: vstoragectl [OPTIONS] OBJECT { COMMAND | help }\n"
-		"where  OBJECT := { node | monitor }\n"
+		"where  OBJECT := { node | export | monitor }\n"
 		"       OPTIONS := { -j[son] | -p[retty] | -h[elp] | -V[ersion] }\n"
 		"\n");
 	usage_node(f);
+	fputc('\n', f);
+	usage_export(f);
 	fputc('\n', f);
 	usage_monitor(f);
 	fprintf(f, "\nExit status: 0 success, 1 error, 2 bad usage.\n");
