@@ -319,8 +319,8 @@ uint8_t *vmm_hva(struct vmm *m, uint64_t gpa, uint32_t len)
 	return NULL;
 }
 
-int vmm_submit(struct vmm *m, struct vmm_vq *vq, const struct vmm_seg *segs,
-	       unsigned int n, bool indirect)
+int vmm_build(struct vmm *m, struct vmm_vq *vq, const struct vmm_seg *segs,
+	      unsigned int n, bool indirect)
 {
 	unsigned int need = indirect ? 1 : n, i;
 	struct vring_desc *d;
@@ -365,8 +365,22 @@ int vmm_submit(struct vmm *m, struct vmm_vq *vq, const struct vmm_seg *segs,
 			req->in_len[req->nin++] = segs[i].len;
 		}
 	}
+	return head;
+}
+
+void vmm_publish(struct vmm_vq *vq, uint16_t head)
+{
 	vq->vr.avail->ring[vq->avail_idx % vq->num] = head;
 	__atomic_store_n(&vq->vr.avail->idx, ++vq->avail_idx, __ATOMIC_RELEASE);
+}
+
+int vmm_submit(struct vmm *m, struct vmm_vq *vq, const struct vmm_seg *segs,
+	       unsigned int n, bool indirect)
+{
+	int head = vmm_build(m, vq, segs, n, indirect);
+
+	if (head >= 0)
+		vmm_publish(vq, head);
 	return head;
 }
 

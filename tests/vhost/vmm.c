@@ -431,7 +431,7 @@ static void f_misc(struct vmm *m, unsigned int q)
 	};
 	uint32_t unknown[] = { 0x99, VIRTIO_BLK_T_SECURE_ERASE,
 			       10 /* GET_LIFETIME */, 0xffffffff };
-	uint8_t h[16], in[21], *buf = xalloc(512);
+	uint8_t h[16], in[21], *buf = xalloc(1024);
 	struct result r;
 	bool discards = backend_discards();
 	unsigned int i;
@@ -681,7 +681,10 @@ static int h_put(struct vmm *m, struct vmm_seg *s, unsigned int n, bool indirect
 	return head;
 }
 
-/* A well-formed chain on queue 0, not kicked yet: the caller breaks it. */
+/*
+ * A well-formed chain on queue 0, not yet available to the device (which
+ * may look at the ring at any time): the caller breaks it, then publishes.
+ */
 static int h_chain(struct vmm *m, uint32_t type, uint64_t sector, uint32_t len)
 {
 	uint8_t h[16];
@@ -691,13 +694,14 @@ static int h_chain(struct vmm *m, uint32_t type, uint64_t sector, uint32_t len)
 	s[0] = seg(m, 0, 16, false, h);
 	s[1] = seg(m, 1, len, type == VIRTIO_BLK_T_IN, NULL);
 	s[2] = seg(m, 2, 1, true, NULL);
-	return vmm_submit(m, &m->vq[0], s, 3, false);
+	return vmm_build(m, &m->vq[0], s, 3, false);
 }
 
 static int h_io(struct vmm *m, uint32_t type, uint64_t sector, uint32_t len)
 {
 	int head = h_chain(m, type, sector, len);
 
+	vmm_publish(&m->vq[0], head);
 	vmm_kick(&m->vq[0]);
 	return head;
 }
@@ -771,6 +775,7 @@ static int h_loop(struct vmm *m)
 	/* the last descriptor leads back to the first */
 	vq->vr.desc[r->descs[2]].flags |= VRING_DESC_F_NEXT;
 	vq->vr.desc[r->descs[2]].next = r->descs[0];
+	vmm_publish(vq, head);
 	vmm_kick(vq);
 	return -1;
 }
@@ -797,11 +802,11 @@ static int h_nested_indirect(struct vmm *m)
 	/* the data entry of the table points to a table of its own */
 	s[1] = (struct vmm_seg){ .gpa = gpa, .len = 2 * sizeof(*inner) };
 	s[2] = seg(m, 2, 1, true, NULL);
-	head = vmm_submit(m, vq, s, 3, true);
+	head = vmm_build(m, vq, s, 3, true);
 	outer = (struct vring_desc *)vmm_hva(m, vq->vr.desc[head].addr,
 					     3 * sizeof(*outer));
 	outer[1].flags |= VRING_DESC_F_INDIRECT;
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	vmm_publish(vq, head);
 	vmm_kick(vq);
 	return head;
 }
@@ -829,6 +834,7 @@ static int h_next_out_of_ring(struct vmm *m)
 
 	vq->vr.desc[vq->reqs[head].descs[2]].flags |= VRING_DESC_F_NEXT;
 	vq->vr.desc[vq->reqs[head].descs[2]].next = vq->num + 7;
+	vmm_publish(vq, head);
 	vmm_kick(vq);
 	return -1;
 }

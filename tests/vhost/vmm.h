@@ -91,7 +91,12 @@ uint8_t *vmm_alloc(struct vmm *m, unsigned int region, size_t len,
 uint64_t vmm_region_end(struct vmm *m, unsigned int region);
 uint8_t *vmm_hva(struct vmm *m, uint64_t gpa, uint32_t len);
 
-/* Puts a chain (or an indirect table of it) on the ring; returns the head. */
+/* Writes a chain (or an indirect table of it); returns the head. */
+int vmm_build(struct vmm *m, struct vmm_vq *vq, const struct vmm_seg *segs,
+	      unsigned int n, bool indirect);
+/* Makes a chain available to the device (no kick). */
+void vmm_publish(struct vmm_vq *vq, uint16_t head);
+/* Both. */
 int vmm_submit(struct vmm *m, struct vmm_vq *vq, const struct vmm_seg *segs,
 	       unsigned int n, bool indirect);
 void vmm_kick(struct vmm_vq *vq);
