@@ -40,6 +40,7 @@ user:
 	$(MAKE) -C user BUILD=$(BUILD) SANITIZE=$(SANITIZE)
 	$(MAKE) -C tests/unit BUILD=$(BUILD) SANITIZE=$(SANITIZE)
 	$(MAKE) -C tests/tools BUILD=$(BUILD) SANITIZE=$(SANITIZE)
+	$(MAKE) -C tests/vhost BUILD=$(BUILD) SANITIZE=$(SANITIZE)
 
 install: install-modules install-user
 
@@ -91,4 +92,5 @@ clean:
 	-$(MAKE) -C user BUILD=$(BUILD) clean
 	-$(MAKE) -C tests/unit BUILD=$(BUILD) clean
 	-$(MAKE) -C tests/tools BUILD=$(BUILD) clean
+	-$(MAKE) -C tests/vhost BUILD=$(BUILD) clean
 	rm -rf $(BUILD)

@@ -18,6 +18,8 @@ int cmd_node_add(int argc, char **argv);
 int cmd_node_map(int argc, char **argv);
 int cmd_node_move(int argc, char **argv);
 int cmd_monitor(int argc, char **argv);
+void usage_export(FILE *f);
+int cmd_export(int argc, char **argv);
 
 struct vs_node;
 /*

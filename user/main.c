@@ -27,10 +27,12 @@ void usage_main(FILE *f)
 {
 	fprintf(f,
 		"Usage: vstoragectl [OPTIONS] OBJECT { COMMAND | help }\n"
-		"where  OBJECT := { node | monitor }\n"
+		"where  OBJECT := { node | export | monitor }\n"
 		"       OPTIONS := { -j[son] | -p[retty] | -h[elp] | -V[ersion] }\n"
 		"\n");
 	usage_node(f);
+	fputc('\n', f);
+	usage_export(f);
 	fputc('\n', f);
 	usage_monitor(f);
 	fprintf(f, "\nExit status: 0 success, 1 error, 2 bad usage.\n");
@@ -84,6 +86,8 @@ int main(int argc, char **argv)
 	output_init(json, pretty);
 	if (!strcmp(obj, "node")) {
 		ret = cmd_node(argc - 1, argv + 1);
+	} else if (!strcmp(obj, "export")) {
+		ret = cmd_export(argc - 1, argv + 1);
 	} else if (!strcmp(obj, "monitor")) {
 		ret = cmd_monitor(argc - 1, argv + 1);
 	} else if (!strcmp(obj, "help")) {

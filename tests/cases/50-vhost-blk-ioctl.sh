@@ -1,0 +1,96 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# vhost-blk through the vhost ioctls: tests/vhost/vmm plays the VMM in front
+# of /dev/vhost-blk (opening it loads vhost_blk.ko) in its functional,
+# hostile and load modes, on a raw node over a file and on a qcow2 node with
+# a backing chain (qcow2 over raw); the qcow2 image stays consistent for
+# qemu-img check, and vhost_blk unloads afterwards.
+# timeout: 900
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
+. "$(dirname "$0")/../lib.sh"
+# shellcheck source-path=SCRIPTDIR source=../vstorage.sh
+. "$(dirname "$0")/../vstorage.sh"
+vs_begin
+modprobe dm-vstorage-qcow2 || fail "cannot load dm-vstorage-qcow2.ko"
+require_cmd qemu-img
+modprobe vhost || skip "no vhost.ko in this kernel"
+
+vmm=$(dirname "$0")/../vhost/vmm
+[ -x "$(dirname "$0")/../../build/bin/vhost-vmm" ] || fail "vhost-vmm is not built (make user)"
+
+# run_vmm LABEL ARGS...: the mode's last line must say nothing failed
+run_vmm() {
+	local label=$1 out
+	shift
+	out=$D/vmm.$label.log
+	if ! timeout 300 "$vmm" "$@" >"$out" 2>&1; then
+		tail -n 40 "$out"
+		fail "vmm $label failed: $*"
+	fi
+	tail -n 1 "$out"
+}
+
+# opening the device node autoloads the module (devname alias)
+! lsmod | grep -q '^vhost_blk' || fail "vhost_blk is loaded before the case"
+[ -c /dev/vhost-blk ] || fail "no static /dev/vhost-blk node (modules.devname)"
+exec 3<>/dev/vhost-blk || fail "cannot open /dev/vhost-blk"
+exec 3>&-
+lsmod | grep -q '^vhost_blk' || fail "opening /dev/vhost-blk did not load vhost_blk"
+
+mark=$(dmesg_mark vhost-raw)
+truncate -s 64M "$D/raw.img"
+node_add raw node-name=vbraw file="$D/raw.img"
+wait_for_path /dev/vstorage/vbraw 10 -b || fail "no /dev/vstorage/vbraw"
+run_vmm raw-functional --backend /dev/vstorage/vbraw --mode functional --queues 4
+run_vmm raw-hostile --backend /dev/vstorage/vbraw --mode hostile
+run_vmm raw-load --backend /dev/vstorage/vbraw --mode load --queues 2 --qd 32 \
+	--seconds 3 --rw randwrite
+run_vmm raw-load --backend /dev/vstorage/vbraw --mode load --queues 1 --qd 8 \
+	--seconds 3 --rw randread
+# a table reload and a suspend/resume under load: vhost-blk holds the
+# block device, which both keep, so the guest sees no error
+"$vmm" --backend /dev/vstorage/vbraw --mode load --queues 2 --qd 16 --seconds 8 \
+	--rw randwrite >"$D/vmm.reload.log" 2>&1 &
+load_pid=$!
+sleep 3
+dmsetup table vbraw | dmsetup reload vbraw || fail "reload failed"
+dmsetup resume vbraw || fail "resume after reload failed"
+dmsetup suspend vbraw || fail "suspend failed"
+dmsetup resume vbraw || fail "resume failed"
+wait "$load_pid" || { cat "$D/vmm.reload.log"; fail "I/O failed across a reload"; }
+tail -n 1 "$D/vmm.reload.log"
+# a guest replaying one chain while the node is suspended: requests pile up
+# to the ring's size, the queue stops taking more, and serves the rest
+# once the node resumes
+dmsetup suspend vbraw || fail "suspend failed"
+"$vmm" --backend /dev/vstorage/vbraw --mode flood >"$D/vmm.flood.log" 2>&1 &
+flood_pid=$!
+sleep 4
+kill -0 "$flood_pid" 2>/dev/null || {
+	dmsetup resume vbraw
+	cat "$D/vmm.flood.log"
+	fail "requests completed while the node was suspended"
+}
+dmsetup resume vbraw || fail "resume failed"
+wait "$flood_pid" || { cat "$D/vmm.flood.log"; fail "vmm flood failed"; }
+tail -n 2 "$D/vmm.flood.log"
+dmesg_check_since "$mark"
+node_del vbraw
+
+mark=$(dmesg_mark vhost-qcow2)
+qemu-img create -q -f raw "$D/base.raw" 48M
+qemu-io -f raw -c 'write -P 0x5a 0 48M' "$D/base.raw" >/dev/null
+qemu-img create -q -f qcow2 -b "$D/base.raw" -F raw "$D/top.qcow2" 64M
+node_add qcow2 node-name=vbq file="$D/top.qcow2"
+wait_for_path /dev/vstorage/vbq 10 -b || fail "no /dev/vstorage/vbq"
+run_vmm qcow2-functional --backend /dev/vstorage/vbq --mode functional --queues 2
+run_vmm qcow2-hostile --backend /dev/vstorage/vbq --mode hostile
+dmesg_check_since "$mark"
+node_del vbq
+qemu-img check -q "$D/top.qcow2" || fail "qemu-img check finds top.qcow2 inconsistent"
+
+modprobe -r vhost_blk || fail "cannot unload vhost_blk"
+! lsmod | grep -q '^vhost_blk' || fail "vhost_blk still loaded"
+echo "done"
