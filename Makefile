@@ -3,7 +3,8 @@
 #   make                 modules and userspace tools
 #   make modules         kernel modules against KDIR
 #   make user            vstoragectl and test helpers (SANITIZE=1: ASan/UBSan)
-#   make install         modules (+depmod), vstoragectl, udev rules, man pages
+#   make install         modules (+depmod), vstoragectl, udev rules, man pages,
+#                        the systemd unit vstorage-vhost-user@.service
 #   make check           userspace unit tests, then every VM test case
 #   make check-debug     the same on the debug kernel (KASAN, lockdep,
 #                        kmemleak, fault injection) plus the KUnit suites
@@ -52,6 +53,9 @@ install-modules: modules
 install-user: user
 	$(MAKE) -C user BUILD=$(BUILD) PREFIX=$(PREFIX) DESTDIR=$(DESTDIR) install
 	install -D -m 0644 udev/60-vstorage.rules $(DESTDIR)/etc/udev/rules.d/60-vstorage.rules
+	install -d $(DESTDIR)/lib/systemd/system
+	sed 's|@SBINDIR@|$(PREFIX)/sbin|' systemd/vstorage-vhost-user@.service \
+		>$(DESTDIR)/lib/systemd/system/vstorage-vhost-user@.service
 
 check:
 	tests/check

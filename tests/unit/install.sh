@@ -1,6 +1,7 @@
 #!/bin/bash
 # `make install DESTDIR=...` puts the modules (with a depmod index that
-# knows them), vstoragectl, the udev rule and the man page in place.
+# knows them), vstoragectl, the udev rule, the man page and the systemd
+# unit in place.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 dest=$(mktemp -d)
@@ -12,6 +13,7 @@ kver=$(basename "$(ls -d "$dest"/lib/modules/* | head -n 1)")
 fail=0
 for f in usr/local/sbin/vstoragectl usr/local/share/man/man8/vstoragectl.8 \
 	 etc/udev/rules.d/60-vstorage.rules \
+	 lib/systemd/system/vstorage-vhost-user@.service \
 	 lib/modules/"$kver"/extra/vstorage/kernel/vstorage.ko \
 	 lib/modules/"$kver"/extra/vstorage/kernel/formats/dm-vstorage-raw.ko \
 	 lib/modules/"$kver"/extra/vstorage/kernel/formats/qcow2/dm-vstorage-qcow2.ko; do
@@ -26,6 +28,15 @@ for m in vstorage dm-vstorage-raw dm-vstorage-qcow2; do
 done
 grep -q "dm-vstorage-raw.ko: .*vstorage.ko" "$dest/lib/modules/$kver/modules.dep" ||
 	{ echo "FAIL dm-vstorage-raw does not depend on vstorage"; fail=1; }
+grep -q '^ExecStart=/usr/local/sbin/vstoragectl export vhost-user %i socket=' \
+	"$dest/lib/systemd/system/vstorage-vhost-user@.service" ||
+	{ echo "FAIL the unit does not run the installed vstoragectl"; fail=1; }
+if command -v systemd-analyze >/dev/null 2>&1; then
+	systemd-analyze verify --man=no \
+		"$dest/lib/systemd/system/vstorage-vhost-user@.service" 2>&1 |
+		grep -v "vstoragectl.*not executable\|Failed to prepare\|is not executable" | grep . &&
+		{ echo "FAIL systemd-analyze verify complains"; fail=1; }
+fi
 man -l "$dest/usr/local/share/man/man8/vstoragectl.8" >/dev/null 2>&1 ||
 	echo "note: man not available to render the page"
 exit $fail
