@@ -16,9 +16,16 @@ kunit=/sys/kernel/debug/kunit
 [ -d "$kunit" ] || skip "this kernel has no KUnit (debugfs $kunit): run make check-debug"
 modinfo vstorage-kunit >/dev/null 2>&1 || fail "vstorage-kunit.ko is missing (make modules-debug builds it)"
 
-suites=(vstorage-qcow2-entries vstorage-qcow2-refcount vstorage-qcow2-cache vstorage-core)
+suites=(vstorage-qcow2-entries vstorage-qcow2-refcount vstorage-qcow2-cache vstorage-core
+	vstorage-target)
 modprobe vstorage-kunit || fail "modprobe vstorage-kunit failed"
 trap 'modprobe -r vstorage-kunit 2>/dev/null || true' EXIT
+# a suite added to the module but not to the list above would go uncounted
+for d in "$kunit"/vstorage-*; do
+	[ -d "$d" ] || continue
+	[[ " ${suites[*]} " == *" ${d##*/} "* ]] ||
+		fail "suite ${d##*/} runs but is not in this case's list: add it"
+done
 
 out=${VS_SUBRESULTS:-/dev/null}
 bad=0

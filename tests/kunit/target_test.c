@@ -93,7 +93,7 @@ static void vsk_target_defaults(struct kunit *test)
 static void vsk_target_values(struct kunit *test)
 {
 	static const char own[] =
-		"n0 /img 11 bytes 4096 flag onoff OFF secs 4294967295 mode all";
+		"n0 /img 9 bytes 4096 flag onoff OFF secs 4294967295 mode all";
 	static const char image[] =
 		"n0 /img 8 word w cache.direct off cache.writeback off locking off";
 	struct dm_target ti;
@@ -157,7 +157,7 @@ static void vsk_target_hostile(struct kunit *test)
 static void vsk_target_emit(struct kunit *test)
 {
 	static const char line[] =
-		"n0 /img 10 mode some onoff on bytes 512 flag word a\\b locking off";
+		"n0 /img 11 mode some onoff on bytes 512 flag word a\\b locking off";
 	/* defaults (mode some, onoff on) are left out, the count computed */
 	static const char want[] =
 		"n0 /img 7 bytes 512 flag word a\\\\b locking off";
