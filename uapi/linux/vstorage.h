@@ -48,6 +48,22 @@ enum vstorage_cmd {
 	 * continues from the end of the last extent.
 	 */
 	VSTORAGE_CMD_BLOCK_STATUS,
+	/*
+	 * Throttle groups (Documentation/netlink.rst, "Throttle groups").
+	 * NEW (admin): TGROUP_NAME, optional TGROUP_LIMITS; -EEXIST if the
+	 * name is taken. SET (admin): TGROUP_NAME, TGROUP_LIMITS; the limits
+	 * present replace the group's, the others stay; applies at once to
+	 * queued and running I/O. DEL (admin): TGROUP_NAME; -EBUSY while a
+	 * node is a member. GET: TGROUP_NAME, or a dump; reply: TGROUP_NAME,
+	 * TGROUP_LIMITS (every limit, 0 = not set), TGROUP_MEMBER (node
+	 * names, repeated), TGROUP_STATS. An invalid combination of limits
+	 * is refused with -EINVAL and an extack message naming the limits.
+	 * Notifications (events group): the same object on NEW, SET, DEL.
+	 */
+	VSTORAGE_CMD_TGROUP_NEW,
+	VSTORAGE_CMD_TGROUP_SET,
+	VSTORAGE_CMD_TGROUP_DEL,
+	VSTORAGE_CMD_TGROUP_GET,
 
 	__VSTORAGE_CMD_MAX,
 	VSTORAGE_CMD_MAX = __VSTORAGE_CMD_MAX - 1
@@ -70,6 +86,10 @@ enum vstorage_attr {
 	VSTORAGE_A_LENGTH,		/* u64, bytes */
 	VSTORAGE_A_MAX_EXTENTS,		/* u32, 1..VSTORAGE_MAX_EXTENTS */
 	VSTORAGE_A_EXTENT,		/* nest vstorage_extent_attr, repeated */
+	VSTORAGE_A_TGROUP_NAME,		/* string, node-name rules */
+	VSTORAGE_A_TGROUP_LIMITS,	/* nest vstorage_throttle_attr */
+	VSTORAGE_A_TGROUP_MEMBER,	/* string, node name, repeated */
+	VSTORAGE_A_TGROUP_STATS,	/* nest vstorage_tgroup_stats_attr */
 
 	__VSTORAGE_A_MAX,
 	VSTORAGE_A_MAX = __VSTORAGE_A_MAX - 1
@@ -159,5 +179,56 @@ enum vstorage_extent_attr {
 #define VSTORAGE_BS_ZERO		(1U << 1)
 #define VSTORAGE_BS_ALLOCATED		(1U << 2)
 #define VSTORAGE_BS_OFFSET_VALID	(1U << 3)
+
+/*
+ * QEMU's throttle limits (ThrottleLimits in qapi/block-core.json), all
+ * u64: per bucket the rate (bytes or operations per second), its burst
+ * rate ("-max") and the burst's length in seconds ("-max-length", 1 if 0
+ * or absent). 0 means not set. The order is the bucket's, three
+ * attributes per bucket, so that attribute = VSTORAGE_THROTTLE_BPS_TOTAL
+ * + 3 * bucket + {0, 1, 2}.
+ */
+enum vstorage_throttle_attr {
+	VSTORAGE_THROTTLE_UNSPEC,
+	VSTORAGE_THROTTLE_PAD,
+	VSTORAGE_THROTTLE_BPS_TOTAL,
+	VSTORAGE_THROTTLE_BPS_TOTAL_MAX,
+	VSTORAGE_THROTTLE_BPS_TOTAL_MAX_LENGTH,
+	VSTORAGE_THROTTLE_BPS_READ,
+	VSTORAGE_THROTTLE_BPS_READ_MAX,
+	VSTORAGE_THROTTLE_BPS_READ_MAX_LENGTH,
+	VSTORAGE_THROTTLE_BPS_WRITE,
+	VSTORAGE_THROTTLE_BPS_WRITE_MAX,
+	VSTORAGE_THROTTLE_BPS_WRITE_MAX_LENGTH,
+	VSTORAGE_THROTTLE_IOPS_TOTAL,
+	VSTORAGE_THROTTLE_IOPS_TOTAL_MAX,
+	VSTORAGE_THROTTLE_IOPS_TOTAL_MAX_LENGTH,
+	VSTORAGE_THROTTLE_IOPS_READ,
+	VSTORAGE_THROTTLE_IOPS_READ_MAX,
+	VSTORAGE_THROTTLE_IOPS_READ_MAX_LENGTH,
+	VSTORAGE_THROTTLE_IOPS_WRITE,
+	VSTORAGE_THROTTLE_IOPS_WRITE_MAX,
+	VSTORAGE_THROTTLE_IOPS_WRITE_MAX_LENGTH,
+	VSTORAGE_THROTTLE_IOPS_SIZE,
+
+	__VSTORAGE_THROTTLE_MAX,
+	VSTORAGE_THROTTLE_MAX = __VSTORAGE_THROTTLE_MAX - 1
+};
+
+/* What a throttle group let through and held back, since it was made. */
+enum vstorage_tgroup_stats_attr {
+	VSTORAGE_TGROUP_STATS_UNSPEC,
+	VSTORAGE_TGROUP_STATS_PAD,
+	VSTORAGE_TGROUP_STATS_RD_BYTES,		/* u64 */
+	VSTORAGE_TGROUP_STATS_RD_OPS,		/* u64 */
+	VSTORAGE_TGROUP_STATS_WR_BYTES,		/* u64 */
+	VSTORAGE_TGROUP_STATS_WR_OPS,		/* u64 */
+	VSTORAGE_TGROUP_STATS_THROTTLED_NS,	/* u64, sum of bios' waits */
+	VSTORAGE_TGROUP_STATS_THROTTLED_OPS,	/* u64, bios that waited */
+	VSTORAGE_TGROUP_STATS_QUEUED,		/* u32, bios waiting now */
+
+	__VSTORAGE_TGROUP_STATS_MAX,
+	VSTORAGE_TGROUP_STATS_MAX = __VSTORAGE_TGROUP_STATS_MAX - 1
+};
 
 #endif /* _UAPI_LINUX_VSTORAGE_H */
