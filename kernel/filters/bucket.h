@@ -18,8 +18,7 @@
 #else
 #include <stdbool.h>
 #include <stddef.h>
-#include <stdint.h>
-typedef uint64_t u64;
+typedef unsigned long long u64;
 #endif
 
 /* The order of the netlink attributes (uapi vstorage_throttle_attr). */
@@ -73,11 +72,11 @@ void vs_thr_limit_set(struct vs_thr_limits *l, unsigned int idx, u64 value);
 
 /*
  * QEMU's rules (throttle_is_valid): 0 if L is valid, else -EINVAL with
- * one line in ERR naming the limits in conflict, e.g. "bps-total and
- * bps-read cannot be used together".
+ * *ERROR a static string naming the limits in conflict, e.g. "bps-total
+ * and bps-read cannot be used together" (static: netlink's extack keeps
+ * only a pointer, and 6.1 has no formatted extack messages).
  */
-int vs_thr_limits_check(const struct vs_thr_limits *l, char *err,
-			size_t err_len);
+int vs_thr_limits_check(const struct vs_thr_limits *l, const char **error);
 
 /* Any limit set at all; for reads (WRITE false) or writes. */
 bool vs_thr_limits_enabled(const struct vs_thr_limits *l);
