@@ -24,6 +24,7 @@ static int __init vs_core_init(void)
 static void __exit vs_core_exit(void)
 {
 	vs_nl_exit();
+	vs_tgroups_exit();
 }
 
 module_init(vs_core_init);

@@ -14,8 +14,6 @@
 
 #include "vstorage.h"
 
-static struct genl_family vs_genl_family;
-
 enum vs_mcgrp {
 	VS_MCGRP_EVENTS,
 };
@@ -138,6 +136,11 @@ static int vs_nl_fill_node(struct sk_buff *skb, struct vs_node *node,
 cancel:
 	genlmsg_cancel(skb, hdr);
 	return -EMSGSIZE;
+}
+
+void vs_nl_multicast(struct sk_buff *skb)
+{
+	genlmsg_multicast(&vs_genl_family, skb, 0, VS_MCGRP_EVENTS, GFP_KERNEL);
 }
 
 void vs_nl_notify_node(struct vs_node *node, u8 cmd)
@@ -384,9 +387,37 @@ static const struct genl_ops vs_genl_ops[] = {
 		/* it reads image metadata: no unprivileged I/O triggers */
 		.flags = GENL_ADMIN_PERM,
 	},
+	{
+		.cmd = VSTORAGE_CMD_TGROUP_NEW,
+		.doit = vs_nl_tgroup_new_doit,
+		.policy = vs_tgroup_policy,
+		.maxattr = VSTORAGE_A_MAX,
+		.flags = GENL_ADMIN_PERM,
+	},
+	{
+		.cmd = VSTORAGE_CMD_TGROUP_SET,
+		.doit = vs_nl_tgroup_set_doit,
+		.policy = vs_tgroup_policy,
+		.maxattr = VSTORAGE_A_MAX,
+		.flags = GENL_ADMIN_PERM,
+	},
+	{
+		.cmd = VSTORAGE_CMD_TGROUP_DEL,
+		.doit = vs_nl_tgroup_del_doit,
+		.policy = vs_tgroup_policy,
+		.maxattr = VSTORAGE_A_MAX,
+		.flags = GENL_ADMIN_PERM,
+	},
+	{
+		.cmd = VSTORAGE_CMD_TGROUP_GET,
+		.doit = vs_nl_tgroup_get_doit,
+		.dumpit = vs_nl_tgroup_get_dumpit,
+		.policy = vs_tgroup_policy,
+		.maxattr = VSTORAGE_A_MAX,
+	},
 };
 
-static struct genl_family vs_genl_family __ro_after_init = {
+struct genl_family vs_genl_family __ro_after_init = {
 	.name = VSTORAGE_GENL_NAME,
 	.version = VSTORAGE_GENL_VERSION,
 	.maxattr = VSTORAGE_A_MAX,

@@ -23,3 +23,15 @@ const struct nla_policy vs_block_status_policy[VSTORAGE_A_MAX + 1] = {
 	[VSTORAGE_A_MAX_EXTENTS] = NLA_POLICY_RANGE(NLA_U32, 1,
 						    VSTORAGE_MAX_EXTENTS),
 };
+
+static const struct nla_policy vs_throttle_policy[VSTORAGE_THROTTLE_MAX + 1] = {
+	[VSTORAGE_THROTTLE_BPS_TOTAL ... VSTORAGE_THROTTLE_IOPS_SIZE] = {
+		.type = NLA_U64 },
+};
+
+/* Limits above QEMU's 1e15 are refused by vs_thr_limits_check(), by name. */
+const struct nla_policy vs_tgroup_policy[VSTORAGE_A_MAX + 1] = {
+	[VSTORAGE_A_TGROUP_NAME] = { .type = NLA_NUL_STRING,
+				     .len = VSTORAGE_NODE_NAME_MAX },
+	[VSTORAGE_A_TGROUP_LIMITS] = NLA_POLICY_NESTED(vs_throttle_policy),
+};

@@ -359,7 +359,6 @@ void vs_node_notify_change(struct vs_node *node)
 EXPORT_SYMBOL_GPL(vs_node_notify_change);
 
 /* Deep enough for any real chain; bounds a loop built by table reloads. */
-#define VS_MAX_CHAIN_DEPTH 64
 
 int vs_block_status(struct vs_node *node, u64 offset, u64 length,
 		    struct vs_extent *ext, u32 *depth, struct vs_node **host)

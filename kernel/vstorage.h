@@ -19,6 +19,8 @@
 #include <net/netlink.h>
 #include <linux/vstorage.h>
 
+#include "filters/bucket.h"
+
 struct sk_buff;
 struct vs_node;
 
@@ -151,6 +153,9 @@ static inline void vs_node_account_error(struct vs_node *node, struct bio *bio,
 
 void vs_node_stats_sum(struct vs_node *node, struct vs_stats *sum);
 
+/* Layers a chain may have (block status follows no more). */
+#define VS_MAX_CHAIN_DEPTH 64
+
 /*
  * Block status with the chain resolved: follows VS_EXT_BELOW into child
  * nodes. `depth` and `host` describe where the answer was found; the
@@ -172,6 +177,55 @@ struct vs_image_lock *vs_image_lock_get(const char *node_name,
 					bool writable, bool qemu_locks,
 					char **error);
 void vs_image_lock_put(struct vs_image_lock *lock);
+
+/*
+ * Throttle groups (tgroup.c): QEMU's throttle-group objects, shared by the
+ * throttle nodes that are their members. Control path functions sleep;
+ * vs_tgroup_throttle() runs in map().
+ */
+struct vs_tgroup_member;
+
+/* Members a listing names (a group may have more). */
+#define VS_TGROUP_MAX_LISTED	64
+
+struct vs_tgroup_info {
+	char name[VSTORAGE_NODE_NAME_MAX + 1];
+	struct vs_thr_limits limits;
+	u64 bytes[2], ops[2];		/* let through: [0] reads, [1] writes */
+	u64 throttled_ops, throttled_ns;
+	u32 queued;
+	unsigned int nr_members;
+	char members[VS_TGROUP_MAX_LISTED][VSTORAGE_NODE_NAME_MAX + 1];
+	unsigned int generation;	/* of the set of groups */
+};
+
+int vs_tgroup_create(const char *name, const struct vs_thr_limits *limits,
+		     const char **error);
+/* Change the limits whose GIVEN[idx] is set (idx: bucket.h's order). */
+int vs_tgroup_set_limits(const char *name, const struct vs_thr_limits *new,
+			 const bool *given, const char **error);
+int vs_tgroup_delete(const char *name, const char **error);
+/* Group NAME, or with NAME NULL the IDX-th group; -ENOENT if none. */
+int vs_tgroup_snapshot(const char *name, unsigned long idx,
+		       struct vs_tgroup_info *info);
+void vs_tgroups_exit(void);
+
+/* NODE (kept by the caller) joins GROUP; ERR_PTR and *error on failure. */
+struct vs_tgroup_member *vs_tgroup_join(const char *group, const char *node,
+					char **error);
+void vs_tgroup_leave(struct vs_tgroup_member *m);
+const char *vs_tgroup_name(const struct vs_tgroup_member *m);
+/*
+ * true: BIO may go down now (the caller remaps it); false: it waits and
+ * the group submits it later with dm_submit_bio_remap() (the target sets
+ * ti->accounts_remapped_io).
+ */
+bool vs_tgroup_throttle(struct vs_tgroup_member *m, struct bio *bio);
+/* While on, M's bios pass without limits; turning it on releases them. */
+void vs_tgroup_member_bypass(struct vs_tgroup_member *m, bool bypass);
+#if IS_ENABLED(CONFIG_KUNIT)
+int vs_tgroup_set_submit(const char *name, void (*submit)(struct bio *bio));
+#endif
 
 #include "backend.h"
 #include "target.h"
@@ -197,5 +251,16 @@ void vs_nl_exit(void);
 /* The operations' attribute policies (nlpolicy.c). */
 extern const struct nla_policy vs_node_get_policy[];
 extern const struct nla_policy vs_block_status_policy[];
+extern const struct nla_policy vs_tgroup_policy[];
+
+/* Throttle group operations (tgroup_nl.c) of the family (netlink.c). */
+extern struct genl_family vs_genl_family;
+struct genl_info;
+int vs_nl_tgroup_new_doit(struct sk_buff *skb, struct genl_info *info);
+int vs_nl_tgroup_set_doit(struct sk_buff *skb, struct genl_info *info);
+int vs_nl_tgroup_del_doit(struct sk_buff *skb, struct genl_info *info);
+int vs_nl_tgroup_get_doit(struct sk_buff *skb, struct genl_info *info);
+int vs_nl_tgroup_get_dumpit(struct sk_buff *skb, struct netlink_callback *cb);
+void vs_nl_multicast(struct sk_buff *skb);
 
 #endif /* _VSTORAGE_CORE_H */

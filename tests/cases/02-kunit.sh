@@ -17,7 +17,7 @@ kunit=/sys/kernel/debug/kunit
 modinfo vstorage-kunit >/dev/null 2>&1 || fail "vstorage-kunit.ko is missing (make modules-debug builds it)"
 
 suites=(vstorage-qcow2-entries vstorage-qcow2-refcount vstorage-qcow2-cache vstorage-core
-	vstorage-target)
+	vstorage-target vstorage-tgroup)
 modprobe vstorage-kunit || fail "modprobe vstorage-kunit failed"
 trap 'modprobe -r vstorage-kunit 2>/dev/null || true' EXIT
 # a suite added to the module but not to the list above would go uncounted

@@ -131,6 +131,9 @@ enum vstorage_info_attr {
 	VSTORAGE_INFO_COMPRESSION,	/* string */
 	VSTORAGE_INFO_REFCOUNT_BITS,	/* u32 */
 	VSTORAGE_INFO_LAZY_REFCOUNTS,	/* u8 */
+	VSTORAGE_INFO_THROTTLE_GROUP,	/* string, a throttle node's group */
+	VSTORAGE_INFO_COR_BASE,		/* string, copy-on-read: base node */
+	VSTORAGE_INFO_COR_POPULATED,	/* u64, copy-on-read: bytes copied up */
 
 	__VSTORAGE_INFO_MAX,
 	VSTORAGE_INFO_MAX = __VSTORAGE_INFO_MAX - 1
