@@ -4,7 +4,8 @@
 #   make modules         kernel modules against KDIR
 #   make user            vstoragectl and test helpers (SANITIZE=1: ASan/UBSan)
 #   make install         modules (+depmod), vstoragectl, udev rules, man pages,
-#                        the systemd unit vstorage-vhost-user@.service
+#                        the systemd units vstorage-vhost-user@.service and
+#                        vstorage-graph.service (not enabled)
 #   make check           userspace unit tests, then every VM test case
 #   make check-debug     the same on the debug kernel (KASAN, lockdep,
 #                        kmemleak, fault injection) plus the KUnit suites
@@ -56,6 +57,9 @@ install-user: user
 	install -d $(DESTDIR)/lib/systemd/system
 	sed 's|@SBINDIR@|$(PREFIX)/sbin|' systemd/vstorage-vhost-user@.service \
 		>$(DESTDIR)/lib/systemd/system/vstorage-vhost-user@.service
+	sed 's|@SBINDIR@|$(PREFIX)/sbin|' systemd/vstorage-graph.service \
+		>$(DESTDIR)/lib/systemd/system/vstorage-graph.service
+	install -d $(DESTDIR)/etc/vstorage/graph.d
 
 check:
 	tests/check

@@ -7,6 +7,7 @@
 #define VS_CMDS_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 void usage_main(FILE *f);
@@ -17,9 +18,24 @@ int cmd_node(int argc, char **argv);
 int cmd_node_add(int argc, char **argv);
 int cmd_node_map(int argc, char **argv);
 int cmd_node_move(int argc, char **argv);
+int cmd_node_insert_filter(int argc, char **argv);
+int cmd_graph(int argc, char **argv);
+/* graph apply FILE, or every *.json of a directory: EXIT_OK or EXIT_ERR. */
+int vs_graph_apply(const char *path);
+void usage_graph(FILE *f);
+struct vs_nl;
+/*
+ * The throttle groups as QEMU's object-add arguments (JSON array
+ * "throttle-groups"; a line each for humans). 0 or -1 (printed).
+ */
+int vs_tgroup_print_config(struct vs_nl *nl);
+int cmd_node_remove_filter(int argc, char **argv);
+int cmd_node_reopen(int argc, char **argv);
 int cmd_monitor(int argc, char **argv);
 void usage_export(FILE *f);
 int cmd_export(int argc, char **argv);
+void usage_tgroup(FILE *f);
+int cmd_tgroup(int argc, char **argv);
 
 struct vs_node;
 /*
@@ -37,7 +53,53 @@ void vs_node_dm_name(const struct vs_node *n, char *buf, size_t len);
  */
 #define VS_DM_UUID_HOLDER_PREFIX	"VSTORAGE-node:"
 
+/*
+ * Moves node NAME to a new device dm_name under its user-visible device D
+ * (which then passes I/O through to it), or back onto D when it was moved
+ * (dm_name is D). insert-filter gives D's new table instead of the linear
+ * pass-through (pass_target, and make_pass builds the parameters for the
+ * holder "MAJ:MIN"); remove-filter names the filter on D that goes away.
+ * Returns EXIT_OK or EXIT_ERR with one line printed.
+ */
+struct vs_move_req {
+	const char *name;
+	const char *dm_name;
+	const char *pass_target;
+	char *(*make_pass)(const char *holder_dev, void *arg);
+	void *arg;
+	const char *filter;
+};
+int vs_node_move(const struct vs_move_req *r);
+
+/*
+ * The device number of a target's child: the second word of a vstorage
+ * table line ("MAJ:MIN" or a device path). 0 or -1.
+ */
+int vs_table_child_dev(const char *params, uint32_t *major,
+		       uint32_t *minor);
+
+/* Devices that node move and insert-filter may stack under one disk. */
+#define VS_STACK_DEPTH_MAX	16
+
 #include "dm.h"
+
+/*
+ * The new device is private, as LVM's -real devices are: udev gives it
+ * /dev/mapper/NEW but scans nothing (the file system on it is the
+ * workload's, seen through D: its by-uuid link must stay D's) and makes no
+ * /dev/vstorage link.
+ */
+#define HOLDER_UDEV_FLAGS (DM_UDEV_DISABLE_SUBSYSTEM_RULES_FLAG | \
+			   DM_UDEV_DISABLE_DISK_RULES_FLAG | \
+			   DM_UDEV_DISABLE_OTHER_RULES_FLAG)
+
+/*
+ * The devices that node move and insert-filter made under device TOP
+ * (UUID VSTORAGE-node:*), top-down, following each table's child: how
+ * many were put into names.
+ */
+size_t vs_stack_hidden(const char *top, char names[][VS_DM_NAME_LEN],
+		       size_t max);
 
 /* The devices of a node. */
 struct vs_node_stack {

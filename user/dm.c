@@ -405,8 +405,8 @@ out:
 	return ret;
 }
 
-int vs_dm_get_table(const char *name, char **target, char **params,
-		    char *err, size_t errlen)
+int vs_dm_get_table_len(const char *name, char **target, char **params,
+			uint64_t *sectors, char *err, size_t errlen)
 {
 	uint64_t start, length;
 	char *type = NULL, *p = NULL;
@@ -439,6 +439,8 @@ int vs_dm_get_table(const char *name, char **target, char **params,
 		ret = -EINVAL;
 		goto out;
 	}
+	if (sectors)
+		*sectors = length;
 	*target = strdup(type);
 	*params = strdup(p);
 	if (!*target || !*params) {
@@ -451,6 +453,12 @@ int vs_dm_get_table(const char *name, char **target, char **params,
 out:
 	dm_task_destroy(dmt);
 	return ret;
+}
+
+int vs_dm_get_table(const char *name, char **target, char **params,
+		    char *err, size_t errlen)
+{
+	return vs_dm_get_table_len(name, target, params, NULL, err, errlen);
 }
 
 static int load(const char *name, const char *dev, const char *target,

@@ -66,6 +66,9 @@ int vs_dm_message(const char *name, const char *dev, const char *target,
 /* The target type and parameters of a one-target table (malloc'd). */
 int vs_dm_get_table(const char *name, char **target, char **params,
 		    char *err, size_t errlen);
+/* The same, and the table's length in sectors. */
+int vs_dm_get_table_len(const char *name, char **target, char **params,
+			uint64_t *sectors, char *err, size_t errlen);
 
 /*
  * Loads a one-target table of SECTORS and resumes (udev-synchronised).

@@ -23,6 +23,8 @@ static const char *const child_props[] = {
 const struct vs_driver *const vs_drivers[] = {
 	&vs_driver_raw,
 	&vs_driver_qcow2,
+	&vs_driver_throttle,
+	&vs_driver_cor,
 	NULL,
 };
 

@@ -27,10 +27,14 @@ void usage_main(FILE *f)
 {
 	fprintf(f,
 		"Usage: vstoragectl [OPTIONS] OBJECT { COMMAND | help }\n"
-		"where  OBJECT := { node | export | monitor }\n"
+		"where  OBJECT := { node | throttle-group | graph | export | monitor }\n"
 		"       OPTIONS := { -j[son] | -p[retty] | -h[elp] | -V[ersion] }\n"
 		"\n");
 	usage_node(f);
+	fputc('\n', f);
+	usage_tgroup(f);
+	fputc('\n', f);
+	usage_graph(f);
 	fputc('\n', f);
 	usage_export(f);
 	fputc('\n', f);
@@ -86,6 +90,10 @@ int main(int argc, char **argv)
 	output_init(json, pretty);
 	if (!strcmp(obj, "node")) {
 		ret = cmd_node(argc - 1, argv + 1);
+	} else if (!strcmp(obj, "throttle-group")) {
+		ret = cmd_tgroup(argc - 1, argv + 1);
+	} else if (!strcmp(obj, "graph")) {
+		ret = cmd_graph(argc - 1, argv + 1);
 	} else if (!strcmp(obj, "export")) {
 		ret = cmd_export(argc - 1, argv + 1);
 	} else if (!strcmp(obj, "monitor")) {

@@ -52,6 +52,9 @@ static const struct vdesc info_desc[VSTORAGE_INFO_MAX + 1] = {
 	[VSTORAGE_INFO_COMPRESSION]	= { "compression", VT_STR },
 	[VSTORAGE_INFO_REFCOUNT_BITS]	= { "refcount-bits", VT_U32 },
 	[VSTORAGE_INFO_LAZY_REFCOUNTS]	= { "lazy-refcounts", VT_BOOL },
+	[VSTORAGE_INFO_THROTTLE_GROUP]	= { "throttle-group", VT_STR },
+	[VSTORAGE_INFO_COR_BASE]	= { "base", VT_STR },
+	[VSTORAGE_INFO_COR_POPULATED]	= { "populated-bytes", VT_U64 },
 };
 
 static const struct vdesc stats_desc[VSTORAGE_STATS_MAX + 1] = {

@@ -32,11 +32,7 @@
 #include "parse.h"
 #include "util.h"
 
-/* Netlink, opened on first use; without the module there are no nodes. */
-struct lazy_nl {
-	struct vs_nl nl;
-	bool tried, ok;
-};
+#include "node_add.h"
 
 /* Opens netlink on first use; false without the module. */
 static bool lazy_open(struct lazy_nl *l)
@@ -272,12 +268,6 @@ static int check_name_free(const struct vs_add_ctx *ctx, struct lazy_nl *l,
 
 /* ---- services for drivers (struct vs_add_ops) ---- */
 
-struct add_state {
-	struct lazy_nl *l;
-	struct vs_node *nodes;		/* a dump, made on first use */
-	size_t nr_nodes;
-	bool dumped;
-};
 
 /* "/dev/mapper/<dm-name>" of a node, if that is a block device. */
 static char *node_dev_path(const struct vs_node *n)
@@ -463,14 +453,68 @@ static int print_new_node(const char *name)
 	return EXIT_OK;
 }
 
+void vs_add_job_free(struct vs_add_job *j)
+{
+	struct vs_add_ctx *ctx = &j->ctx;
+
+	if (j->st.dumped)
+		vs_node_dump_free(j->st.nodes, j->st.nr_nodes);
+	if (j->l.ok)
+		vs_nl_close(&j->l.nl);
+	if (ctx->priv && ctx->drv->release)
+		ctx->drv->release(ctx);
+	vs_add_pre_free(ctx);
+	free(j->uuid);
+	free(ctx->priv);
+	free(ctx->file_path);
+	free(ctx->props);
+	memset(j, 0, sizeof(*j));
+}
+
+int vs_add_prepare(struct vs_add_job *j, int argc, char **argv)
+{
+	struct vs_add_ctx *ctx = &j->ctx;
+	char names[128];
+	const char *why;
+
+	memset(j, 0, sizeof(*j));
+	j->st.l = &j->l;
+	ctx->drv = vs_driver_find(argv[0]);
+	if (!ctx->drv) {
+		pr_err("unknown driver '%s' (known: %s)", argv[0],
+		       vs_driver_names(names, sizeof(names)));
+		return -1;
+	}
+	if (parse_props(ctx, argc - 1, argv + 1))
+		return -1;
+	if (check_node_name(ctx->node_name, &why)) {
+		pr_err("invalid node-name '%s': %s", ctx->node_name, why);
+		return -1;
+	}
+	ctx->priv = xcalloc(1, ctx->drv->priv_size);
+	ctx->ops = &add_ops;
+	ctx->ops_priv = &j->st;
+	ctx->dry_run = getenv("VSTORAGECTL_DRY_RUN") != NULL;
+	if (ctx->drv->has_image && vs_child_opts_parse(ctx))
+		return -1;
+	if (ctx->drv->parse(ctx))
+		return -1;
+	if (resolve_file(ctx, &j->l))
+		return -1;
+	if (ctx->drv->has_image && check_direct_io(ctx))
+		return -1;
+	if (ctx->drv->check(ctx))
+		return -1;
+	j->uuid = xasprintf("%s%s", VSTORAGE_DM_UUID_PREFIX, ctx->node_name);
+	return check_name_free(ctx, &j->l, j->uuid, !ctx->dry_run);
+}
+
 int cmd_node_add(int argc, char **argv)
 {
-	struct vs_add_ctx ctx = { 0 };
-	struct lazy_nl l = { 0 };
-	struct add_state st = { .l = &l };
+	struct vs_add_job j;
+	struct vs_add_ctx *ctx = &j.ctx;
 	struct vs_dm_spec spec;
-	char *params = NULL, *uuid = NULL, names[128];
-	const char *why;
+	char *params = NULL;
 	int ret = EXIT_ERR;
 	size_t i;
 
@@ -480,72 +524,34 @@ int cmd_node_add(int argc, char **argv)
 		usage_node(stdout);
 		return EXIT_OK;
 	}
-	ctx.drv = vs_driver_find(argv[0]);
-	if (!ctx.drv) {
-		pr_err("unknown driver '%s' (known: %s)", argv[0],
-		       vs_driver_names(names, sizeof(names)));
-		return EXIT_ERR;
-	}
-	if (parse_props(&ctx, argc - 1, argv + 1))
-		goto out;
-	if (check_node_name(ctx.node_name, &why)) {
-		pr_err("invalid node-name '%s': %s", ctx.node_name, why);
-		goto out;
-	}
-	ctx.priv = xcalloc(1, ctx.drv->priv_size);
-	ctx.ops = &add_ops;
-	ctx.ops_priv = &st;
-	ctx.dry_run = getenv("VSTORAGECTL_DRY_RUN") != NULL;
-	if (ctx.drv->has_image && vs_child_opts_parse(&ctx))
-		goto out;
-	if (ctx.drv->parse(&ctx))
-		goto out;
-	if (resolve_file(&ctx, &l))
-		goto out;
-	if (ctx.drv->has_image && check_direct_io(&ctx))
-		goto out;
-	if (ctx.drv->check(&ctx))
+	if (vs_add_prepare(&j, argc, argv))
 		goto out;
 
-	uuid = xasprintf("%s%s", VSTORAGE_DM_UUID_PREFIX, ctx.node_name);
-	if (check_name_free(&ctx, &l, uuid, !ctx.dry_run))
-		goto out;
-
-	params = ctx.drv->params(&ctx);
+	params = ctx->drv->params(ctx);
 	spec = (struct vs_dm_spec) {
-		.name = ctx.node_name,
-		.uuid = uuid,
-		.target = ctx.drv->target,
+		.name = ctx->node_name,
+		.uuid = j.uuid,
+		.target = ctx->drv->target,
 		.params = params,
-		.sectors = ctx.length / 512,
-		.read_only = ctx.read_only,
+		.sectors = ctx->length / 512,
+		.read_only = ctx->read_only,
 	};
-	if (ctx.dry_run) {
+	if (ctx->dry_run) {
 		/* test aid: the tables instead of the devices, bottom-up */
-		for (i = 0; i < ctx.nr_pre; i++)
-			printf("%s: 0 %" PRIu64 " %s %s\n", ctx.pre[i].name,
-			       ctx.pre[i].sectors, ctx.pre[i].target,
-			       ctx.pre[i].params);
+		for (i = 0; i < ctx->nr_pre; i++)
+			printf("%s: 0 %" PRIu64 " %s %s\n", ctx->pre[i].name,
+			       ctx->pre[i].sectors, ctx->pre[i].target,
+			       ctx->pre[i].params);
 		printf("%s: 0 %" PRIu64 " %s %s\n", spec.name, spec.sectors,
 		       spec.target, spec.params);
 		ret = EXIT_OK;
 		goto out;
 	}
-	if (create_all(&ctx, &spec))
+	if (create_all(ctx, &spec))
 		goto out;
-	ret = is_json_context() ? print_new_node(ctx.node_name) : EXIT_OK;
+	ret = is_json_context() ? print_new_node(ctx->node_name) : EXIT_OK;
 out:
-	if (st.dumped)
-		vs_node_dump_free(st.nodes, st.nr_nodes);
-	if (l.ok)
-		vs_nl_close(&l.nl);
-	if (ctx.priv && ctx.drv->release)
-		ctx.drv->release(&ctx);
-	vs_add_pre_free(&ctx);
+	vs_add_job_free(&j);
 	free(params);
-	free(uuid);
-	free(ctx.priv);
-	free(ctx.file_path);
-	free(ctx.props);
 	return ret;
 }

@@ -34,6 +34,9 @@ void usage_node(FILE *f)
 		"       vstoragectl node del NAME\n"
 		"       vstoragectl node resize NAME SIZE\n"
 		"       vstoragectl node move NAME dm-name=DM-NAME\n"
+		"       vstoragectl node insert-filter NAME DRIVER node-name=FILTER [PROPERTY=VALUE ...]\n"
+		"       vstoragectl node remove-filter FILTER\n"
+		"       vstoragectl node reopen NAME PROPERTY=VALUE ...\n"
 		"       vstoragectl [-j [-p]] node list\n"
 		"       vstoragectl [-j [-p]] node show NAME\n"
 		"       vstoragectl [-j [-p]] node map NAME [offset=BYTES] [length=BYTES]\n"
@@ -211,9 +214,9 @@ static int node_show(const char *name)
 
 int vs_node_stack(const struct vs_node *n, struct vs_node_stack *st)
 {
-	char uuid[VS_DM_UUID_LEN];
-	struct vs_dm_info top;
-	int ret;
+	char up[VS_DM_NAME_LEN];
+	struct vs_dm_info dev;
+	int ret, depth;
 
 	memset(st, 0, sizeof(*st));
 	if (!n->has_dev)
@@ -224,13 +227,21 @@ int vs_node_stack(const struct vs_node *n, struct vs_node_stack *st)
 	if (!st->holder.exists)
 		return -ENOENT;
 	st->top = st->holder;
-	snprintf(uuid, sizeof(uuid), VS_DM_UUID_HOLDER_PREFIX "%s", n->name);
-	if (strcmp(st->holder.uuid, uuid))
-		return 0;
-	/* the device node add made, which the workload kept */
-	snprintf(uuid, sizeof(uuid), VSTORAGE_DM_UUID_PREFIX "%s", n->name);
-	if (!vs_dm_info(NULL, uuid, &top) && top.exists) {
-		st->top = top;
+	/*
+	 * A device that node move or insert-filter made holds one node under
+	 * exactly one device above it (a pass-through or a filter); the
+	 * user-visible device is the first one up that they did not make.
+	 */
+	for (depth = 0; depth < VS_STACK_DEPTH_MAX; depth++) {
+		if (strncmp(st->top.uuid, VS_DM_UUID_HOLDER_PREFIX,
+			    sizeof(VS_DM_UUID_HOLDER_PREFIX) - 1))
+			break;
+		if (vs_dm_holders(st->top.major, st->top.minor, up,
+				  sizeof(up)) != 1)
+			break;
+		if (vs_dm_info(up, NULL, &dev) || !dev.exists)
+			break;
+		st->top = dev;
 		st->moved = true;
 	}
 	return 0;
@@ -268,6 +279,8 @@ void vs_node_dm_name(const struct vs_node *n, char *buf, size_t len)
 static int node_dm_name(const char *name, char *buf, size_t len,
 			char *holder, size_t hlen)
 {
+	static const char auto_prefix[] = VS_DM_UUID_AUTO_PREFIX;
+	static const char prefix[] = VSTORAGE_DM_UUID_PREFIX;
 	struct vs_node_stack st;
 	struct vs_node n;
 	struct vs_nl nl;
@@ -280,9 +293,25 @@ static int node_dm_name(const char *name, char *buf, size_t len,
 	ret = vs_node_get(&nl, name, &n);
 	if (!ret) {
 		vs_node_dm_name(&n, buf, len);
-		if (!vs_node_stack(&n, &st) && st.moved)
-			snprintf(holder, hlen, "%s", st.holder.name);
+		if (!vs_node_stack(&n, &st)) {
+			if (st.moved)
+				snprintf(holder, hlen, "%s", st.holder.name);
+			/* a filter inside another node's disk */
+			if (!strncmp(st.top.uuid, prefix, sizeof(prefix) - 1) &&
+			    strncmp(st.top.uuid, auto_prefix,
+				    sizeof(auto_prefix) - 1) &&
+			    strcmp(st.top.uuid + sizeof(prefix) - 1, name)) {
+				pr_err("node '%s' is a filter in the graph of device '%s': take it out with node remove-filter %s, or delete the disk with node del %s",
+				       name, st.top.name, name,
+				       st.top.uuid + sizeof(prefix) - 1);
+				ret = -1;
+			}
+		}
 		vs_node_free(&n);
+		if (ret) {
+			vs_nl_close(&nl);
+			return -1;
+		}
 	} else if (ret != -ENOENT) {
 		node_perror(&nl, name, ret);
 		vs_nl_close(&nl);
@@ -389,9 +418,10 @@ static int node_del(const char *name)
 {
 	static const char prefix[] = VSTORAGE_DM_UUID_PREFIX;
 	char dm_name[VS_DM_NAME_LEN], holder[VS_DM_NAME_LEN];
+	char hidden[VS_STACK_DEPTH_MAX][VS_DM_NAME_LEN];
 	struct chain_link chain[CHAIN_MAX];
 	struct vs_dm_info info;
-	size_t nr_chain;
+	size_t nr_chain, i, nr_hidden;
 	int ret;
 
 	if (check_name_arg(name))
@@ -421,6 +451,7 @@ static int node_del(const char *name)
 	}
 
 	nr_chain = backing_chain(name, chain, CHAIN_MAX);
+	nr_hidden = vs_stack_hidden(dm_name, hidden, VS_STACK_DEPTH_MAX);
 	ret = vs_dm_remove(dm_name);
 	if (ret == -EBUSY) {
 		pr_err("node '%s' is in use", name);
@@ -435,12 +466,12 @@ static int node_del(const char *name)
 		       ret == -EIO ? vs_dm_last_error() : strerror(-ret));
 		return EXIT_ERR;
 	}
-	/* a moved node: the device under the pass-through holds it */
-	if (holder[0]) {
-		ret = vs_dm_remove(holder);
+	/* the devices node move and insert-filter made under it, top-down */
+	for (i = 0; i < nr_hidden; i++) {
+		ret = vs_dm_remove(hidden[i]);
 		if (ret && ret != -ENXIO && ret != -ENODEV) {
-			pr_err("node '%s': device '%s' was removed, but not '%s' that holds the node: %s",
-			       name, dm_name, holder,
+			pr_err("node '%s': device '%s' was removed, but not '%s' under it: %s",
+			       name, dm_name, hidden[i],
 			       ret == -EIO ? vs_dm_last_error() : strerror(-ret));
 			return EXIT_ERR;
 		}
@@ -552,6 +583,12 @@ int cmd_node(int argc, char **argv)
 		return cmd_node_map(argc, argv);
 	if (!strcmp(cmd, "move"))
 		return cmd_node_move(argc, argv);
+	if (!strcmp(cmd, "insert-filter"))
+		return cmd_node_insert_filter(argc, argv);
+	if (!strcmp(cmd, "remove-filter"))
+		return cmd_node_remove_filter(argc, argv);
+	if (!strcmp(cmd, "reopen"))
+		return cmd_node_reopen(argc, argv);
 	if (!strcmp(cmd, "list")) {
 		if (argc)
 			return usage_err("node help", "node list: unexpected argument '%s'",

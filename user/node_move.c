@@ -35,6 +35,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 #include <libdevmapper.h>
 
@@ -45,16 +47,6 @@
 #include "node.h"
 #include "parse.h"
 #include "util.h"
-
-/*
- * The new device is private, as LVM's -real devices are: udev gives it
- * /dev/mapper/NEW but scans nothing (the file system on it is the
- * workload's, seen through D: its by-uuid link must stay D's) and makes no
- * /dev/vstorage link.
- */
-#define HOLDER_UDEV_FLAGS (DM_UDEV_DISABLE_SUBSYSTEM_RULES_FLAG | \
-			   DM_UDEV_DISABLE_DISK_RULES_FLAG | \
-			   DM_UDEV_DISABLE_OTHER_RULES_FLAG)
 
 #define ERR_LEN 1024
 
@@ -69,6 +61,16 @@ struct move {
 	char *target, *params;		/* the node's own table */
 	uint64_t sectors;
 	bool read_only;
+	/*
+	 * D's table above the holder: "linear <holder> 0" for node move, a
+	 * filter node's table for insert-filter (make_pass builds it once
+	 * the holder's number is known) and remove-filter (D's own).
+	 */
+	char pass_target[VS_DM_NAME_LEN];
+	char *pass_params;
+	char *(*make_pass)(const char *holder_dev, void *arg);
+	void *arg;
+	const char *filter;		/* remove-filter: the filter on D */
 	char err[ERR_LEN];		/* why the command fails */
 	char undo[ERR_LEN];		/* why undoing failed, or "" */
 };
@@ -130,9 +132,16 @@ static void set_dev(char *buf, size_t len, const struct vs_dm_info *i)
 static void undo_failed(struct move *m, const char *what, const char *why)
 {
 	size_t n = strlen(m->undo);
+	int len;
 
-	snprintf(m->undo + n, sizeof(m->undo) - n, "%s%s: %s",
-		 n ? "; " : "", what, why);
+	len = snprintf(m->undo + n, sizeof(m->undo) - n, "%s%s: ",
+		       n ? "; " : "", what);
+	if (len < 0 || (size_t)len >= sizeof(m->undo) - n)
+		return;
+	n += len;
+	/* truncated when it does not fit, as snprintf would */
+	n += strlen(strncpy(m->undo + n, why, sizeof(m->undo) - n - 1));
+	m->undo[n] = '\0';
 }
 
 /* D serves the node's own table again (a fresh instance). */
@@ -153,6 +162,16 @@ static int top_load_node(struct move *m)
 	return 0;
 }
 
+/* D passes through to the holder again (load and resume). */
+static int load_pass(struct move *m, char *err)
+{
+	return vs_dm_load(m->top.name, m->top_dev, m->pass_target,
+			  m->pass_params, m->sectors, m->read_only, err,
+			  ERR_LEN) ||
+	       vs_dm_resume(m->top.name, m->top_dev, m->pass_target, 0, err,
+			    ERR_LEN);
+}
+
 /*
  * Undoes a move after D was suspended. Without the new device, D resumes
  * with the instance it had (or, should that be refused, a fresh one).
@@ -160,7 +179,7 @@ static int top_load_node(struct move *m)
  */
 static void undo_move(struct move *m)
 {
-	char err[ERR_LEN], linear[64];
+	char err[ERR_LEN];
 	int ret;
 
 	if (!m->holder_made) {
@@ -170,7 +189,6 @@ static void undo_move(struct move *m)
 		top_load_node(m);
 		return;
 	}
-	snprintf(linear, sizeof(linear), "%s 0", m->holder_dev);
 	if (vs_dm_suspend(m->holder_name, err, sizeof(err))) {
 		undo_failed(m, "suspending the new device", err);
 		return;
@@ -184,10 +202,7 @@ static void undo_move(struct move *m)
 		if (vs_dm_resume(m->holder_name, m->holder_dev, m->target,
 				 HOLDER_UDEV_FLAGS, err, sizeof(err)))
 			undo_failed(m, "resuming the new device", err);
-		else if (vs_dm_load(m->top.name, m->top_dev, "linear", linear,
-				    m->sectors, m->read_only, err, sizeof(err)) ||
-			 vs_dm_resume(m->top.name, m->top_dev, "linear", 0,
-				      err, sizeof(err)))
+		else if (load_pass(m, err))
 			undo_failed(m, "restoring the pass-through", err);
 		return;
 	}
@@ -207,7 +222,7 @@ static int move_to(struct move *m)
 		.read_only = m->read_only,
 		.udev_flags = HOLDER_UDEV_FLAGS,
 	};
-	char uuid[VS_DM_UUID_LEN], linear[64], err[ERR_LEN];
+	char uuid[VS_DM_UUID_LEN], err[ERR_LEN];
 
 	snprintf(uuid, sizeof(uuid), VS_DM_UUID_HOLDER_PREFIX "%s", m->name);
 	spec.uuid = uuid;
@@ -226,15 +241,21 @@ static int move_to(struct move *m)
 	m->holder_made = true;
 	set_dev(m->holder_dev, sizeof(m->holder_dev), &m->holder);
 
-	snprintf(linear, sizeof(linear), "%s 0", m->holder_dev);
+	if (m->make_pass) {
+		m->pass_params = m->make_pass(m->holder_dev, m->arg);
+	} else {
+		snprintf(m->pass_target, sizeof(m->pass_target), "linear");
+		m->pass_params = xasprintf("%s 0", m->holder_dev);
+	}
 	if (fault(m, "load") ||
-	    vs_dm_load(m->top.name, m->top_dev, "linear", linear, m->sectors,
-		       m->read_only, m->err, sizeof(m->err))) {
+	    vs_dm_load(m->top.name, m->top_dev, m->pass_target,
+		       m->pass_params, m->sectors, m->read_only, m->err,
+		       sizeof(m->err))) {
 		undo_move(m);
 		return -1;
 	}
 	if (fault(m, "resume") ||
-	    vs_dm_resume(m->top.name, m->top_dev, "linear", 0, m->err,
+	    vs_dm_resume(m->top.name, m->top_dev, m->pass_target, 0, m->err,
 			 sizeof(m->err))) {
 		undo_move(m);
 		return -1;
@@ -245,17 +266,16 @@ static int move_to(struct move *m)
 /* D passes through to the holder; put the node back on D. */
 static int move_back(struct move *m)
 {
-	char err[ERR_LEN], linear[64];
+	char err[ERR_LEN];
 	int ret;
 
-	snprintf(linear, sizeof(linear), "%s 0", m->holder_dev);
 	if (fault(m, "suspend") ||
 	    vs_dm_suspend(m->top.name, m->err, sizeof(m->err)))
 		return -1;
 	if (fault(m, "back-suspend") ||
 	    vs_dm_suspend(m->holder_name, m->err, sizeof(m->err))) {
-		if (vs_dm_resume(m->top.name, m->top_dev, "linear", 0, err,
-				 sizeof(err)))
+		if (vs_dm_resume(m->top.name, m->top_dev, m->pass_target, 0,
+				 err, sizeof(err)))
 			undo_failed(m, "resuming the user-visible device", err);
 		return -1;
 	}
@@ -265,8 +285,8 @@ static int move_back(struct move *m)
 		if (vs_dm_resume(m->holder_name, m->holder_dev, m->target,
 				 HOLDER_UDEV_FLAGS, err, sizeof(err)))
 			undo_failed(m, "resuming the node's device", err);
-		else if (vs_dm_resume(m->top.name, m->top_dev, "linear", 0,
-				      err, sizeof(err)))
+		else if (vs_dm_resume(m->top.name, m->top_dev, m->pass_target,
+				      0, err, sizeof(err)))
 			undo_failed(m, "resuming the user-visible device", err);
 		return -1;
 	}
@@ -277,10 +297,7 @@ static int move_back(struct move *m)
 		if (vs_dm_resume(m->holder_name, m->holder_dev, m->target,
 				 HOLDER_UDEV_FLAGS, err, sizeof(err)))
 			undo_failed(m, "resuming the node's device", err);
-		else if (vs_dm_load(m->top.name, m->top_dev, "linear", linear,
-				    m->sectors, m->read_only, err, sizeof(err)) ||
-			 vs_dm_resume(m->top.name, m->top_dev, "linear", 0,
-				      err, sizeof(err)))
+		else if (load_pass(m, err))
 			undo_failed(m, "restoring the pass-through", err);
 		return -1;
 	}
@@ -298,7 +315,7 @@ static int move_back(struct move *m)
 /* Checks that the node's device may leave: nothing points at it. */
 static int check_movable(struct move *m, const struct vs_node_stack *st)
 {
-	char uuid[VS_DM_UUID_LEN], by[VS_DM_NAME_LEN];
+	char by[VS_DM_NAME_LEN];
 	int nr;
 
 	if (!strncmp(st->holder.uuid, VS_DM_UUID_AUTO_PREFIX,
@@ -307,8 +324,11 @@ static int check_movable(struct move *m, const struct vs_node_stack *st)
 		       m->name);
 		return -1;
 	}
-	snprintf(uuid, sizeof(uuid), VSTORAGE_DM_UUID_PREFIX "%s", m->name);
-	if (strcmp(st->holder.uuid, uuid)) {
+	/* node add's device of the node, or of a disk with a filter on it */
+	if (strncmp(st->holder.uuid, VSTORAGE_DM_UUID_PREFIX,
+		    sizeof(VSTORAGE_DM_UUID_PREFIX) - 1) ||
+	    !strncmp(st->holder.uuid, VS_DM_UUID_HOLDER_PREFIX,
+		     sizeof(VS_DM_UUID_HOLDER_PREFIX) - 1)) {
 		pr_err("node '%s': device '%s' (UUID '%s') was not made by vstoragectl node add: cannot move it",
 		       m->name, st->holder.name, st->holder.uuid);
 		return -1;
@@ -362,11 +382,48 @@ static int check_new(struct move *m)
 	return 0;
 }
 
-/* The pass-through D must be exactly "linear <holder> 0" to undo. */
+int vs_table_child_dev(const char *params, uint32_t *major, uint32_t *minor)
+{
+	char word[VSTORAGE_PATH_MAX + 1];
+	const char *p = params;
+	struct stat st;
+	size_t n = 0;
+	int w;
+
+	/* the second word, dm_split_args()'s backslash escapes undone */
+	for (w = 0; w < 2; w++) {
+		while (*p == ' ')
+			p++;
+		n = 0;
+		for (; *p && *p != ' '; p++) {
+			if (*p == '\\' && p[1])
+				p++;
+			if (n + 1 < sizeof(word))
+				word[n++] = *p;
+		}
+	}
+	word[n] = '\0';
+	if (!n)
+		return -1;
+	if (sscanf(word, "%" SCNu32 ":%" SCNu32, major, minor) == 2 &&
+	    word[0] != '/')
+		return 0;
+	if (stat(word, &st) || !S_ISBLK(st.st_mode))
+		return -1;
+	*major = major(st.st_rdev);
+	*minor = minor(st.st_rdev);
+	return 0;
+}
+
+/*
+ * To undo, D must pass through to the holder: exactly "linear <holder> 0"
+ * after node move, or (remove-filter) the filter node's table over it.
+ */
 static int check_pass_through(struct move *m)
 {
-	char *target = NULL, *params = NULL, want[64];
-	int ret = 0;
+	char *target = NULL, *params = NULL, want[64], node[VS_DM_NAME_LEN];
+	uint32_t major, minor;
+	bool ok;
 
 	snprintf(want, sizeof(want), "%s 0", m->holder_dev);
 	if (vs_dm_get_table(m->top.name, &target, &params, m->err,
@@ -374,19 +431,45 @@ static int check_pass_through(struct move *m)
 		pr_err("node '%s': %s", m->name, m->err);
 		return -1;
 	}
-	if (strcmp(target, "linear") || strcmp(params, want)) {
-		pr_err("node '%s': device '%s' is not a plain pass-through to '%s' (table: %s %s): cannot move the node back",
-		       m->name, m->top.name, m->holder_name, target, params);
-		ret = -1;
+	if (m->filter) {
+		snprintf(node, sizeof(node), "%.*s", (int)strcspn(params, " "),
+			 params);
+		ok = !strncmp(target, VSTORAGE_DM_TARGET_PREFIX,
+			      sizeof(VSTORAGE_DM_TARGET_PREFIX) - 1) &&
+		     !strcmp(node, m->filter) &&
+		     !vs_table_child_dev(params, &major, &minor) &&
+		     major == m->holder.major && minor == m->holder.minor;
+	} else {
+		ok = !strcmp(target, "linear") && !strcmp(params, want);
 	}
+	if (!ok) {
+		if (m->filter)
+			pr_err("filter '%s': device '%s' does not hold it over '%s' (table: %s %s)",
+			       m->filter, m->top.name, m->holder_name, target,
+			       params);
+		else
+			pr_err("node '%s': device '%s' is not a plain pass-through to '%s' (table: %s %s): cannot move the node back",
+			       m->name, m->top.name, m->holder_name, target,
+			       params);
+		free(target);
+		free(params);
+		return -1;
+	}
+	snprintf(m->pass_target, sizeof(m->pass_target), "%s", target);
+	m->pass_params = params;
 	free(target);
-	free(params);
-	return ret;
+	return 0;
 }
 
-static int node_move(const char *name, const char *new)
+int vs_node_move(const struct vs_move_req *r)
 {
-	struct move m = { .name = name };
+	const char *name = r->name, *new = r->dm_name;
+	struct move m = {
+		.name = name,
+		.make_pass = r->make_pass,
+		.arg = r->arg,
+		.filter = r->filter,
+	};
 	struct vs_node_stack st;
 	sigset_t block, old;
 	const char *why;
@@ -433,6 +516,19 @@ static int node_move(const char *name, const char *new)
 		return EXIT_ERR;
 	}
 	back = st.moved;
+	if (!back && r->filter) {
+		pr_err("filter '%s': node '%s' under it is on device '%s' of its own: nothing to put back",
+		       r->filter, name, st.holder.name);
+		return EXIT_ERR;
+	}
+	if (back && r->make_pass) {
+		pr_err("node '%s' is on device '%s' under '%s' already",
+		       name, st.holder.name, st.top.name);
+		return EXIT_ERR;
+	}
+	if (r->make_pass)
+		snprintf(m.pass_target, sizeof(m.pass_target), "%s",
+			 r->pass_target);
 	if (back && strcmp(new, st.top.name)) {
 		pr_err("node '%s' was moved to device '%s' under '%s': move it back first (dm-name=%s)",
 		       name, st.holder.name, st.top.name, st.top.name);
@@ -494,6 +590,7 @@ static int node_move(const char *name, const char *new)
 out:
 	free(m.target);
 	free(m.params);
+	free(m.pass_params);
 	return ret;
 }
 
@@ -522,5 +619,6 @@ int cmd_node_move(int argc, char **argv)
 		}
 		new = argv[i] + 8;
 	}
-	return node_move(argv[0], new);
+	return vs_node_move(&(struct vs_move_req){ .name = argv[0],
+						   .dm_name = new });
 }

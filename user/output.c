@@ -94,7 +94,10 @@ void print_string(enum output_type t, const char *k, const char *fmt,
 	if (jw) {
 		if (t & PRINT_JSON) {
 			key(k);
-			jw_string(jw, value);
+			if (value)
+				jw_string(jw, value);
+			else
+				jw_null(jw);
 		}
 	} else if ((t & PRINT_FP) && fmt) {
 		printf(fmt, value);

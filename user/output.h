@@ -31,6 +31,7 @@ void close_json_object(void);
 void open_json_array(enum output_type t, const char *key);
 void close_json_array(enum output_type t, const char *str);
 
+/* A NULL value is JSON's null. */
 void print_string(enum output_type t, const char *key, const char *fmt,
 		  const char *value);
 void print_u64(enum output_type t, const char *key, const char *fmt,

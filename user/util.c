@@ -9,12 +9,16 @@
 
 #include "util.h"
 
+const char *pr_err_context;
+
 void pr_err(const char *fmt, ...)
 {
 	va_list ap;
 
 	fflush(stdout);
 	fputs("Error: ", stderr);
+	if (pr_err_context)
+		fprintf(stderr, "%s: ", pr_err_context);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);

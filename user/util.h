@@ -17,6 +17,11 @@
 
 /* Prints "Error: <message>\n" on stderr. */
 void pr_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/*
+ * When set, pr_err() puts it before the message ("Error: CONTEXT: ..."):
+ * a command that runs others (graph apply) names the object it works on.
+ */
+extern const char *pr_err_context;
 
 /*
  * Bad usage: prints "Error: <message> (see 'vstoragectl <help>')" on stderr

@@ -14,12 +14,16 @@ fail=0
 for f in usr/local/sbin/vstoragectl usr/local/share/man/man8/vstoragectl.8 \
 	 etc/udev/rules.d/60-vstorage.rules \
 	 lib/systemd/system/vstorage-vhost-user@.service \
+	 lib/systemd/system/vstorage-graph.service etc/vstorage/graph.d \
+	 lib/modules/"$kver"/extra/vstorage/kernel/filters/dm-vstorage-throttle.ko \
+	 lib/modules/"$kver"/extra/vstorage/kernel/filters/dm-vstorage-copy-on-read.ko \
 	 lib/modules/"$kver"/extra/vstorage/kernel/vstorage.ko \
 	 lib/modules/"$kver"/extra/vstorage/kernel/formats/dm-vstorage-raw.ko \
 	 lib/modules/"$kver"/extra/vstorage/kernel/formats/qcow2/dm-vstorage-qcow2.ko; do
 	if [ -e "$dest/$f" ]; then echo "ok $f"; else echo "FAIL missing $f"; fail=1; fi
 done
-for m in vstorage dm-vstorage-raw dm-vstorage-qcow2; do
+for m in vstorage dm-vstorage-raw dm-vstorage-qcow2 dm-vstorage-throttle \
+	 dm-vstorage-copy-on-read; do
 	if grep -q "/$m.ko:" "$dest/lib/modules/$kver/modules.dep"; then
 		echo "ok depmod knows $m"
 	else
@@ -31,9 +35,18 @@ grep -q "dm-vstorage-raw.ko: .*vstorage.ko" "$dest/lib/modules/$kver/modules.dep
 grep -q '^ExecStart=/usr/local/sbin/vstoragectl export vhost-user %i socket=' \
 	"$dest/lib/systemd/system/vstorage-vhost-user@.service" ||
 	{ echo "FAIL the unit does not run the installed vstoragectl"; fail=1; }
+grep -q '^ExecStart=/usr/local/sbin/vstoragectl graph apply /etc/vstorage/graph.d$' \
+	"$dest/lib/systemd/system/vstorage-graph.service" ||
+	{ echo "FAIL vstorage-graph.service does not apply /etc/vstorage/graph.d"; fail=1; }
+# the aliases device-mapper asks for when a table names the target
+for a in dm-vstorage-thr dm-vstorage-cor; do
+	grep -q "^alias $a " "$dest/lib/modules/$kver/modules.alias" ||
+		{ echo "FAIL no module alias $a"; fail=1; }
+done
 if command -v systemd-analyze >/dev/null 2>&1; then
 	systemd-analyze verify --man=no \
-		"$dest/lib/systemd/system/vstorage-vhost-user@.service" 2>&1 |
+		"$dest/lib/systemd/system/vstorage-vhost-user@.service" \
+		"$dest/lib/systemd/system/vstorage-graph.service" 2>&1 |
 		grep -v "vstoragectl.*not executable\|Failed to prepare\|is not executable" | grep . &&
 		{ echo "FAIL systemd-analyze verify complains"; fail=1; }
 fi
