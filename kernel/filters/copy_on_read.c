@@ -12,16 +12,16 @@
  *  - Writes, discards and write-zeroes are remapped to the child at once,
  *    unless a populate of one of their chunks is in flight: then they wait
  *    until it is done (its write must not land over theirs).
- *  - A read of a chunk known to be local (a bitmap, set once block status
- *    said so or a populate filled it) is remapped at once. Any other read
- *    goes to the worker, which asks block status (vs_block_status()) what
- *    of the chunk comes from backing layers above base. When something
- *    does and no workload write of the chunk is in flight, the chunk is
- *    marked populating and dm-kcopyd copies each such extent from the
- *    child to itself (reading through the chain, writing into the top
- *    layer), a zero extent as write-zeroes; then the read goes down and
- *    the writes that waited are let through. A chunk with writes in flight
- *    is read without populating: a later read will populate it.
+ *  - A read of a chunk known to be done with (a bitmap: nothing of it is
+ *    left to copy) is remapped at once. Any other read goes to the worker.
+ *    When no workload write of the chunk is in flight, the chunk is marked
+ *    populating, block status (vs_block_status()) says what of it comes
+ *    from backing layers above base, and dm-kcopyd copies each such extent
+ *    from the child to itself (reading through the chain, writing into
+ *    the top layer), a zero extent as write-zeroes; then the chunk is
+ *    marked done, the read goes down and the writes that waited are let
+ *    through. A chunk with writes in flight is read without populating: a
+ *    later read will populate it.
  *
  * Chunks map to a fixed table of buckets (a hash, so unrelated chunks may
  * share one: that only makes a write wait needlessly); the buckets and
@@ -303,14 +303,13 @@ struct cor_extent {
 
 /*
  * The extents of chunk [start, start + len) that come from backing layers
- * above base; *local when the chunk has all its data in the top layer,
- * *complete when the extents are all there is to copy. Returns how many
+ * above base; *complete when the extents are all there is to copy. Returns how many
  * were put into ext, or a negative errno. Without a base, when there are
  * more than fit, the last one covers the rest of the chunk (what the top
  * layer has in there is read and written back as it is).
  */
 static int cor_plan(struct cor_target *ct, u64 start, u64 len,
-		    struct cor_extent *ext, bool *local, bool *complete)
+		    struct cor_extent *ext, bool *complete)
 {
 	struct vs_node *child, *host;
 	u32 base_depth = cor_base_depth(ct), depth;
@@ -318,7 +317,6 @@ static int cor_plan(struct cor_target *ct, u64 start, u64 len,
 	u64 off = start, end = start + len;
 	int nr = 0, ret = 0;
 
-	*local = true;
 	*complete = true;
 	child = vs_node_get_by_dev(ct->child->bdev->bd_dev);
 	if (!child)
@@ -331,7 +329,6 @@ static int cor_plan(struct cor_target *ct, u64 start, u64 len,
 		if (depth > 0 && depth < base_depth) {
 			bool zero = e.flags & VS_EXT_ZERO;
 
-			*local = false;
 			if (nr && ext[nr - 1].offset + ext[nr - 1].length == off &&
 			    ext[nr - 1].zero == zero) {
 				ext[nr - 1].length += e.length;
@@ -350,8 +347,6 @@ static int cor_plan(struct cor_target *ct, u64 start, u64 len,
 				}
 				break;
 			}
-		} else if (depth > 0) {
-			*local = false;		/* base's: stays there */
 		}
 		off += e.length;
 	}
@@ -359,6 +354,11 @@ static int cor_plan(struct cor_target *ct, u64 start, u64 len,
 	return ret ? ret : nr;
 }
 
+/*
+ * The chunk is marked populating before block status is asked: a write
+ * that completed between the question and the copy would otherwise be
+ * overwritten (by the zeroes of an extent that was zero when asked).
+ */
 static void cor_read(struct cor_target *ct, struct bio *bio)
 {
 	struct cor_extent ext[VS_COR_MAX_EXTENTS];
@@ -369,15 +369,9 @@ static void cor_read(struct cor_target *ct, struct bio *bio)
 	unsigned int b = cor_bucket_of(chunk);
 	struct cor_populate *p;
 	unsigned long flags;
-	bool local, complete;
+	bool complete;
 	int nr, i;
 
-	nr = cor_plan(ct, start, len, ext, &local, &complete);
-	if (nr <= 0) {
-		if (!nr && local && chunk < ct->nr_chunks)
-			set_bit(chunk, ct->local);
-		goto read;
-	}
 	p = kmalloc(sizeof(*p), GFP_NOIO);
 	if (!p)
 		goto read;
@@ -391,9 +385,14 @@ static void cor_read(struct cor_target *ct, struct bio *bio)
 	ct->buckets[b].populating = true;
 	spin_unlock_irqrestore(&ct->lock, flags);
 
+	nr = cor_plan(ct, start, len, ext, &complete);
+	/* nothing to copy (or block status failed): the chunk is done with */
 	*p = (struct cor_populate) {
-		.ct = ct, .bio = bio, .chunk = chunk, .complete = complete,
+		.ct = ct, .bio = bio, .chunk = chunk,
+		.complete = nr >= 0 && complete, .failed = nr < 0,
 	};
+	if (nr < 0)
+		nr = 0;
 	/* one extra count, dropped below, so no copy ends the populate early */
 	atomic_set(&p->pending, nr + 1);
 	for (i = 0; i < nr; i++) {
