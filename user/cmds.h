@@ -23,6 +23,15 @@ int cmd_graph(int argc, char **argv);
 /* graph apply FILE, or every *.json of a directory: EXIT_OK or EXIT_ERR. */
 int vs_graph_apply(const char *path);
 void usage_graph(FILE *f);
+/* "invalid node name 'X': why" for a bad NAME argument: 0 or -1. */
+int check_name_arg(const char *name);
+struct vs_node;
+/*
+ * NODE_GET of NAME on a netlink socket of its own; "no node named 'X'" or
+ * the kernel's words on failure. 0 or -1 (printed).
+ */
+int vs_node_fetch(const char *name, struct vs_node *n);
+
 struct vs_nl;
 /*
  * The throttle groups as QEMU's object-add arguments (JSON array

@@ -191,7 +191,9 @@ static int check_child(struct apply *a, const struct jv *c, const char *role,
 		       a->file, owner, role);
 		return -1;
 	}
-	if (!strcmp(role, "file") && strcmp(owner, dev))
+	/* an automatic node comes with its overlay's device */
+	if ((!strcmp(role, "file") && strcmp(owner, dev)) ||
+	    jv_get(c, "x-vstorage-auto"))
 		return check_node(a, c, dev, top, stack, depth);
 	return check_node(a, c, jv_str(c, "node-name"), c, stack, depth);
 }

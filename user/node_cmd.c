@@ -61,7 +61,7 @@ static void node_perror(const struct vs_nl *nl, const char *name, int ret)
 		vs_nl_perror(nl, "cannot get node '%s'", name);
 }
 
-static int check_name_arg(const char *name)
+int check_name_arg(const char *name)
 {
 	const char *why;
 
@@ -193,6 +193,16 @@ static int node_open_get(struct vs_nl *nl, const char *name, struct vs_node *n)
 		vs_nl_close(nl);
 		return -1;
 	}
+	return 0;
+}
+
+int vs_node_fetch(const char *name, struct vs_node *n)
+{
+	struct vs_nl nl;
+
+	if (node_open_get(&nl, name, n))
+		return -1;
+	vs_nl_close(&nl);
 	return 0;
 }
 

@@ -262,7 +262,6 @@ static int node_insert_filter(const char *name, int argc, char **argv)
 	struct vs_node_stack st;
 	const struct vs_driver *drv;
 	struct vs_node n;
-	struct vs_nl nl;
 	char **args, holder[VS_DM_NAME_LEN + 64];
 	int i, ret = EXIT_ERR;
 
@@ -285,15 +284,8 @@ static int node_insert_filter(const char *name, int argc, char **argv)
 	if (vs_add_prepare(&ins.job, argc + 1, args))
 		goto out;
 
-	if (vs_nl_open(&nl, false))
+	if (vs_node_fetch(name, &n))
 		goto out;
-	i = vs_node_get(&nl, name, &n);
-	if (i) {
-		vs_nl_perror(&nl, "cannot get node '%s'", name);
-		vs_nl_close(&nl);
-		goto out;
-	}
-	vs_nl_close(&nl);
 	i = vs_node_stack(&n, &st);
 	vs_node_free(&n);
 	if (i) {
@@ -393,22 +385,10 @@ static int node_remove_filter(const char *name)
 	uint32_t major, minor;
 	char below[VS_DM_NAME_LEN];
 	struct vs_node n;
-	struct vs_nl nl;
 	int ret = EXIT_ERR;
 
-	if (vs_nl_open(&nl, false))
+	if (vs_node_fetch(name, &n))
 		return EXIT_ERR;
-	ret = vs_node_get(&nl, name, &n);
-	if (ret) {
-		if (ret == -ENOENT && !nl.extack[0])
-			pr_err("no node named '%s'", name);
-		else
-			vs_nl_perror(&nl, "cannot get node '%s'", name);
-		vs_nl_close(&nl);
-		return EXIT_ERR;
-	}
-	vs_nl_close(&nl);
-	ret = EXIT_ERR;
 	drv = vs_driver_find(n.driver);
 	if (!drv || !drv->filter) {
 		pr_err("node '%s' is a %s node, not a filter", name, n.driver);
@@ -491,31 +471,23 @@ size_t vs_stack_hidden(const char *top, char names[][VS_DM_NAME_LEN],
 
 int cmd_node_insert_filter(int argc, char **argv)
 {
-	const char *why;
-
 	if (argc < 1)
 		return usage_err("node help", "node insert-filter: missing NAME");
 	if (argc < 2)
 		return usage_err("node help", "node insert-filter: missing DRIVER");
-	if (check_node_name(argv[0], &why)) {
-		pr_err("invalid node name '%s': %s", argv[0], why);
+	if (check_name_arg(argv[0]))
 		return EXIT_ERR;
-	}
 	return node_insert_filter(argv[0], argc - 1, argv + 1);
 }
 
 int cmd_node_remove_filter(int argc, char **argv)
 {
-	const char *why;
-
 	if (argc != 1)
 		return usage_err("node help", argc ?
 				 "node remove-filter: unexpected argument '%s'" :
 				 "node remove-filter: missing NAME%s",
 				 argc ? argv[1] : "");
-	if (check_node_name(argv[0], &why)) {
-		pr_err("invalid node name '%s': %s", argv[0], why);
+	if (check_name_arg(argv[0]))
 		return EXIT_ERR;
-	}
 	return node_remove_filter(argv[0]);
 }

@@ -232,21 +232,10 @@ static int node_reopen(const char *name, int argc, char **argv)
 	bool ro, ro_given = false;
 	uint64_t sectors;
 	struct vs_node n;
-	struct vs_nl nl;
 	int i, ret = EXIT_ERR;
 
-	if (vs_nl_open(&nl, false))
+	if (vs_node_fetch(name, &n))
 		return EXIT_ERR;
-	i = vs_node_get(&nl, name, &n);
-	if (i) {
-		if (i == -ENOENT && !nl.extack[0])
-			pr_err("no node named '%s'", name);
-		else
-			vs_nl_perror(&nl, "cannot get node '%s'", name);
-		vs_nl_close(&nl);
-		return EXIT_ERR;
-	}
-	vs_nl_close(&nl);
 	ro = n.read_only;
 	if (vs_node_stack(&n, &st)) {
 		pr_err("node '%s': no device-mapper device has its device number",
@@ -329,15 +318,11 @@ out:
 
 int cmd_node_reopen(int argc, char **argv)
 {
-	const char *why;
-
 	if (argc < 1)
 		return usage_err("node help", "node reopen: missing NAME");
 	if (argc < 2)
 		return usage_err("node help", "node reopen: missing PROPERTY=VALUE");
-	if (check_node_name(argv[0], &why)) {
-		pr_err("invalid node name '%s': %s", argv[0], why);
+	if (check_name_arg(argv[0]))
 		return EXIT_ERR;
-	}
 	return node_reopen(argv[0], argc - 1, argv + 1);
 }
