@@ -6,6 +6,7 @@
 # through these helpers is removed when it exits, pass or fail.
 
 VS_CASE_NODES=()
+VS_CASE_GROUPS=()
 VS_CASE_LOOPS=()
 VS_CASE_DIR=
 
@@ -13,6 +14,9 @@ vs_cleanup() {
 	local i
 	for ((i = ${#VS_CASE_NODES[@]} - 1; i >= 0; i--)); do
 		dmsetup remove --retry "${VS_CASE_NODES[i]}" >/dev/null 2>&1 || true
+	done
+	for i in "${VS_CASE_GROUPS[@]}"; do
+		vstoragectl throttle-group del "$i" >/dev/null 2>&1 || true
 	done
 	# loop_add also writes them down: it is usually run in a $(...)
 	if [ -n "$VS_CASE_DIR" ] && [ -f "$VS_CASE_DIR/.loops" ]; then
@@ -46,6 +50,13 @@ node_add() {
 	done
 	vstoragectl node add "$@" || fail "node add failed: $*"
 	VS_CASE_NODES+=("$name")
+}
+
+# tgroup_add NAME [LIMIT=VALUE...]: a throttle group, deleted at exit
+# (after the nodes).
+tgroup_add() {
+	vstoragectl throttle-group add "$@" || fail "throttle-group add failed: $*"
+	VS_CASE_GROUPS+=("$1")
 }
 
 # node_del NAME
