@@ -286,6 +286,8 @@ int vs_tgroup_print_config(struct vs_nl *nl)
 			print_u64(PRINT_JSON, vs_thr_limit_name(l), NULL, v);
 			print_fp(" %s=%" PRIu64, vs_thr_limit_name(l), v);
 		}
+		if (!vs_thr_limits_enabled(&g->limits))
+			print_fp(" no limits");
 		close_json_object();
 		print_fp("\n");
 		close_json_object();

@@ -4,7 +4,9 @@
 # The copy-on-read filter over qcow2 chains:
 # - reads through it return the chain's data byte for byte, and afterwards
 #   node map (qemu-img map's answer) shows the ranges read in the top layer
-#   (depth 0): data as data, the base's zero clusters as zeroes;
+#   (depth 0): data as data, the base's zero clusters as zeroes; after the
+#   whole disk was read, qemu-img map shows all of top.qcow2 its own and it
+#   reads alone as the chain did;
 # - with base=, what the base (and below) has stays there: only the
 #   layers above it are copied;
 # - fio writes with crc32c verification while another job reads the same
@@ -100,6 +102,10 @@ fio --name=w --filename=/dev/mapper/c1 --ioengine=libaio --direct=1 \
 	--time_based --runtime=15 >"$D/fio.out" 2>&1 ||
 	{ cat "$D/fio.out" >&2; fail "fio with populates racing writes failed"; }
 grep -q "err= 0" "$D/fio.out" || { cat "$D/fio.out" >&2; fail "fio reported errors"; }
+# the whole disk read through the filter: all of it in the top layer now
+dd if=/dev/mapper/c1 of=/dev/null bs=1M iflag=direct status=none || fail "reading all of c1"
+deep=$(json_get "$(vstoragectl -j node map vm1)" '[e for e in j if e["depth"] != 0]')
+[ "$deep" = "[]" ] || fail "after reading all of c1, vm1 still has extents below its top: $deep"
 status=$(dmsetup status c1)
 info "c1: $status"
 node_del c1
@@ -128,6 +134,15 @@ dmsetup table vm2 | grep -q ' vstorage-qcow2 ' || fail "vm2 does not serve the q
 
 node_del vm2
 node_del vm1
+# QEMU's own answer: every byte of top.qcow2 is its own
+deep=$(qemu-img map --output=json "$D/top.qcow2" |
+	python3 -c 'import json, sys; print([e for e in json.load(sys.stdin) if e["depth"] != 0])')
+[ "$deep" = "[]" ] || fail "qemu-img map: top.qcow2 has extents below it: $deep"
+qemu-img convert -O raw \
+	"json:{\"driver\":\"qcow2\",\"file\":{\"driver\":\"file\",\"filename\":\"$D/top.qcow2\"},\"backing\":null}" \
+	"$D/alone.raw" || fail "qemu-img convert of top.qcow2 without its backing"
+cmp -n $((32 * M)) "$D/alone.raw" "$D/expect.raw" ||
+	fail "top.qcow2 alone does not read as the chain did"
 for img in top top2 mid base; do
 	qemu-img check "$D/$img.qcow2" >"$D/check.out" 2>&1 ||
 		{ cat "$D/check.out" >&2; fail "qemu-img check $img.qcow2"; }

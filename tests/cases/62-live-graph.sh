@@ -10,8 +10,10 @@
 # stage; I/O goes through the group of an inserted throttle filter; taking
 # a filter out while a tiny limit holds a deep queue back returns at once;
 # failures injected half-way are undone; refusals name the problem; node
-# del of the disk removes every device under it; node del of a filter in
-# the stack is refused.
+# reopen of the qcow2 node's cache options under fio, of a throttle node's
+# group, read-only <-> read-write of a raw node; copy-on-read inserted
+# under a throttle filter in the round trips; node del of the disk removes
+# every device under it; node del of a filter in the stack is refused.
 # timeout: 420
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=../lib.sh
@@ -31,7 +33,7 @@ qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 "$D/top.qcow2" 64M
 truncate -s 16M "$D/raw.img"
 
 # removed at exit after vm1 (in reverse order): the devices under it
-for d in vm1-vm1 vm1-thr2 vm1-thr1; do track_dm "$d"; done
+for d in vm1-vm1 vm1-thr2 vm1-thr1 vm1-cor1; do track_dm "$d"; done
 q_open vm1 "$D/top.qcow2"
 node_add raw node-name=r0 file="$D/raw.img"
 tgroup_add g1
@@ -170,12 +172,25 @@ kill "$deep" 2>/dev/null || true
 wait "$deep" 2>/dev/null || true
 check_disk vstorage-qcow2 vm1
 
-# round trips until fio ends
+# options of the live qcow2 node, under fio
+step reopen vm1 l2-cache-size=2M discard=unmap cache-clean-interval=30
+dmsetup table vm1-vm1 >/dev/null 2>&1 && fail "vm1-vm1 is left after the removes"
+t=$(dmsetup table vm1)
+[[ $t == *" l2-cache-size 2097152"* && $t == *" discard unmap"* && $t == *" cache-clean-interval 30"* ]] ||
+	fail "reopen did not change vm1's table: $t"
+check_disk vstorage-qcow2 vm1
+expect_error "property 'backing' cannot be changed on a live node" node reopen vm1 backing=none
+expect_error "property 'size' cannot be changed" node reopen r0 size=1M
+expect_error "discard=sometimes: invalid value" node reopen vm1 discard=sometimes
+expect_error "no node" node reopen nonode discard=unmap
+
+# round trips until fio ends: a throttle filter, copy-on-read under it
 while kill -0 "$fpid" 2>/dev/null; do
 	step insert-filter vm1 throttle node-name=thr1 throttle-group=g1
-	step insert-filter vm1 throttle node-name=thr2 throttle-group=g2
+	step insert-filter vm1 copy-on-read node-name=cor1
+	step reopen thr1 throttle-group=g2
 	step remove-filter thr1
-	step remove-filter thr2
+	step remove-filter cor1
 done
 rc=0
 wait "$fpid" || rc=$?
@@ -184,6 +199,15 @@ wait "$fpid" || rc=$?
 info "fio done, every write verified; $under_io graph changes while fio ran"
 ((under_io >= 8)) || fail "only $under_io graph changes happened under I/O"
 check_disk vstorage-qcow2 vm1
+
+# read-only <-> read-write of a live raw node
+step reopen r0 read-only=on
+[ "$(blockdev --getro /dev/mapper/r0)" = 1 ] || fail "r0 is not read-only after reopen"
+dd if=/dev/zero of=/dev/mapper/r0 bs=4k count=1 oflag=direct status=none 2>/dev/null &&
+	fail "a write to read-only r0 succeeded"
+step reopen r0 read-only=off
+[ "$(blockdev --getro /dev/mapper/r0)" = 0 ] || fail "r0 is still read-only"
+fio_verify /dev/mapper/r0 r0rw --rw=randwrite --bs=4k --iodepth=8 --size=8M
 
 # node del of the disk takes every device under it away
 step insert-filter vm1 throttle node-name=thr1 throttle-group=g1
