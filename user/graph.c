@@ -286,6 +286,7 @@ static int graph_show(void)
 		print_string(PRINT_ANY, "dm-name", "/dev/mapper/%s", st.top.name);
 		print_u64(PRINT_ANY, "major", " (%" PRIu64, st.top.major);
 		print_u64(PRINT_ANY, "minor", ":%" PRIu64 ")\n", st.top.minor);
+		print_fp("  ");
 		print_node(&gr, x, "node", 1);
 		close_json_object();
 	}
