@@ -77,6 +77,7 @@ struct vs_move_req {
 	char *(*make_pass)(const char *holder_dev, void *arg);
 	void *arg;
 	const char *filter;
+	const char *what;	/* for errors: "cannot WHAT: ..." */
 };
 int vs_node_move(const struct vs_move_req *r);
 

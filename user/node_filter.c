@@ -262,7 +262,7 @@ static int node_insert_filter(const char *name, int argc, char **argv)
 	struct vs_node_stack st;
 	const struct vs_driver *drv;
 	struct vs_node n;
-	char **args, holder[VS_DM_NAME_LEN + 64];
+	char **args, holder[VS_DM_NAME_LEN + 64], *what = NULL;
 	int i, ret = EXIT_ERR;
 
 	drv = vs_driver_find(argv[0]);
@@ -301,12 +301,15 @@ static int node_insert_filter(const char *name, int argc, char **argv)
 			       holder);
 			goto out;
 		}
+		what = xasprintf("insert filter '%s' over node '%s'",
+				 ins.job.ctx.node_name, name);
 		ret = vs_node_move(&(struct vs_move_req){
 			.name = name,
 			.dm_name = holder,
 			.pass_target = drv->target,
 			.make_pass = insert_pass,
 			.arg = &ins,
+			.what = what,
 		});
 		goto out;
 	}
@@ -322,6 +325,7 @@ out:
 	vs_add_job_free(&ins.job);
 	free(args[argc]);
 	free(args);
+	free(what);
 	return ret;
 }
 
@@ -383,7 +387,7 @@ static int node_remove_filter(const char *name)
 	struct vs_node_stack st;
 	struct vs_dm_info info;
 	uint32_t major, minor;
-	char below[VS_DM_NAME_LEN];
+	char below[VS_DM_NAME_LEN], *what = NULL;
 	struct vs_node n;
 	int ret = EXIT_ERR;
 
@@ -421,10 +425,12 @@ static int node_remove_filter(const char *name)
 	}
 	if (!is_holder(&x.info)) {
 		/* on the user-visible device: the node below comes back up */
+		what = xasprintf("remove filter '%s'", name);
 		ret = vs_node_move(&(struct vs_move_req){
 			.name = below,
 			.dm_name = x.info.name,
 			.filter = name,
+			.what = what,
 		});
 		goto out;
 	}
@@ -435,6 +441,7 @@ out:
 	layer_free(&x);
 	layer_free(&child);
 	layer_free(&parent);
+	free(what);
 	return ret;
 }
 

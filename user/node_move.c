@@ -577,12 +577,18 @@ int vs_node_move(const struct vs_move_req *r)
 	ret = back ? move_back(&m) : move_to(&m);
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	if (ret) {
-		if (m.undo[0])
-			pr_err("cannot move node '%s' to '%s': %s; undoing it failed too: %s",
-			       name, new, m.err, m.undo);
+		char what[VS_DM_NAME_LEN * 2 + 64];
+
+		if (r->what)
+			snprintf(what, sizeof(what), "%s", r->what);
 		else
-			pr_err("cannot move node '%s' to '%s': %s", name, new,
-			       m.err);
+			snprintf(what, sizeof(what), "move node '%s' to '%s'",
+				 name, new);
+		if (m.undo[0])
+			pr_err("cannot %s: %s; undoing it failed too: %s", what,
+			       m.err, m.undo);
+		else
+			pr_err("cannot %s: %s", what, m.err);
 		ret = EXIT_ERR;
 	} else {
 		ret = EXIT_OK;

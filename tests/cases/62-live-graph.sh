@@ -82,7 +82,7 @@ node_add throttle node-name=t0 file=r0 throttle-group=g1
 expect_error "insert-filter did not make" node remove-filter t0
 node_del t0
 # the kernel refuses a group that does not exist: the move is undone
-expect_error "cannot move node 'vm1'" node insert-filter vm1 throttle node-name=thr1 throttle-group=nogroup
+expect_error "cannot insert filter 'thr1' over node 'vm1': no such throttle group" node insert-filter vm1 throttle node-name=thr1 throttle-group=nogroup
 check_disk vstorage-qcow2 vm1
 vstoragectl node show thr1 >/dev/null 2>&1 && fail "thr1 exists after a refused insert"
 
