@@ -12,6 +12,11 @@ VS_CASE_DIR=
 
 vs_cleanup() {
 	local i
+	# a case that failed half-way may leave fio holding a device open
+	for i in $(jobs -p); do
+		kill "$i" 2>/dev/null || true
+	done
+	wait 2>/dev/null || true
 	for ((i = ${#VS_CASE_NODES[@]} - 1; i >= 0; i--)); do
 		dmsetup remove --retry "${VS_CASE_NODES[i]}" >/dev/null 2>&1 || true
 	done
