@@ -87,10 +87,22 @@ check_disk vstorage-qcow2 vm1
 vstoragectl node show thr1 >/dev/null 2>&1 && fail "thr1 exists after a refused insert"
 
 # --- changes under fio -------------------------------------------------------
-fio --name=g --filename=/dev/mapper/vm1 --ioengine=libaio --direct=1 \
-	--rw=randwrite --bs=4k --iodepth=8 --size=24M --verify=crc32c \
-	--verify_fatal=1 --verify_backlog=256 --do_verify=1 --randseed=62 \
-	--rate_iops=100 >"$D/fio.out" 2>&1 &
+# fio rounds (each writes and verifies) until $D/stop: every change below
+# happens under I/O, however slow the kernel
+fio_rounds() {
+	local n=0
+	while [ ! -e "$D/stop" ]; do
+		fio --name=g --filename=/dev/mapper/vm1 --ioengine=libaio \
+			--direct=1 --rw=randwrite --bs=4k --iodepth=8 --size=8M \
+			--verify=crc32c --verify_fatal=1 --verify_backlog=256 \
+			--do_verify=1 --randseed=$((62 + n)) --rate_iops=100 \
+			>"$D/fio.out" 2>&1 || return 1
+		grep -q "err= 0" "$D/fio.out" || return 1
+		n=$((n + 1))
+		echo "$n" >"$D/fio.rounds"
+	done
+}
+fio_rounds &
 fpid=$!
 sleep 2
 under_io=0
@@ -188,20 +200,22 @@ expect_error "property 'size' cannot be changed" node reopen r0 size=1M
 expect_error "discard=sometimes: invalid value" node reopen vm1 discard=sometimes
 expect_error "no node" node reopen nonode discard=unmap
 
-# round trips until fio ends: a throttle filter, copy-on-read under it
-while kill -0 "$fpid" 2>/dev/null; do
+# round trips: a throttle filter, copy-on-read under it
+for _ in 1 2 3; do
 	step insert-filter vm1 throttle node-name=thr1 throttle-group=g1
 	step insert-filter vm1 copy-on-read node-name=cor1
 	step reopen thr1 throttle-group=g2
 	step remove-filter thr1
 	step remove-filter cor1
 done
+kill -0 "$fpid" 2>/dev/null || { cat "$D/fio.out" >&2; fail "fio stopped early"; }
+touch "$D/stop"
 rc=0
 wait "$fpid" || rc=$?
-[ "$rc" -eq 0 ] && grep -q "err= 0" "$D/fio.out" ||
-	{ cat "$D/fio.out" >&2; fail "fio failed (exit $rc)"; }
-info "fio done, every write verified; $under_io graph changes while fio ran"
-((under_io >= 8)) || fail "only $under_io graph changes happened under I/O"
+[ "$rc" -eq 0 ] || { cat "$D/fio.out" >&2; fail "fio failed (exit $rc)"; }
+info "fio done, $(cat "$D/fio.rounds" 2>/dev/null || echo 0) rounds, every write verified; $under_io graph changes under I/O"
+[ -s "$D/fio.rounds" ] || fail "not one fio round finished"
+((under_io >= 20)) || fail "only $under_io graph changes happened under I/O"
 check_disk vstorage-qcow2 vm1
 
 # read-only <-> read-write of a live raw node
