@@ -218,14 +218,24 @@ info "fio done, $(cat "$D/fio.rounds" 2>/dev/null || echo 0) rounds, every write
 ((under_io >= 20)) || fail "only $under_io graph changes happened under I/O"
 check_disk vstorage-qcow2 vm1
 
-# read-only <-> read-write of a live raw node
+# read-only <-> read-write of a live raw node, while fio reads back and
+# verifies what it wrote before
+r0fio=(--rw=randwrite --bs=4k --iodepth=8 --size=8M --randseed=620)
+fio_verify /dev/mapper/r0 r0w "${r0fio[@]}"
 step reopen r0 read-only=on
 [ "$(blockdev --getro /dev/mapper/r0)" = 1 ] || fail "r0 is not read-only after reopen"
-dd if=/dev/zero of=/dev/mapper/r0 bs=4k count=1 oflag=direct status=none 2>/dev/null &&
+dd if=/dev/zero of=/dev/mapper/r0 bs=4k count=1 seek=3000 oflag=direct status=none 2>/dev/null &&
 	fail "a write to read-only r0 succeeded"
+fio --name=r0v --filename=/dev/mapper/r0 --ioengine=libaio --direct=1 \
+	--verify=crc32c --verify_fatal=1 --verify_only --loops=4 "${r0fio[@]}" \
+	>"$D/fio-r0v.out" 2>&1 &
+r0v=$!
+sleep 1
 step reopen r0 read-only=off
 [ "$(blockdev --getro /dev/mapper/r0)" = 0 ] || fail "r0 is still read-only"
-fio_verify /dev/mapper/r0 r0rw --rw=randwrite --bs=4k --iodepth=8 --size=8M
+kill -0 "$r0v" 2>/dev/null || info "(the verifying read of r0 ended before the reopen finished)"
+wait "$r0v" || { cat "$D/fio-r0v.out" >&2; fail "verifying r0 across the reopen failed"; }
+fio_verify /dev/mapper/r0 r0rw "${r0fio[@]}" --randseed=621
 
 # node del of the disk takes every device under it away
 step insert-filter vm1 throttle node-name=thr1 throttle-group=g1
