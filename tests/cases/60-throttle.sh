@@ -40,9 +40,9 @@ fio_rate() {
 	fio --name=rate --filename="$dev" --ioengine=libaio --direct=1 \
 		--rw="$rw" --bs="$bs" --iodepth=16 --time_based \
 		--runtime="$secs" --size=200M --output-format=json "$@" \
-		>"$D/fio.json" 2>"$D/fio.err" ||
-		{ cat "$D/fio.err" >&2; fail "fio $rw $bs on $dev failed"; }
-	python3 - "$D/fio.json" <<'PY'
+		>"$D/fio.$BASHPID.json" 2>"$D/fio.$BASHPID.err" ||
+		{ cat "$D/fio.$BASHPID.err" >&2; fail "fio $rw $bs on $dev failed"; }
+	python3 - "$D/fio.$BASHPID.json" <<'PY'
 import json, sys
 j = json.load(open(sys.argv[1]))["jobs"][0]
 print("%d %d %d %d" % (j["read"]["bw_bytes"], j["write"]["bw_bytes"],
