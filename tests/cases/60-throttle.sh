@@ -36,13 +36,16 @@ node_add throttle node-name=t0 file=r0 throttle-group=g0
 # read_iops write_iops" of one run.
 fio_rate() {
 	local dev=$1 rw=$2 bs=$3 secs=$4
+	# its own files: fio_rate runs concurrently (the fair shares); set
+	# here, since $BASHPID in a redirection is that of the forked fio
+	local out="$D/fio.$BASHPID"
 	shift 4
 	fio --name=rate --filename="$dev" --ioengine=libaio --direct=1 \
 		--rw="$rw" --bs="$bs" --iodepth=16 --time_based \
 		--runtime="$secs" --size=200M --output-format=json "$@" \
-		>"$D/fio.$BASHPID.json" 2>"$D/fio.$BASHPID.err" ||
-		{ cat "$D/fio.$BASHPID.err" >&2; fail "fio $rw $bs on $dev failed"; }
-	python3 - "$D/fio.$BASHPID.json" <<'PY'
+		>"$out.json" 2>"$out.err" ||
+		{ cat "$out.err" >&2; fail "fio $rw $bs on $dev failed"; }
+	python3 - "$out.json" <<'PY'
 import json, sys
 j = json.load(open(sys.argv[1]))["jobs"][0]
 print("%d %d %d %d" % (j["read"]["bw_bytes"], j["write"]["bw_bytes"],
@@ -64,6 +67,9 @@ read -r _ wbw _ _ <<<"$(fio_rate $dev write 64k 4)"
 read -r _ _ riops _ <<<"$(fio_rate $dev randread 4k 4)"
 read -r _ _ _ wiops <<<"$(fio_rate $dev randwrite 4k 4)"
 info "unthrottled: read $rbw B/s, write $wbw B/s, $riops read IOPS, $wiops write IOPS"
+# (a fio_rate that failed inside $(...) leaves these empty: not a slow VM)
+[ -n "$rbw" ] && [ -n "$wbw" ] && [ -n "$riops" ] && [ -n "$wiops" ] ||
+	fail "measuring the unthrottled rates failed"
 bps=$(( (rbw < wbw ? rbw : wbw) / 6 / 4096 * 4096 ))
 iops=$(( (riops < wiops ? riops : wiops) / 6 ))
 ((bps >= 1048576 && iops >= 50)) || skip "this VM is too slow to measure limits (bps $bps, iops $iops)"
