@@ -45,10 +45,7 @@ q_auto_nodes() {
 
 qcow2_cleanup() {
 	local i a
-	for i in $(jobs -p); do
-		kill "$i" 2>/dev/null || true
-	done
-	wait 2>/dev/null || true
+	vs_kill_jobs
 	for ((i = ${#VS_CASE_NODES[@]} - 1; i >= 0; i--)); do
 		dmsetup remove --retry "${VS_CASE_NODES[i]}" >/dev/null 2>&1 || true
 	done

@@ -10,13 +10,19 @@ VS_CASE_GROUPS=()
 VS_CASE_LOOPS=()
 VS_CASE_DIR=
 
-vs_cleanup() {
+# vs_kill_jobs: a case that failed half-way may leave fio holding a device
+# open; cleanups stop its background jobs before removing devices.
+vs_kill_jobs() {
 	local i
-	# a case that failed half-way may leave fio holding a device open
 	for i in $(jobs -p); do
 		kill "$i" 2>/dev/null || true
 	done
 	wait 2>/dev/null || true
+}
+
+vs_cleanup() {
+	local i
+	vs_kill_jobs
 	for ((i = ${#VS_CASE_NODES[@]} - 1; i >= 0; i--)); do
 		dmsetup remove --retry "${VS_CASE_NODES[i]}" >/dev/null 2>&1 || true
 	done

@@ -15,6 +15,7 @@
 #include <libdevmapper.h>
 
 #include "dm.h"
+#include "util.h"
 #include "kmsg.h"
 
 #define REMOVE_TRIES	20
@@ -226,14 +227,7 @@ int vs_dm_remove(const char *name)
  */
 static void guard_begin(sigset_t *old, struct vs_kmsg *km)
 {
-	sigset_t block;
-
-	sigemptyset(&block);
-	sigaddset(&block, SIGINT);
-	sigaddset(&block, SIGTERM);
-	sigaddset(&block, SIGHUP);
-	sigaddset(&block, SIGQUIT);
-	sigprocmask(SIG_BLOCK, &block, old);
+	block_term_signals(old);
 	vs_kmsg_open(km);
 }
 

@@ -390,17 +390,12 @@ static int create_all(const struct vs_add_ctx *ctx, const struct vs_dm_spec *top
 {
 	char err[1536];
 	struct vs_dm_info info;
-	sigset_t block, old;
+	sigset_t old;
 	size_t i, done;
 	int ret = 0;
 
 	/* a ^C between two devices must not leave half a chain */
-	sigemptyset(&block);
-	sigaddset(&block, SIGINT);
-	sigaddset(&block, SIGTERM);
-	sigaddset(&block, SIGHUP);
-	sigaddset(&block, SIGQUIT);
-	sigprocmask(SIG_BLOCK, &block, &old);
+	block_term_signals(&old);
 	for (done = 0; done < ctx->nr_pre; done++) {
 		const struct vs_add_dev *d = &ctx->pre[done];
 		struct vs_dm_spec spec = {

@@ -155,20 +155,6 @@ static int reload_parent(struct layer *p, const char *child, char *err)
 	return ret;
 }
 
-static sigset_t block_signals(void)
-{
-	sigset_t block, old;
-
-	/* a ^C half-way would leave the workload's device suspended */
-	sigemptyset(&block);
-	sigaddset(&block, SIGINT);
-	sigaddset(&block, SIGTERM);
-	sigaddset(&block, SIGHUP);
-	sigaddset(&block, SIGQUIT);
-	sigprocmask(SIG_BLOCK, &block, &old);
-	return old;
-}
-
 struct insert {
 	struct vs_add_job job;
 	char *file_path;		/* ctx.file_path as node add resolved it */
@@ -219,7 +205,7 @@ static int insert_below(struct insert *ins, const char *name,
 		.read_only = ctx->read_only,
 		.udev_flags = HOLDER_UDEV_FLAGS,
 	};
-	old = block_signals();
+	block_term_signals(&old);
 	if (vs_dm_create(&spec, &made, err, sizeof(err))) {
 		pr_err("cannot insert filter '%s' under node '%s': %s",
 		       ctx->node_name, name, err);
@@ -341,7 +327,7 @@ static int remove_between(const char *filter, struct layer *x,
 	int ret = -1;
 
 	snprintf(linear, sizeof(linear), "%s 0", child->dev);
-	old = block_signals();
+	block_term_signals(&old);
 	if (vs_dm_load(x->info.name, x->dev, "linear", linear, x->sectors,
 		       x->info.read_only, err, sizeof(err)) ||
 	    vs_dm_suspend(x->info.name, err, sizeof(err)) ||

@@ -471,7 +471,7 @@ int vs_node_move(const struct vs_move_req *r)
 		.filter = r->filter,
 	};
 	struct vs_node_stack st;
-	sigset_t block, old;
+	sigset_t old;
 	const char *why;
 	struct vs_node n;
 	struct vs_nl nl;
@@ -568,12 +568,7 @@ int vs_node_move(const struct vs_move_req *r)
 	m.err[0] = '\0';
 
 	/* a ^C half-way would leave the workload's device suspended */
-	sigemptyset(&block);
-	sigaddset(&block, SIGINT);
-	sigaddset(&block, SIGTERM);
-	sigaddset(&block, SIGHUP);
-	sigaddset(&block, SIGQUIT);
-	sigprocmask(SIG_BLOCK, &block, &old);
+	block_term_signals(&old);
 	ret = back ? move_back(&m) : move_to(&m);
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	if (ret) {

@@ -11,6 +11,18 @@
 
 const char *pr_err_context;
 
+void block_term_signals(sigset_t *old)
+{
+	sigset_t block;
+
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGHUP);
+	sigaddset(&block, SIGQUIT);
+	sigprocmask(SIG_BLOCK, &block, old);
+}
+
 void pr_err(const char *fmt, ...)
 {
 	va_list ap;

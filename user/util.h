@@ -23,6 +23,14 @@ void pr_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  */
 extern const char *pr_err_context;
 
+#include <signal.h>
+/*
+ * Blocks the termination signals (INT, TERM, HUP, QUIT) until the old mask
+ * is restored: a ^C half-way through a change of devices must not leave a
+ * device half-made or suspended. The old mask goes into *old.
+ */
+void block_term_signals(sigset_t *old);
+
 /*
  * Bad usage: prints "Error: <message> (see 'vstoragectl <help>')" on stderr
  * and returns EXIT_USAGE.
