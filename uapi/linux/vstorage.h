@@ -64,6 +64,45 @@ enum vstorage_cmd {
 	VSTORAGE_CMD_TGROUP_SET,
 	VSTORAGE_CMD_TGROUP_DEL,
 	VSTORAGE_CMD_TGROUP_GET,
+	/*
+	 * Block jobs (Documentation/netlink.rst, "Block jobs"). Every request
+	 * and reply carries one VSTORAGE_A_JOB nest (vstorage_job_attr).
+	 *
+	 * JOB_NEW (admin): JOB_TYPE, JOB_NODE, optional JOB_ID (generated
+	 * when absent), JOB_BASE, JOB_FILTER, JOB_SPEED, JOB_ON_ERROR,
+	 * JOB_AUTO_FINALIZE, JOB_AUTO_DISMISS. The job starts running at
+	 * once; the reply is the job object. The graph changes a job needs
+	 * before it starts (a filter inserted, a base made writable) are made
+	 * by userspace first, and those after it (at finalize) by userspace
+	 * too: device-mapper tables are loaded from userspace only.
+	 * JOB_GET: JOB_ID, or a dump; reply: the job object.
+	 * JOB_PAUSE, JOB_RESUME, JOB_CANCEL, JOB_COMPLETE, JOB_DISMISS (admin):
+	 * JOB_ID; QEMU's verbs, refused with -EBUSY and an extack message
+	 * naming the state where QEMU refuses them.
+	 * JOB_SET_SPEED (admin): JOB_ID, JOB_SPEED.
+	 * JOB_FINALIZE (admin): JOB_ID, optional JOB_ERROR: sent by whoever
+	 * made the graph changes of a pending job (vstoragectl); with
+	 * JOB_ERROR the job concludes failed with that message.
+	 * Notifications (events group), each with the job object:
+	 * JOB_STATUS on every state change, JOB_READY, JOB_PENDING,
+	 * JOB_COMPLETED (JOB_ERROR when it failed), JOB_CANCELLED, and
+	 * JOB_IO_ERROR (JOB_OPERATION, JOB_ACTION) when on-error is applied.
+	 */
+	VSTORAGE_CMD_JOB_NEW,
+	VSTORAGE_CMD_JOB_GET,
+	VSTORAGE_CMD_JOB_PAUSE,
+	VSTORAGE_CMD_JOB_RESUME,
+	VSTORAGE_CMD_JOB_CANCEL,
+	VSTORAGE_CMD_JOB_COMPLETE,
+	VSTORAGE_CMD_JOB_FINALIZE,
+	VSTORAGE_CMD_JOB_DISMISS,
+	VSTORAGE_CMD_JOB_SET_SPEED,
+	VSTORAGE_CMD_JOB_STATUS,
+	VSTORAGE_CMD_JOB_READY,
+	VSTORAGE_CMD_JOB_PENDING,
+	VSTORAGE_CMD_JOB_COMPLETED,
+	VSTORAGE_CMD_JOB_CANCELLED,
+	VSTORAGE_CMD_JOB_IO_ERROR,
 
 	__VSTORAGE_CMD_MAX,
 	VSTORAGE_CMD_MAX = __VSTORAGE_CMD_MAX - 1
@@ -90,6 +129,7 @@ enum vstorage_attr {
 	VSTORAGE_A_TGROUP_LIMITS,	/* nest vstorage_throttle_attr */
 	VSTORAGE_A_TGROUP_MEMBER,	/* string, node name, repeated */
 	VSTORAGE_A_TGROUP_STATS,	/* nest vstorage_tgroup_stats_attr */
+	VSTORAGE_A_JOB,			/* nest vstorage_job_attr */
 
 	__VSTORAGE_A_MAX,
 	VSTORAGE_A_MAX = __VSTORAGE_A_MAX - 1
@@ -232,6 +272,73 @@ enum vstorage_tgroup_stats_attr {
 
 	__VSTORAGE_TGROUP_STATS_MAX,
 	VSTORAGE_TGROUP_STATS_MAX = __VSTORAGE_TGROUP_STATS_MAX - 1
+};
+
+/* QEMU's id rules ([A-Za-z][A-Za-z0-9_.-]*), at most this long */
+#define VSTORAGE_JOB_ID_MAX		31
+#define VSTORAGE_JOB_ERROR_MAX		255
+
+enum vstorage_job_attr {
+	VSTORAGE_JOB_UNSPEC,
+	VSTORAGE_JOB_PAD,
+	VSTORAGE_JOB_ID,		/* string */
+	VSTORAGE_JOB_TYPE,		/* string: "stream", "commit" */
+	VSTORAGE_JOB_NODE,		/* string: stream's node, commit's top */
+	VSTORAGE_JOB_BASE,		/* string, optional */
+	/* string: the filter node the job works through (stream's
+	 * copy-on-read node, active commit's vstorage-job node)
+	 */
+	VSTORAGE_JOB_FILTER,
+	VSTORAGE_JOB_STATE,		/* u32, enum vstorage_job_state */
+	VSTORAGE_JOB_OFFSET,		/* u64, bytes done (QEMU's offset) */
+	VSTORAGE_JOB_LEN,		/* u64, bytes to do (QEMU's len) */
+	VSTORAGE_JOB_SPEED,		/* u64, bytes per second, 0: unlimited */
+	VSTORAGE_JOB_ON_ERROR,		/* u32, enum vstorage_job_on_error */
+	VSTORAGE_JOB_AUTO_FINALIZE,	/* u8 */
+	VSTORAGE_JOB_AUTO_DISMISS,	/* u8 */
+	VSTORAGE_JOB_ERROR,		/* string, why the job failed */
+	VSTORAGE_JOB_BUSY,		/* u8, copying right now */
+	VSTORAGE_JOB_PAUSED,		/* u8, paused by the user */
+	VSTORAGE_JOB_ACTIVE,		/* u8, commit of the active layer */
+	VSTORAGE_JOB_OPERATION,		/* u32, JOB_IO_ERROR: 0 read, 1 write */
+	VSTORAGE_JOB_ACTION,		/* u32, JOB_IO_ERROR: enum vstorage_job_action */
+	VSTORAGE_JOB_CANCELLED,		/* u8, concluded by cancel */
+	VSTORAGE_JOB_PIVOTED,		/* u8, active commit: device on base */
+
+	__VSTORAGE_JOB_MAX,
+	VSTORAGE_JOB_MAX = __VSTORAGE_JOB_MAX - 1
+};
+
+/* QEMU's JobStatus, in its order */
+enum vstorage_job_state {
+	VSTORAGE_JOB_S_UNDEFINED,
+	VSTORAGE_JOB_S_CREATED,
+	VSTORAGE_JOB_S_RUNNING,
+	VSTORAGE_JOB_S_PAUSED,
+	VSTORAGE_JOB_S_READY,
+	VSTORAGE_JOB_S_STANDBY,
+	VSTORAGE_JOB_S_WAITING,
+	VSTORAGE_JOB_S_PENDING,
+	VSTORAGE_JOB_S_ABORTING,
+	VSTORAGE_JOB_S_CONCLUDED,
+	VSTORAGE_JOB_S_NULL,
+	__VSTORAGE_JOB_S_MAX
+};
+
+/* QEMU's BlockdevOnError */
+enum vstorage_job_on_error {
+	VSTORAGE_JOB_ON_ERROR_REPORT,
+	VSTORAGE_JOB_ON_ERROR_IGNORE,
+	VSTORAGE_JOB_ON_ERROR_ENOSPC,
+	VSTORAGE_JOB_ON_ERROR_STOP,
+	__VSTORAGE_JOB_ON_ERROR_MAX
+};
+
+/* QEMU's BlockErrorAction */
+enum vstorage_job_action {
+	VSTORAGE_JOB_ACTION_IGNORE,
+	VSTORAGE_JOB_ACTION_REPORT,
+	VSTORAGE_JOB_ACTION_STOP,
 };
 
 #endif /* _UAPI_LINUX_VSTORAGE_H */
