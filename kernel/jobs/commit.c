@@ -32,7 +32,9 @@
 #define VS_COMMIT_DIRTY_SHIFT	16
 /* extents of one step copied in parallel; the step ends after them */
 #define VS_COMMIT_MAX_EXTENTS	16
-/* ready and idle: look for new dirty ranges this often at the latest */
+/* ready and idle: look for new dirty ranges this often (the bitmap wakes
+ * nobody: filter instances may outlive the job)
+ */
 #define VS_COMMIT_IDLE_MS	100
 
 struct vs_commit {
@@ -175,8 +177,7 @@ static int vs_commit_create(struct vs_job *job,
 	}
 	if (params->filter) {
 		c->dirty = vs_dirty_track(params->filter, c->size,
-					  VS_COMMIT_DIRTY_SHIFT, &job->wait,
-					  &error);
+					  VS_COMMIT_DIRTY_SHIFT, &error);
 		if (IS_ERR(c->dirty)) {
 			ret = PTR_ERR(c->dirty);
 			c->dirty = NULL;
