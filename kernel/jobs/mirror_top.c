@@ -492,11 +492,7 @@ static int mt_block_status(struct vs_node *node, u64 offset, u64 length,
 {
 	struct mt_target *mt = container_of(node, struct mt_target, node);
 
-	ext->length = length;
-	ext->flags = VS_EXT_BELOW;
-	ext->below_dev = mt_child_bdev(mt)->bd_dev;
-	ext->below_offset = offset;
-	return 0;
+	return vs_extent_below(ext, mt_child_bdev(mt)->bd_dev, offset, length);
 }
 
 static const struct vs_node_ops mt_node_ops = {
