@@ -88,12 +88,15 @@ struct cor_waiter {
 	bool read_failed, write_failed, complete;
 };
 
-/* A populate of one chunk, for the read that started it or for a job. */
+/*
+ * A populate of chunks [first, first + nr), for the read that started it
+ * (one chunk) or for a job.
+ */
 struct cor_populate {
 	struct cor_target *ct;
 	struct bio *bio;		/* NULL for a job */
 	struct cor_waiter *waiter;	/* NULL for a read */
-	u64 chunk;
+	u64 first, nr;
 	atomic_t pending;
 	bool read_failed, write_failed;
 	bool complete;			/* covers all the chunk needs */
@@ -251,18 +254,25 @@ static u32 cor_base_depth(struct cor_target *ct)
 static void cor_populate_end(struct cor_populate *p)
 {
 	struct cor_target *ct = p->ct;
+	bool failed = p->read_failed || p->write_failed;
 	struct bio_list waiting;
 	unsigned long flags;
-	unsigned int b = cor_bucket_of(p->chunk);
+	unsigned int i;
+	u64 c;
 
-	bool failed = p->read_failed || p->write_failed;
-
+	bio_list_init(&waiting);
 	spin_lock_irqsave(&ct->lock, flags);
-	ct->buckets[b].populating = false;
-	waiting = ct->buckets[b].waiting;
-	bio_list_init(&ct->buckets[b].waiting);
-	if (!failed && p->complete && p->chunk < ct->nr_chunks)
-		set_bit(p->chunk, ct->local);
+	for (i = 0; i < cor_nr_buckets(p->nr); i++) {
+		struct cor_bucket *b = &ct->buckets[cor_bucket_at(p->first,
+								  p->nr, i)];
+
+		b->populating = false;
+		bio_list_merge(&waiting, &b->waiting);
+		bio_list_init(&b->waiting);
+	}
+	if (!failed && p->complete)
+		for (c = p->first; c < p->first + p->nr && c < ct->nr_chunks; c++)
+			set_bit(c, ct->local);
 	spin_unlock_irqrestore(&ct->lock, flags);
 
 	if (failed)
@@ -351,52 +361,60 @@ static int cor_plan(struct cor_target *ct, u64 start, u64 len,
 }
 
 /*
- * Populate CHUNK for the read BIO or for the job waiting on WAITER: what
- * comes from layers above BASE_DEPTH (backing hops below the child).
+ * Populate chunks [first, first + nr) for the read BIO (one chunk) or for
+ * the job waiting on WAITER: what comes from layers above BASE_DEPTH
+ * (backing hops below the child), as few copies as block status allows.
  * Returns false, doing nothing, when a workload write or another populate
- * of the chunk's bucket is in flight.
+ * of one of the chunks' buckets is in flight.
  *
- * The chunk is marked populating before block status is asked: a write
+ * The chunks are marked populating before block status is asked: a write
  * that completed between the question and the copy would otherwise be
  * overwritten (by the zeroes of an extent that was zero when asked).
  */
-static bool cor_populate(struct cor_target *ct, u64 chunk, struct bio *bio,
-			 struct cor_waiter *waiter, u32 base_depth)
+static bool cor_populate(struct cor_target *ct, u64 first, u64 nr,
+			 struct bio *bio, struct cor_waiter *waiter,
+			 u32 base_depth)
 {
 	struct cor_extent ext[VS_COR_MAX_EXTENTS];
-	u64 start = chunk << VS_COR_CHUNK_SHIFT;
-	u64 len = min_t(u64, 1ULL << VS_COR_CHUNK_SHIFT,
+	u64 start = first << VS_COR_CHUNK_SHIFT;
+	u64 len = min_t(u64, nr << VS_COR_CHUNK_SHIFT,
 			((u64)ct->ti->len << SECTOR_SHIFT) - start);
-	unsigned int b = cor_bucket_of(chunk);
 	struct cor_populate *p;
 	unsigned long flags;
+	unsigned int i;
 	bool complete;
-	int nr, i;
+	int nr_ext;
 
 	p = kmalloc(sizeof(*p), GFP_NOIO);
 	if (!p)
 		return false;
 	spin_lock_irqsave(&ct->lock, flags);
-	if (ct->buckets[b].writers || ct->buckets[b].populating) {
-		spin_unlock_irqrestore(&ct->lock, flags);
-		kfree(p);
-		atomic64_inc(&ct->skipped);
-		return false;
+	for (i = 0; i < cor_nr_buckets(nr); i++) {
+		struct cor_bucket *b = &ct->buckets[cor_bucket_at(first, nr, i)];
+
+		if (b->writers || b->populating) {
+			spin_unlock_irqrestore(&ct->lock, flags);
+			kfree(p);
+			atomic64_inc(&ct->skipped);
+			return false;
+		}
 	}
-	ct->buckets[b].populating = true;
+	for (i = 0; i < cor_nr_buckets(nr); i++)
+		ct->buckets[cor_bucket_at(first, nr, i)].populating = true;
 	spin_unlock_irqrestore(&ct->lock, flags);
 
-	nr = cor_plan(ct, start, len, base_depth, ext, &complete);
-	/* nothing to copy (or block status failed): the chunk is done with */
+	nr_ext = cor_plan(ct, start, len, base_depth, ext, &complete);
+	/* nothing to copy (or block status failed): the chunks are done with */
 	*p = (struct cor_populate) {
-		.ct = ct, .bio = bio, .waiter = waiter, .chunk = chunk,
-		.complete = nr >= 0 && complete, .read_failed = nr < 0,
+		.ct = ct, .bio = bio, .waiter = waiter, .first = first,
+		.nr = nr, .complete = nr_ext >= 0 && complete,
+		.read_failed = nr_ext < 0,
 	};
-	if (nr < 0)
-		nr = 0;
+	if (nr_ext < 0)
+		nr_ext = 0;
 	/* one extra count, dropped below, so no copy ends the populate early */
-	atomic_set(&p->pending, nr + 1);
-	for (i = 0; i < nr; i++) {
+	atomic_set(&p->pending, nr_ext + 1);
+	for (i = 0; i < nr_ext; i++) {
 		struct dm_io_region r = {
 			.bdev = ct->child->bdev,
 			.sector = ext[i].offset >> SECTOR_SHIFT,
@@ -416,17 +434,29 @@ static bool cor_populate(struct cor_target *ct, u64 chunk, struct bio *bio,
 
 static void cor_read(struct cor_target *ct, struct bio *bio)
 {
-	if (!cor_populate(ct, cor_chunk(bio->bi_iter.bi_sector), bio, NULL,
+	if (!cor_populate(ct, cor_chunk(bio->bi_iter.bi_sector), 1, bio, NULL,
 			  cor_base_depth(ct)))
 		dm_submit_bio_remap(bio, NULL);
 }
 
+/* Wait for W; a failure sets *ret (once) and *operation. */
+static bool cor_job_wait(struct cor_waiter *w, int *ret, int *operation)
+{
+	wait_for_completion(&w->done);
+	if ((w->read_failed || w->write_failed) && !*ret) {
+		*operation = w->write_failed;
+		*ret = -EIO;
+	}
+	return w->complete;
+}
+
 /*
  * A stream job (kernel/jobs/stream.c): populate every chunk of
- * [offset, offset + length) that is not known to be done, all at once,
- * copying what comes from layers above BASE_DEPTH. -EAGAIN when workload
- * writes kept a chunk busy: the job comes back to it. A failure sets
- * *operation (0 read, 1 write).
+ * [offset, offset + length) that is not known to be done, copying what
+ * comes from layers above BASE_DEPTH: the whole range in one populate (the
+ * fewest, largest copies), or, when workload writes keep some chunk busy,
+ * chunk by chunk. -EAGAIN when a chunk stayed busy: the job comes back to
+ * it. A failure sets *operation (0 read, 1 write).
  */
 static int cor_job_populate(struct vs_node *node, u64 offset, u64 length,
 			    u32 base_depth, u64 *copied, int *operation)
@@ -444,29 +474,28 @@ static int cor_job_populate(struct vs_node *node, u64 offset, u64 length,
 	if (nr > VS_COR_JOB_CHUNKS)
 		return -EINVAL;
 	before = atomic64_read(&ct->populated_bytes);
-	/* a chunk with more extents than one populate copies goes again */
+	/* a range with more extents than one populate copies goes again */
 	while (again && !ret) {
 		bool started[VS_COR_JOB_CHUNKS] = {};
 
+		init_completion(&w[0].done);
+		if (cor_populate(ct, first, nr, NULL, &w[0], base_depth)) {
+			again = !cor_job_wait(&w[0], &ret, operation);
+			continue;
+		}
 		again = false;
+		busy = false;
 		for (i = 0; i < nr; i++) {
 			if (test_bit(first + i, ct->local))
 				continue;
 			init_completion(&w[i].done);
-			started[i] = cor_populate(ct, first + i, NULL, &w[i],
+			started[i] = cor_populate(ct, first + i, 1, NULL, &w[i],
 						  base_depth);
 			busy |= !started[i];
 		}
-		for (i = 0; i < nr; i++) {
-			if (!started[i])
-				continue;
-			wait_for_completion(&w[i].done);
-			if ((w[i].read_failed || w[i].write_failed) && !ret) {
-				*operation = w[i].write_failed;
-				ret = -EIO;
-			}
-			again |= !w[i].complete;
-		}
+		for (i = 0; i < nr; i++)
+			if (started[i])
+				again |= !cor_job_wait(&w[i], &ret, operation);
 	}
 	*copied = atomic64_read(&ct->populated_bytes) - before;
 	return ret ?: busy ? -EAGAIN : 0;
