@@ -448,7 +448,9 @@ size_t vs_stack_hidden(const char *top, char names[][VS_DM_NAME_LEN],
 			ret = sscanf(params, "%" SCNu32 ":%" SCNu32, &major,
 				     &minor) == 2 ? 0 : -1;
 		else if (is_vstorage_target(target))
-			ret = vs_table_child_dev(params, &major, &minor);
+			/* a snapshot overlay's child is its backing device */
+			ret = vs_table_child_dev(params, &major, &minor) &&
+			      vs_table_backing_dev(params, &major, &minor);
 		else
 			ret = -1;
 		free(target);
