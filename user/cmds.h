@@ -95,6 +95,26 @@ int vs_table_child_dev(const char *params, uint32_t *major,
 int vs_table_backing_dev(const char *params, uint32_t *major,
 			 uint32_t *minor);
 
+struct vs_node_stack;
+/*
+ * node snapshot of node NAME that sits right under a filter on its disk
+ * (st: its devices): NAME's device is reloaded read-only, a device
+ * "<disk>-<new_name>" (UUID VSTORAGE-node:<new_name>) gets make_table's
+ * table (target) over NAME's device "MAJ:MIN", and the filter is reloaded
+ * over it. EXIT_OK, or EXIT_ERR with "cannot WHAT: ..." printed and the
+ * change undone.
+ */
+struct vs_snap_req {
+	const char *name;
+	const struct vs_node_stack *st;
+	const char *new_name;
+	const char *target;
+	char *(*make_table)(const char *child_dev, void *arg);
+	void *arg;
+	const char *what;
+};
+int vs_snapshot_under_filter(const struct vs_snap_req *r);
+
 /* Devices that node move and insert-filter may stack under one disk. */
 #define VS_STACK_DEPTH_MAX	16
 

@@ -2,8 +2,9 @@
 /*
  * `vstoragectl node snapshot NAME overlay=PATH [node-name=NEW]`: QEMU's
  * blockdev-snapshot-sync on a live disk. NAME is the top format node of a
- * disk D (the device the workload has open); PATH becomes its active
- * layer, a qcow2 image whose backing file is NAME's image.
+ * disk D (the device the workload has open, or under the filters on it);
+ * PATH becomes its active layer, a qcow2 image whose backing file is
+ * NAME's image.
  *
  * The overlay is made first when PATH does not exist (qcow2_image.c: the
  * image qemu-img create -b IMAGE -F FMT would make, NAME's virtual size,
@@ -22,6 +23,11 @@
  * step 4 goes to PATH, and the suspend orders the two. A failure part-way
  * is undone as a failed move is (D serves NAME again), and an overlay this
  * command created is removed again.
+ *
+ * Under a filter P (NAME on its own device D-NAME already), P's suspend
+ * orders the switch instead: D-NAME is reloaded read-only, NEW gets a
+ * device D-NEW over it and P is reloaded over D-NEW
+ * (vs_snapshot_under_filter() in node_filter.c, with its helpers).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -64,28 +70,39 @@ static bool uuid_is(const struct vs_dm_info *i, const char *prefix)
 	return !strncmp(i->uuid, prefix, strlen(prefix));
 }
 
-/* The node on device DM (its table's first word), or "" */
-static void node_on(const char *dm, char *buf, size_t len)
+/*
+ * The node on device DM (its table's first word) and whether its target
+ * is a filter's. -1 when the table cannot be read.
+ */
+static int node_on(const char *dm, char *buf, size_t len, bool *filter)
 {
+	const struct vs_driver *const *d;
 	char *target, *params, err[ERR_LEN];
 
-	buf[0] = '\0';
 	if (vs_dm_get_table(dm, &target, &params, err, sizeof(err)))
-		return;
+		return -1;
 	snprintf(buf, len, "%.*s", (int)strcspn(params, " "), params);
+	*filter = false;
+	for (d = vs_drivers; *d; d++)
+		if (!strcmp((*d)->target, target))
+			*filter = (*d)->filter;
 	free(target);
 	free(params);
+	return 0;
 }
 
 /*
- * NAME must be what the disk's device itself serves; say what to do
- * instead when it is further down (or a backing node of some overlay).
+ * Where NAME is: 0 on the disk's device itself, 1 right under a filter
+ * with no format node above it (the snapshot goes under the filters), -1
+ * anywhere else (refused, with what to do instead).
  */
 static int check_top(struct snap *s)
 {
-	char top[VS_DM_NAME_LEN];
-	const struct vs_driver *drv;
-	struct vs_node t;
+	char up[VS_DM_NAME_LEN], node[VS_DM_NAME_LEN], top[VS_DM_NAME_LEN] = "";
+	char parent[VS_DM_NAME_LEN] = "";
+	struct vs_dm_info cur = s->st.holder, info;
+	bool filter, parent_filter = false;
+	int depth;
 
 	if (uuid_is(&s->st.holder, VS_DM_UUID_AUTO_PREFIX)) {
 		pr_err("node '%s' is a backing node that node add opened for an overlay: snapshot the top node of that disk",
@@ -94,20 +111,32 @@ static int check_top(struct snap *s)
 	}
 	if (!uuid_is(&s->st.holder, VS_DM_UUID_HOLDER_PREFIX))
 		return 0;
-	node_on(s->st.top.name, top, sizeof(top));
-	if (!top[0] || vs_node_fetch(top, &t)) {
-		pr_err("node '%s' is not the top node of disk '%s': snapshot the disk's top node",
-		       s->name, s->st.top.name);
-		return -1;
+	/* up the stack: the first node above, and the highest format node */
+	for (depth = 0; depth < VS_STACK_DEPTH_MAX; depth++) {
+		if (vs_dm_holders(cur.major, cur.minor, up, sizeof(up)) != 1 ||
+		    vs_dm_info(up, NULL, &info) || !info.exists ||
+		    node_on(up, node, sizeof(node), &filter))
+			break;
+		if (!depth) {
+			snprintf(parent, sizeof(parent), "%s", node);
+			parent_filter = filter;
+		}
+		if (!filter)
+			snprintf(top, sizeof(top), "%s", node);
+		if (!uuid_is(&info, VS_DM_UUID_HOLDER_PREFIX))
+			break;
+		cur = info;
 	}
-	drv = vs_driver_find(t.driver);
-	if (drv && drv->filter)
-		pr_err("node '%s' is under filter '%s' on disk '%s': a snapshot goes on the disk's top node; remove the filter first (node remove-filter %s)",
-		       s->name, top, s->st.top.name, top);
-	else
+	if (top[0]) {
 		pr_err("node '%s' is not the top node of disk '%s' (node '%s' is): snapshot '%s'",
 		       s->name, s->st.top.name, top, top);
-	vs_node_free(&t);
+		return -1;
+	}
+	if (parent_filter)
+		return 1;
+	pr_err("node '%s' is not the top node of disk '%s'%s%s%s: snapshot the disk's top node",
+	       s->name, s->st.top.name, parent[0] ? " (it is under '" : "",
+	       parent, parent[0] ? "')" : "");
 	return -1;
 }
 
@@ -415,7 +444,7 @@ static int node_snapshot(struct snap *s, const char *given)
 	bool created = false;
 	struct stat sb;
 	struct vs_node n;
-	int ret;
+	int ret, under;
 
 	if (vs_node_fetch(s->name, &n))
 		return EXIT_ERR;
@@ -438,7 +467,8 @@ static int node_snapshot(struct snap *s, const char *given)
 		       s->name);
 		return EXIT_ERR;
 	}
-	if (check_top(s) || read_table(s) || pick_name(s, given) ||
+	under = check_top(s);
+	if (under < 0 || read_table(s) || pick_name(s, given) ||
 	    resolve_overlay(s))
 		return EXIT_ERR;
 	snprintf(holder, sizeof(holder), "%s-%s", s->st.top.name, s->name);
@@ -469,15 +499,26 @@ static int node_snapshot(struct snap *s, const char *given)
 	}
 
 	what = xasprintf("snapshot node '%s' to %s", s->name, s->overlay);
-	ret = vs_node_move(&(struct vs_move_req){
-		.name = s->name,
-		.dm_name = holder,
-		.pass_target = "vstorage-qcow2",
-		.make_pass = snap_pass,
-		.arg = s,
-		.what = what,
-		.below_read_only = true,
-	});
+	if (under)
+		ret = vs_snapshot_under_filter(&(struct vs_snap_req){
+			.name = s->name,
+			.st = &s->st,
+			.new_name = s->new_name,
+			.target = "vstorage-qcow2",
+			.make_table = snap_pass,
+			.arg = s,
+			.what = what,
+		});
+	else
+		ret = vs_node_move(&(struct vs_move_req){
+			.name = s->name,
+			.dm_name = holder,
+			.pass_target = "vstorage-qcow2",
+			.make_pass = snap_pass,
+			.arg = s,
+			.what = what,
+			.below_read_only = true,
+		});
 	free(what);
 	if (ret != EXIT_OK && created)
 		unlink(s->overlay);
