@@ -9,11 +9,12 @@
 # describe the chain, node del takes the whole chain down; qemu-img check
 # is clean on every image, qemu-img info --backing-chain says what it says
 # of the same chain made by qemu-img create -b -F, and QEMU reads back
-# through the chain what fio wrote. A raw disk gets a snapshot too (a qcow2
-# overlay over a raw image). Refusals (no such node, a directory that does
-# not exist, an existing overlay of another image or not qcow2, node-name
-# taken, a node that is not a disk's top node: a backing node, an old
-# layer, a node under a filter) and failures injected half-way
+# through the chain what fio wrote. A raw disk under a throttle filter gets
+# a snapshot under the filter (a qcow2 overlay over a raw image), and the
+# filter comes out again over the overlay. Refusals (no such node, a
+# directory that does not exist, an existing overlay of another image or
+# not qcow2, node-name taken, a node that is not a disk's top node: a
+# backing node, an old layer, a filter) and failures injected half-way
 # (VSTORAGECTL_FAULT_MOVE) give one line and change nothing.
 # timeout: 480
 set -euo pipefail
@@ -39,7 +40,7 @@ q_open vm1 "$D/base.qcow2"
 node_add raw node-name=vm0 file="$D/raw.img"
 q_open vm2 "$D/t2.qcow2"
 # node del of a disk removes what a snapshot made; if the case fails first
-for d in vm1-vm1 vm1-vm1-s1 vm0-vm0; do track_dm "$d"; done
+for d in vm1-vm1 vm1-vm1-s1 vm0-vm0 vm0-vm0-s1; do track_dm "$d"; done
 
 devt() { stat -L -c '%t:%T' "$1"; }
 dev1=$(devt /dev/mapper/vm1)
@@ -77,10 +78,7 @@ expect_error "overlay= given twice" node snapshot vm1 overlay="$D/s1.qcow2" over
 tgroup_add snapgrp iops-total=100000
 vstoragectl node insert-filter vm0 throttle node-name=vm0-thr throttle-group=snapgrp ||
 	fail "insert-filter"
-expect_error "node 'vm0' is under filter 'vm0-thr' on disk 'vm0'" \
-	node snapshot vm0 overlay="$D/r1.qcow2"
 expect_error "is a throttle node" node snapshot vm0-thr overlay="$D/r1.qcow2"
-vstoragectl node remove-filter vm0-thr || fail "remove-filter"
 [ ! -e "$D/r1.qcow2" ] || fail "an overlay was made for a refused snapshot"
 unchanged
 
@@ -163,17 +161,43 @@ e=$(json_get "$(vstoragectl -j node show vm1-top)" 'j["stats"]["errors"]')
 fio --name=s --filename=/dev/mapper/vm1 "${fio_args[@]}" --verify_only=1 \
 	>"$D/fio-v.out" 2>&1 || { cat "$D/fio-v.out" >&2; fail "verify through the device"; }
 
-# --- a raw disk ---------------------------------------------------------------
+# --- a raw disk under a throttle filter ----------------------------------------
+# the snapshot goes under the filter: vm0-thr on vm0, then vm0-s1 on
+# vm0-vm0-s1 over vm0 on vm0-vm0 (read-only)
 pattern "$D/p1" 0x11 1048576
 q_write vm0 0 "$D/p1" || fail "write to vm0"
+table0=$(dmsetup table vm0)
+tablen=$(dmsetup table vm0-vm0)
+for step in suspend reload create load; do
+	faulty $step "cannot snapshot node 'vm0' to $D/r1.qcow2: injected fault at step '$step'" \
+		node snapshot vm0 overlay="$D/r1.qcow2"
+	[ "$(dmsetup table vm0)" = "$table0" ] || fail "vm0's table changed: $(dmsetup table vm0)"
+	[ "$(dmsetup table vm0-vm0)" = "$tablen" ] || fail "vm0-vm0's table changed: $(dmsetup table vm0-vm0)"
+	! dmsetup info vm0-vm0-s1 >/dev/null 2>&1 || fail "vm0-vm0-s1 left behind"
+	[ ! -e "$D/r1.qcow2" ] || fail "r1.qcow2 left behind"
+	q_write vm0 0 "$D/p1" || fail "write to vm0 after a failed snapshot"
+done
 snap vm0 overlay="$D/r1.qcow2"
+dmsetup table vm0 | grep -q " vstorage-thr vm0-thr " || fail "the filter left the top: $(dmsetup table vm0)"
+dmsetup table vm0-vm0-s1 | grep -q " vstorage-qcow2 vm0-s1 .* backing " ||
+	fail "vm0-vm0-s1 is not the overlay: $(dmsetup table vm0-vm0-s1)"
+[ "$(dmsetup info -c --noheadings -o uuid vm0-vm0-s1)" = VSTORAGE-node:vm0-s1 ] ||
+	fail "vm0-vm0-s1 has the wrong UUID"
+[ "$(json_get "$(vstoragectl -j node show vm0)" 'j["read-only"]')" = True ] ||
+	fail "vm0 is not read-only"
+[ "$(json_get "$(vstoragectl -j node show vm0-s1)" 'j["device"]')" = /dev/mapper/vm0 ] ||
+	fail "vm0-s1 is not on disk vm0"
+vstoragectl graph show
 pattern "$D/p2" 0x22 1048576
 q_write vm0 1048576 "$D/p2" || fail "write to vm0 after the snapshot"
 cmp -n 1048576 "$D/p1" /dev/mapper/vm0 || fail "vm0 lost what was written before the snapshot"
-[ "$(json_get "$(vstoragectl -j node show vm0)" 'j["read-only"]')" = True ] ||
-	fail "vm0 is not read-only"
 dd if="$D/raw.img" bs=1M skip=1 count=1 status=none | cmp -s -n 1048576 - /dev/zero ||
 	fail "the write after the snapshot reached the raw image"
+# the filter comes out; the overlay node goes up onto the disk's device
+vstoragectl node remove-filter vm0-thr || fail "remove-filter over a snapshot"
+dmsetup table vm0 | grep -q " vstorage-qcow2 vm0-s1 " || fail "vm0-s1 is not on vm0: $(dmsetup table vm0)"
+! dmsetup info vm0-vm0-s1 >/dev/null 2>&1 || fail "vm0-vm0-s1 left behind"
+cmp -n 1048576 -i 0:1048576 "$D/p2" /dev/mapper/vm0 || fail "vm0 lost the write after the snapshot"
 
 # --- node del takes each chain down --------------------------------------------
 node_del vm1
