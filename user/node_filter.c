@@ -345,28 +345,28 @@ int vs_snapshot_under_filter(const struct vs_snap_req *r)
 	if (injected("load", err) || reload_parent(&p, child, err) ||
 	    vs_dm_resume(p.info.name, p.dev, p.target, udev_flags(&p), err,
 			 sizeof(err))) {
-		/* P's old instance was never superseded: it serves again */
-		if (vs_dm_resume(p.info.name, p.dev, p.target, udev_flags(&p),
-				 undo, sizeof(undo)))
-			goto out;
+		/*
+		 * N read-write again before P, whose old instance was never
+		 * superseded, serves over it again: a write P passed down to
+		 * the read-only instance would fail.
+		 */
 		rc = vs_dm_remove(dm_name);
-		if (rc) {
+		if (rc)
 			snprintf(undo, sizeof(undo), "removing '%s': %s",
 				 dm_name, rc == -EIO ? vs_dm_last_error() :
 				 strerror(-rc));
-			goto out;
-		}
-		layer_reload(&node, node.params, node.info.read_only, undo);
-		goto out;
+		goto undo_node;
 	}
 	ret = EXIT_OK;
 	goto out;
 
 undo_node:
-	/* N read-write again, and P serves over it whatever happened */
-	rc = layer_reload(&node, node.params, node.info.read_only, undo);
+	/* N read-write again, then P serves over it whatever happened */
+	rc = layer_reload(&node, node.params, node.info.read_only, again);
+	if (rc && !undo[0])
+		snprintf(undo, sizeof(undo), "%s", again);
 	if (vs_dm_resume(p.info.name, p.dev, p.target, udev_flags(&p),
-			 again, sizeof(again)) && !rc)
+			 again, sizeof(again)) && !undo[0])
 		snprintf(undo, sizeof(undo), "%s", again);
 out:
 	sigprocmask(SIG_SETMASK, &old, NULL);
