@@ -40,7 +40,7 @@ q_open vm1 "$D/base.qcow2"
 node_add raw node-name=vm0 file="$D/raw.img"
 q_open vm2 "$D/t2.qcow2"
 # node del of a disk removes what a snapshot made; if the case fails first
-for d in vm1-vm1 vm1-vm1-s1 vm0-vm0 vm0-vm0-s1; do track_dm "$d"; done
+for d in vm1-vm1 vm1-vm1-s1 vm0-vm0 vm0-vm0-s1 vm0-vm0-s2; do track_dm "$d"; done
 
 devt() { stat -L -c '%t:%T' "$1"; }
 dev1=$(devt /dev/mapper/vm1)
@@ -166,6 +166,14 @@ fio --name=s --filename=/dev/mapper/vm1 "${fio_args[@]}" --verify_only=1 \
 # vm0-vm0-s1 over vm0 on vm0-vm0 (read-only)
 pattern "$D/p1" 0x11 1048576
 q_write vm0 0 "$D/p1" || fail "write to vm0"
+# fio verifies writes past the first 2 MiB throughout
+fio0_args=(--ioengine=libaio --direct=1 --rw=randwrite --bs=4k --iodepth=4
+	--offset=2M --size=14M --verify=crc32c --verify_fatal=1
+	--verify_backlog=128 --do_verify=1 --randseed=71)
+fio --name=r --filename=/dev/mapper/vm0 "${fio0_args[@]}" --rate_iops=100 >"$D/fio0.out" 2>&1 &
+fpid=$!
+under_io=0
+sleep 2
 table0=$(dmsetup table vm0)
 tablen=$(dmsetup table vm0-vm0)
 for step in suspend reload create load; do
@@ -198,6 +206,21 @@ vstoragectl node remove-filter vm0-thr || fail "remove-filter over a snapshot"
 dmsetup table vm0 | grep -q " vstorage-qcow2 vm0-s1 " || fail "vm0-s1 is not on vm0: $(dmsetup table vm0)"
 ! dmsetup info vm0-vm0-s1 >/dev/null 2>&1 || fail "vm0-vm0-s1 left behind"
 cmp -n 1048576 -i 0:1048576 "$D/p2" /dev/mapper/vm0 || fail "vm0 lost the write after the snapshot"
+# and a second snapshot under a filter again: a chain of 3 under it
+vstoragectl node insert-filter vm0-s1 throttle node-name=vm0-thr throttle-group=snapgrp ||
+	fail "insert-filter over the overlay"
+snap vm0-s1 overlay="$D/r2.qcow2"
+dmsetup table vm0-vm0-s2 | grep -q " vstorage-qcow2 vm0-s2 .* backing " ||
+	fail "vm0-vm0-s2 is not the overlay: $(dmsetup table vm0-vm0-s2)"
+rc=0
+wait "$fpid" || rc=$?
+[ "$rc" -eq 0 ] || { cat "$D/fio0.out" >&2; fail "fio on vm0 failed (exit $rc)"; }
+grep -q "err= 0" "$D/fio0.out" || { cat "$D/fio0.out" >&2; fail "fio on vm0 reported errors"; }
+info "fio on vm0 done, every write verified; $under_io snapshots finished while it ran"
+((under_io >= 2)) || fail "only $under_io snapshots of vm0 happened under I/O"
+fio --name=r --filename=/dev/mapper/vm0 "${fio0_args[@]}" --verify_only=1 \
+	>"$D/fio0-v.out" 2>&1 || { cat "$D/fio0-v.out" >&2; fail "verify through vm0"; }
+vstoragectl graph show
 
 # --- node del takes each chain down --------------------------------------------
 node_del vm1
@@ -206,7 +229,7 @@ node_del vm2
 left=$(dmsetup ls | grep -E "^vm" || true)
 [ -z "$left" ] || fail "devices left behind: $left"
 [ ! -e /dev/vstorage/vm1 ] || fail "/dev/vstorage/vm1 left behind"
-for f in base.qcow2 s1.qcow2 top.qcow2 r1.qcow2; do
+for f in base.qcow2 s1.qcow2 top.qcow2 r1.qcow2 r2.qcow2; do
 	img_check "$D/$f"
 done
 
@@ -218,11 +241,12 @@ qemu-img create -q -f qcow2 -o cluster_size=32k -b "$D/ref/base.qcow2" -F qcow2 
 qemu-img create -q -f qcow2 -b "$D/ref/s1.qcow2" -F qcow2 "$D/ref/top.qcow2" 64M
 truncate -s 16M "$D/ref/raw.img"
 qemu-img create -q -f qcow2 -b "$D/ref/raw.img" -F raw "$D/ref/r1.qcow2" 16M
+qemu-img create -q -f qcow2 -b "$D/ref/r1.qcow2" -F qcow2 "$D/ref/r2.qcow2" 16M
 chain() {
 	qemu-img info --backing-chain "$1" | grep -v -e '^disk size:' -e '^Image end offset' |
 		sed "s|$2|DIR|g"
 }
-for f in top.qcow2 r1.qcow2; do
+for f in top.qcow2 r2.qcow2; do
 	diff <(chain "$D/$f" "$D") <(chain "$D/ref/$f" "$D/ref") ||
 		fail "qemu-img info --backing-chain of $f differs from qemu-img create's"
 done
@@ -232,7 +256,9 @@ chain "$D/top.qcow2" "$D"
 qemu-img convert -O raw "$D/top.qcow2" "$D/top.raw"
 fio --name=s --filename="$D/top.raw" "${fio_args[@]}" --verify_only=1 \
 	>"$D/fio-q.out" 2>&1 || { cat "$D/fio-q.out" >&2; fail "verify of the chain by QEMU"; }
-qemu-img convert -O raw "$D/r1.qcow2" "$D/r1.raw"
-cmp -n 1048576 "$D/p1" "$D/r1.raw" && cmp -n 1048576 -i 0:1048576 "$D/p2" "$D/r1.raw" ||
+qemu-img convert -O raw "$D/r2.qcow2" "$D/r2.raw"
+cmp -n 1048576 "$D/p1" "$D/r2.raw" && cmp -n 1048576 -i 0:1048576 "$D/p2" "$D/r2.raw" ||
 	fail "the raw disk's chain lost data"
+fio --name=r --filename="$D/r2.raw" "${fio0_args[@]}" --verify_only=1 \
+	>"$D/fio0-q.out" 2>&1 || { cat "$D/fio0-q.out" >&2; fail "verify of vm0's chain by QEMU"; }
 echo "PASS: node snapshot"
