@@ -102,6 +102,15 @@ snap() {
 	vstoragectl node snapshot "$@" || fail "node snapshot $*"
 	! kill -0 "$fpid" 2>/dev/null || under_io=$((under_io + 1))
 }
+# fio_done OUT DISK: the fio $fpid ended without error, 2 snapshots under it
+fio_done() {
+	local rc=0
+	wait "$fpid" || rc=$?
+	[ "$rc" -eq 0 ] || { cat "$1" >&2; fail "fio on $2 failed (exit $rc)"; }
+	grep -q "err= 0" "$1" || { cat "$1" >&2; fail "fio on $2 reported errors"; }
+	info "fio on $2 done, every write verified; $under_io snapshots finished while it ran"
+	((under_io >= 2)) || fail "only $under_io snapshots of $2 happened under I/O"
+}
 snap vm1 overlay="$D/s1.qcow2"	# node-name: vm1-s1
 sleep 3
 # an existing overlay of the right image is used as it is
@@ -148,12 +157,7 @@ expect_error "not the top node" node snapshot vm1-s1 overlay="$D/x.qcow2"
 expect_error "layer of disk 'vm1': delete the disk with node del vm1" node del vm1-top
 [ ! -e "$D/x.qcow2" ] || fail "x.qcow2 was made"
 
-rc=0
-wait "$fpid" || rc=$?
-[ "$rc" -eq 0 ] || { cat "$D/fio.out" >&2; fail "fio failed (exit $rc)"; }
-grep -q "err= 0" "$D/fio.out" || { cat "$D/fio.out" >&2; fail "fio reported errors"; }
-info "fio done, every write verified; $under_io snapshots finished while fio ran"
-((under_io >= 2)) || fail "only $under_io snapshots happened under I/O"
+fio_done "$D/fio.out" vm1
 [ "$(devt /dev/mapper/vm1)" = "$dev1" ] || fail "/dev/mapper/vm1 changed its device number"
 [ "$(readlink -f /dev/vstorage/vm1)" = "$link1" ] || fail "/dev/vstorage/vm1 moved"
 e=$(json_get "$(vstoragectl -j node show vm1-top)" 'j["stats"]["errors"]')
@@ -212,12 +216,7 @@ vstoragectl node insert-filter vm0-s1 throttle node-name=vm0-thr throttle-group=
 snap vm0-s1 overlay="$D/r2.qcow2"
 dmsetup table vm0-vm0-s2 | grep -q " vstorage-qcow2 vm0-s2 .* backing " ||
 	fail "vm0-vm0-s2 is not the overlay: $(dmsetup table vm0-vm0-s2)"
-rc=0
-wait "$fpid" || rc=$?
-[ "$rc" -eq 0 ] || { cat "$D/fio0.out" >&2; fail "fio on vm0 failed (exit $rc)"; }
-grep -q "err= 0" "$D/fio0.out" || { cat "$D/fio0.out" >&2; fail "fio on vm0 reported errors"; }
-info "fio on vm0 done, every write verified; $under_io snapshots finished while it ran"
-((under_io >= 2)) || fail "only $under_io snapshots of vm0 happened under I/O"
+fio_done "$D/fio0.out" vm0
 fio --name=r --filename=/dev/mapper/vm0 "${fio0_args[@]}" --verify_only=1 \
 	>"$D/fio0-v.out" 2>&1 || { cat "$D/fio0-v.out" >&2; fail "verify through vm0"; }
 vstoragectl graph show
