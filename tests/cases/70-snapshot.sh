@@ -36,11 +36,12 @@ qemu-img create -q -f qcow2 "$D/other.qcow2" 64M
 qemu-img create -q -f qcow2 "$D/b2.qcow2" 16M
 qemu-img create -q -f qcow2 -b b2.qcow2 -F qcow2 "$D/t2.qcow2" 16M
 
+# node del of a disk removes what a snapshot made; if the case fails
+# first, the cleanup removes these after the disks above them
+for d in vm1-vm1 vm1-vm1-s1 vm0-vm0 vm0-vm0-s1 vm0-vm0-s2; do track_dm "$d"; done
 q_open vm1 "$D/base.qcow2"
 node_add raw node-name=vm0 file="$D/raw.img"
 q_open vm2 "$D/t2.qcow2"
-# node del of a disk removes what a snapshot made; if the case fails first
-for d in vm1-vm1 vm1-vm1-s1 vm0-vm0 vm0-vm0-s1 vm0-vm0-s2; do track_dm "$d"; done
 
 devt() { stat -L -c '%t:%T' "$1"; }
 dev1=$(devt /dev/mapper/vm1)
@@ -105,6 +106,7 @@ snap() {
 # fio_done OUT DISK: the fio $fpid ended without error, 2 snapshots under it
 fio_done() {
 	local rc=0
+	touch "$D/stop"
 	wait "$fpid" || rc=$?
 	[ "$rc" -eq 0 ] || { cat "$1" >&2; fail "fio on $2 failed (exit $rc)"; }
 	grep -q "err= 0" "$1" || { cat "$1" >&2; fail "fio on $2 reported errors"; }
@@ -174,7 +176,16 @@ q_write vm0 0 "$D/p1" || fail "write to vm0"
 fio0_args=(--ioengine=libaio --direct=1 --rw=randwrite --bs=4k --iodepth=4
 	--offset=2M --size=14M --verify=crc32c --verify_fatal=1
 	--verify_backlog=128 --do_verify=1 --randseed=71)
-fio --name=r --filename=/dev/mapper/vm0 "${fio0_args[@]}" --rate_iops=100 >"$D/fio0.out" 2>&1 &
+# rounds (the same writes each time) until $D/stop: every change below
+# happens under I/O, however slow the machine
+fio0_rounds() {
+	while [ ! -e "$D/stop" ]; do
+		fio --name=r --filename=/dev/mapper/vm0 "${fio0_args[@]}" \
+			--rate_iops=100 >"$D/fio0.out" 2>&1 || return 1
+		grep -q "err= 0" "$D/fio0.out" || return 1
+	done
+}
+fio0_rounds &
 fpid=$!
 under_io=0
 sleep 2
