@@ -185,6 +185,7 @@ fio0_rounds() {
 		grep -q "err= 0" "$D/fio0.out" || return 1
 	done
 }
+rm -f "$D/stop"	# fio_done of vm1 made it
 fio0_rounds &
 fpid=$!
 under_io=0
