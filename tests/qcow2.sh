@@ -222,6 +222,16 @@ oracle_raw() {
 	qemu-img convert -U "$@" -O raw "$img" "$out" || fail "qemu-img convert $img failed"
 }
 
+# faulty STEP REGEX ARGS...: vstoragectl ARGS fails at STEP of a graph
+# change (VSTORAGECTL_FAULT_MOVE), as expect_error
+faulty() {
+	local step=$1
+	shift
+	export VSTORAGECTL_FAULT_MOVE=$step
+	expect_error "$@"
+	unset VSTORAGECTL_FAULT_MOVE
+}
+
 # img_check IMAGE: `qemu-img check` must exit 0 (clean).
 img_check() {
 	local rc=0 out

@@ -6,6 +6,7 @@
 #ifndef VS_CMDS_H
 #define VS_CMDS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -19,6 +20,7 @@ int cmd_node_add(int argc, char **argv);
 int cmd_node_map(int argc, char **argv);
 int cmd_node_move(int argc, char **argv);
 int cmd_node_insert_filter(int argc, char **argv);
+int cmd_node_snapshot(int argc, char **argv);
 int cmd_graph(int argc, char **argv);
 /* graph apply FILE, or every *.json of a directory: EXIT_OK or EXIT_ERR. */
 int vs_graph_apply(const char *path);
@@ -78,6 +80,8 @@ struct vs_move_req {
 	void *arg;
 	const char *filter;
 	const char *what;	/* for errors: "cannot WHAT: ..." */
+	/* the node goes down read-only (node snapshot: the old image) */
+	bool below_read_only;
 };
 int vs_node_move(const struct vs_move_req *r);
 
@@ -87,6 +91,29 @@ int vs_node_move(const struct vs_move_req *r);
  */
 int vs_table_child_dev(const char *params, uint32_t *major,
 		       uint32_t *minor);
+/* The device of a vstorage-qcow2 table's backing option. 0 or -1. */
+int vs_table_backing_dev(const char *params, uint32_t *major,
+			 uint32_t *minor);
+
+struct vs_node_stack;
+/*
+ * node snapshot of node NAME that sits right under a filter on its disk
+ * (st: its devices): NAME's device is reloaded read-only, a device
+ * "<disk>-<new_name>" (UUID VSTORAGE-node:<new_name>) gets make_table's
+ * table (target) over NAME's device "MAJ:MIN", and the filter is reloaded
+ * over it. EXIT_OK, or EXIT_ERR with "cannot WHAT: ..." printed and the
+ * change undone.
+ */
+struct vs_snap_req {
+	const char *name;
+	const struct vs_node_stack *st;
+	const char *new_name;
+	const char *target;
+	char *(*make_table)(const char *child_dev, void *arg);
+	void *arg;
+	const char *what;
+};
+int vs_snapshot_under_filter(const struct vs_snap_req *r);
 
 /* Devices that node move and insert-filter may stack under one disk. */
 #define VS_STACK_DEPTH_MAX	16

@@ -34,6 +34,7 @@
 #include "util.h"
 
 #include "format.h"
+#include "qcow2_image.h"
 
 #define SECTOR		512
 /* Deepest automatic backing chain (QEMU has no limit; loops are caught). */
@@ -163,22 +164,14 @@ char *qcow2_backing_path(const char *image, const char *name, size_t name_len)
 
 /* ---- reading images ---- */
 
-struct qimg {
-	struct qcow2_header h;
-	struct qcow2_extensions e;
-	char *backing;		/* the name, NUL-terminated, or NULL */
-	char *backing_fmt;	/* from the extension, or NULL */
-};
-
-static void qimg_free(struct qimg *q)
+void qimg_free(struct qimg *q)
 {
 	free(q->backing);
 	free(q->backing_fmt);
 	q->backing = q->backing_fmt = NULL;
 }
 
-/* Size of a regular file or block device (fd open). */
-static int fd_size(int fd, uint64_t *size)
+int vs_fd_size(int fd, uint64_t *size)
 {
 	struct stat st;
 
@@ -193,13 +186,8 @@ static int fd_size(int fd, uint64_t *size)
 	return -EINVAL;
 }
 
-/*
- * Reads and validates the header and extensions of the image at PATH
- * (SIZE bytes). Returns 0, or -1 with *reason set (a static string) or
- * *err set (an errno).
- */
-static int qimg_read(const char *path, uint64_t size, struct qimg *q,
-		     const char **reason, int *err)
+int qimg_read(const char *path, uint64_t size, struct qimg *q,
+	      const char **reason, int *err)
 {
 	unsigned char *buf;
 	size_t len = HDR_READ;
@@ -507,7 +495,7 @@ static char *chain_resolve(struct chain *c, const char *of, const char *name,
 		chain_err(c, path, of, depth, "%s", strerror(errno));
 		goto out;
 	}
-	r = fd_size(fd, &size);
+	r = vs_fd_size(fd, &size);
 	close(fd);
 	if (r) {
 		chain_err(c, path, of, depth, "cannot get its size: %s", strerror(-r));

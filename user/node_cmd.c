@@ -37,6 +37,7 @@ void usage_node(FILE *f)
 		"       vstoragectl node insert-filter NAME DRIVER node-name=FILTER [PROPERTY=VALUE ...]\n"
 		"       vstoragectl node remove-filter FILTER\n"
 		"       vstoragectl node reopen NAME PROPERTY=VALUE ...\n"
+		"       vstoragectl node snapshot NAME overlay=PATH [node-name=NEW]\n"
 		"       vstoragectl [-j [-p]] node list\n"
 		"       vstoragectl [-j [-p]] node show NAME\n"
 		"       vstoragectl [-j [-p]] node map NAME [offset=BYTES] [length=BYTES]\n"
@@ -311,9 +312,16 @@ static int node_dm_name(const char *name, char *buf, size_t len,
 			    strncmp(st.top.uuid, auto_prefix,
 				    sizeof(auto_prefix) - 1) &&
 			    strcmp(st.top.uuid + sizeof(prefix) - 1, name)) {
-				pr_err("node '%s' is a filter in the graph of device '%s': take it out with node remove-filter %s, or delete the disk with node del %s",
-				       name, st.top.name, name,
-				       st.top.uuid + sizeof(prefix) - 1);
+				const struct vs_driver *d = vs_driver_find(n.driver);
+
+				if (d && d->filter)
+					pr_err("node '%s' is a filter in the graph of device '%s': take it out with node remove-filter %s, or delete the disk with node del %s",
+					       name, st.top.name, name,
+					       st.top.uuid + sizeof(prefix) - 1);
+				else	/* a snapshot's overlay or backing */
+					pr_err("node '%s' is a layer of disk '%s': delete the disk with node del %s",
+					       name, st.top.name,
+					       st.top.uuid + sizeof(prefix) - 1);
 				ret = -1;
 			}
 		}
@@ -599,6 +607,8 @@ int cmd_node(int argc, char **argv)
 		return cmd_node_remove_filter(argc, argv);
 	if (!strcmp(cmd, "reopen"))
 		return cmd_node_reopen(argc, argv);
+	if (!strcmp(cmd, "snapshot"))
+		return cmd_node_snapshot(argc, argv);
 	if (!strcmp(cmd, "list")) {
 		if (argc)
 			return usage_err("node help", "node list: unexpected argument '%s'",

@@ -39,6 +39,7 @@
 #include "node.h"
 #include "node_add.h"
 #include "parse.h"
+#include "table.h"
 #include "util.h"
 
 #define ERR_LEN 1024
@@ -238,6 +239,149 @@ static int insert_below(struct insert *ins, const char *name,
 out:
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	free(params);
+	return ret;
+}
+
+/* VSTORAGECTL_FAULT_MOVE=STEP: that step fails (tests of the undo). */
+static bool injected(const char *step, char *err)
+{
+	const char *f = getenv("VSTORAGECTL_FAULT_MOVE");
+
+	if (!f || strcmp(f, step))
+		return false;
+	snprintf(err, ERR_LEN, "injected fault at step '%s'", step);
+	return true;
+}
+
+/* Suspends L's device, loads PARAMS with mode RO and resumes it. */
+static int layer_reload(struct layer *l, const char *params, bool ro,
+			char *err)
+{
+	return vs_dm_suspend(l->info.name, err, ERR_LEN) ||
+	       vs_dm_load(l->info.name, l->dev, l->target, params, l->sectors,
+			  ro, err, ERR_LEN) ||
+	       vs_dm_resume(l->info.name, l->dev, l->target, udev_flags(l),
+			    err, ERR_LEN);
+}
+
+/*
+ * node snapshot of a node N under filter P (node_snapshot.c has the rest):
+ *
+ *   1. suspend P          its I/O to N completes; a throttle releases
+ *   2. reload N's device  N's table plus read-only: N commits on the
+ *                         suspend, the read-only instance takes it over
+ *   3. create D-NEW       the overlay node over N's device
+ *   4. reload P           over D-NEW instead of N's device; resume
+ *
+ * P's suspend orders the switch as D's does on the disk's own device. A
+ * failure is undone (N read-write again, D-NEW removed, P over N).
+ */
+int vs_snapshot_under_filter(const struct vs_snap_req *r)
+{
+	struct layer node = { 0 }, p = { 0 };
+	char dm_name[VS_DM_NAME_LEN + VSTORAGE_NODE_NAME_MAX + 2];
+	char uuid[VS_DM_UUID_LEN], err[ERR_LEN] = "", undo[ERR_LEN] = "";
+	char again[ERR_LEN], child[32], *ro_params = NULL, *params = NULL;
+	struct vs_dm_info made, info;
+	struct vs_dm_spec spec;
+	struct vs_table t;
+	sigset_t old;
+	int ret = EXIT_ERR, rc;
+
+	if (layer_get(&node, &r->st->holder))
+		return EXIT_ERR;
+	rc = parent_filter("snapshot", &node, &p);
+	if (rc) {
+		if (rc > 0)
+			pr_err("node '%s': nothing holds its device '%s'",
+			       r->name, node.info.name);
+		goto free;
+	}
+	snprintf(dm_name, sizeof(dm_name), "%s-%s", r->st->top.name,
+		 r->new_name);
+	if (strlen(dm_name) >= VS_DM_NAME_LEN) {
+		pr_err("snapshot: device name '%s' would be longer than 127 characters",
+		       dm_name);
+		goto free;
+	}
+	if (!vs_dm_info(dm_name, NULL, &info) && info.exists) {
+		pr_err("snapshot: a device-mapper device named '%s' already exists",
+		       dm_name);
+		goto free;
+	}
+	if (vs_table_split(node.params, &t) || t.nr + 1 > VS_TABLE_MAX_WORDS) {
+		vs_table_free(&t);
+		pr_err("node '%s': table of device '%s' has too many words",
+		       r->name, node.info.name);
+		goto free;
+	}
+	vs_table_set_read_only(&t, true);
+	ro_params = vs_table_join(&t);
+	vs_table_free(&t);
+	snprintf(uuid, sizeof(uuid), VS_DM_UUID_HOLDER_PREFIX "%s",
+		 r->new_name);
+	params = r->make_table(node.dev, r->arg);
+	spec = (struct vs_dm_spec) {
+		.name = dm_name,
+		.uuid = uuid,
+		.target = r->target,
+		.params = params,
+		.sectors = p.sectors,
+		.read_only = p.info.read_only,
+		.udev_flags = HOLDER_UDEV_FLAGS,
+	};
+
+	block_term_signals(&old);
+	if (injected("suspend", err) ||
+	    vs_dm_suspend(p.info.name, err, sizeof(err)))
+		goto out;		/* nothing changed */
+	if (injected("reload", err) ||
+	    layer_reload(&node, ro_params, true, err))
+		goto undo_node;
+	if (injected("create", err) ||
+	    vs_dm_create(&spec, &made, err, sizeof(err)))
+		goto undo_node;
+	snprintf(child, sizeof(child), "%u:%u", made.major, made.minor);
+	if (injected("load", err) || reload_parent(&p, child, err) ||
+	    vs_dm_resume(p.info.name, p.dev, p.target, udev_flags(&p), err,
+			 sizeof(err))) {
+		/*
+		 * N read-write again before P, whose old instance was never
+		 * superseded, serves over it again: a write P passed down to
+		 * the read-only instance would fail.
+		 */
+		rc = vs_dm_remove(dm_name);
+		if (rc)
+			snprintf(undo, sizeof(undo), "removing '%s': %s",
+				 dm_name, rc == -EIO ? vs_dm_last_error() :
+				 strerror(-rc));
+		goto undo_node;
+	}
+	ret = EXIT_OK;
+	goto out;
+
+undo_node:
+	/* N read-write again, then P serves over it whatever happened */
+	rc = layer_reload(&node, node.params, node.info.read_only, again);
+	if (rc && !undo[0])
+		snprintf(undo, sizeof(undo), "%s", again);
+	if (vs_dm_resume(p.info.name, p.dev, p.target, udev_flags(&p),
+			 again, sizeof(again)) && !undo[0])
+		snprintf(undo, sizeof(undo), "%s", again);
+out:
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	if (ret != EXIT_OK) {
+		if (undo[0])
+			pr_err("cannot %s: %s; undoing it failed too: %s",
+			       r->what, err, undo);
+		else
+			pr_err("cannot %s: %s", r->what, err);
+	}
+free:
+	free(ro_params);
+	free(params);
+	layer_free(&node);
+	layer_free(&p);
 	return ret;
 }
 
@@ -448,7 +592,9 @@ size_t vs_stack_hidden(const char *top, char names[][VS_DM_NAME_LEN],
 			ret = sscanf(params, "%" SCNu32 ":%" SCNu32, &major,
 				     &minor) == 2 ? 0 : -1;
 		else if (is_vstorage_target(target))
-			ret = vs_table_child_dev(params, &major, &minor);
+			/* a snapshot overlay's child is its backing device */
+			ret = vs_table_child_dev(params, &major, &minor) &&
+			      vs_table_backing_dev(params, &major, &minor);
 		else
 			ret = -1;
 		free(target);

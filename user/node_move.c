@@ -46,6 +46,7 @@
 #include "nl.h"
 #include "node.h"
 #include "parse.h"
+#include "table.h"
 #include "util.h"
 
 #define ERR_LEN 1024
@@ -61,6 +62,12 @@ struct move {
 	char *target, *params;		/* the node's own table */
 	uint64_t sectors;
 	bool read_only;
+	/*
+	 * node snapshot: the node goes down read-only (its table with the
+	 * read-only option, the device read-only); D keeps read_only
+	 */
+	bool holder_ro;
+	char *holder_params;
 	/*
 	 * D's table above the holder: "linear <holder> 0" for node move, a
 	 * filter node's table for insert-filter (make_pass builds it once
@@ -217,9 +224,9 @@ static int move_to(struct move *m)
 	struct vs_dm_spec spec = {
 		.name = m->holder_name,
 		.target = m->target,
-		.params = m->params,
+		.params = m->holder_ro ? m->holder_params : m->params,
 		.sectors = m->sectors,
-		.read_only = m->read_only,
+		.read_only = m->read_only || m->holder_ro,
 		.udev_flags = HOLDER_UDEV_FLAGS,
 	};
 	char uuid[VS_DM_UUID_LEN], err[ERR_LEN];
@@ -382,11 +389,27 @@ static int check_new(struct move *m)
 	return 0;
 }
 
+/* "MAJ:MIN" or a block device's path: its number. 0 or -1. */
+static int word_dev(const char *word, uint32_t *major, uint32_t *minor)
+{
+	struct stat st;
+
+	if (!*word)
+		return -1;
+	if (sscanf(word, "%" SCNu32 ":%" SCNu32, major, minor) == 2 &&
+	    word[0] != '/')
+		return 0;
+	if (stat(word, &st) || !S_ISBLK(st.st_mode))
+		return -1;
+	*major = major(st.st_rdev);
+	*minor = minor(st.st_rdev);
+	return 0;
+}
+
 int vs_table_child_dev(const char *params, uint32_t *major, uint32_t *minor)
 {
 	char word[VSTORAGE_PATH_MAX + 1];
 	const char *p = params;
-	struct stat st;
 	size_t n = 0;
 	int w;
 
@@ -403,16 +426,26 @@ int vs_table_child_dev(const char *params, uint32_t *major, uint32_t *minor)
 		}
 	}
 	word[n] = '\0';
-	if (!n)
+	return word_dev(word, major, minor);
+}
+
+int vs_table_backing_dev(const char *params, uint32_t *major,
+			 uint32_t *minor)
+{
+	struct vs_table t;
+	char *word;
+	int i, ret = -1;
+
+	if (vs_table_split(params, &t))
 		return -1;
-	if (sscanf(word, "%" SCNu32 ":%" SCNu32, major, minor) == 2 &&
-	    word[0] != '/')
-		return 0;
-	if (stat(word, &st) || !S_ISBLK(st.st_mode))
-		return -1;
-	*major = major(st.st_rdev);
-	*minor = minor(st.st_rdev);
-	return 0;
+	i = vs_table_find(&t, "backing");
+	if (i >= 0 && (size_t)i + 1 < t.nr) {
+		/* device paths are never escaped: vstoragectl names them */
+		word = t.words[i + 1];
+		ret = word_dev(word, major, minor);
+	}
+	vs_table_free(&t);
+	return ret;
 }
 
 /*
@@ -566,6 +599,22 @@ int vs_node_move(const struct vs_move_req *r)
 	}
 	m.read_only = st.holder.read_only;
 	m.err[0] = '\0';
+	if (r->below_read_only && !back) {
+		struct vs_table t;
+
+		if (vs_table_split(m.params, &t) ||
+		    t.nr + 1 > VS_TABLE_MAX_WORDS) {
+			vs_table_free(&t);
+			pr_err("node '%s': table of device '%s' has too many words",
+			       name, st.holder.name);
+			ret = EXIT_ERR;
+			goto out;
+		}
+		vs_table_set_read_only(&t, true);
+		m.holder_params = vs_table_join(&t);
+		m.holder_ro = true;
+		vs_table_free(&t);
+	}
 
 	/* a ^C half-way would leave the workload's device suspended */
 	block_term_signals(&old);
@@ -592,6 +641,7 @@ out:
 	free(m.target);
 	free(m.params);
 	free(m.pass_params);
+	free(m.holder_params);
 	return ret;
 }
 

@@ -142,15 +142,6 @@ vstoragectl node show vm1 | grep -q "^node-device: /dev/mapper/vm1-real$" ||
 expect_error "move it back first \(dm-name=vm1\)" node move vm1 dm-name=vm1-other
 expect_error "already on device 'vm1-real'" node move vm1 dm-name=vm1-real
 
-# faulty STEP REGEX ARGS...: vstoragectl ARGS fails at STEP, as expect_error
-faulty() {
-	local step=$1
-	shift
-	export VSTORAGECTL_FAULT_MOVE=$step
-	expect_error "$@"
-	unset VSTORAGECTL_FAULT_MOVE
-}
-
 # failures half-way are undone; the workload goes on
 faulty back-resume "injected fault at step 'back-resume'" node move vm1 dm-name=vm1
 check_stack vm1 vm1-real

@@ -461,6 +461,7 @@ int main(void)
 	test_map();
 	test_node_object();
 	test_qcow2_driver();
+	test_qcow2_image();
 	test_jsonparse();
 
 	printf("1..%d\n# %d tests, %d failed\n", tests, tests, failures);

@@ -20,5 +20,6 @@ void test_kmsg(void);
 void test_map(void);
 void test_node_object(void);
 void test_qcow2_driver(void);
+void test_qcow2_image(void);
 
 #endif /* VS_UNIT_H */
