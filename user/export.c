@@ -99,6 +99,7 @@ struct exporter {
 	uint64_t kfeatures;	/* what the kernel offers */
 	uint64_t proto;
 	bool proto_acked;	/* rings wait for SET_VRING_ENABLE */
+	uint32_t rings_set;	/* rings with addresses (bit per index) */
 	struct vu_map maps[VU_MAX_REGIONS];
 	unsigned int nmaps;
 };
@@ -258,7 +259,11 @@ static int handle(struct exporter *e, struct vu_hdr *h, union vu_payload *p,
 		if (!p->addr.desc_user_addr || !p->addr.used_user_addr ||
 		    !p->addr.avail_user_addr)
 			return -1;
-		return ioctl(e->vfd, VHOST_SET_VRING_ADDR, &p->addr) ? -1 : 0;
+		if (ioctl(e->vfd, VHOST_SET_VRING_ADDR, &p->addr))
+			return -1;
+		if (p->addr.index < 32)
+			e->rings_set |= 1u << p->addr.index;
+		return 0;
 	case VU_SET_VRING_KICK:
 		return ring_fd(e, VHOST_SET_VRING_KICK, p, fds, nfds) ? -1 : 0;
 	case VU_SET_VRING_CALL:
@@ -266,6 +271,13 @@ static int handle(struct exporter *e, struct vu_hdr *h, union vu_payload *p,
 	case VU_SET_VRING_ERR:
 		return ring_fd(e, VHOST_SET_VRING_ERR, p, fds, nfds) ? -1 : 0;
 	case VU_SET_VRING_ENABLE:
+		/*
+		 * QEMU enables every ring of the device, also those the
+		 * guest's driver never set up (fewer queues than offered):
+		 * such a ring has nothing to serve
+		 */
+		if (p->state.index >= 32 || !(e->rings_set & 1u << p->state.index))
+			return 0;
 		b.index = p->state.index;
 		b.fd = p->state.num ? e->bfd : -1;
 		return ioctl(e->vfd, VHOST_BLK_SET_BACKEND, &b) ? -1 : 0;
@@ -273,6 +285,8 @@ static int handle(struct exporter *e, struct vu_hdr *h, union vu_payload *p,
 		/* stopping a ring: drained by the detach */
 		b.index = p->state.index;
 		b.fd = -1;
+		if (b.index < 32)
+			e->rings_set &= ~(1u << b.index);
 		if (ioctl(e->vfd, VHOST_BLK_SET_BACKEND, &b) ||
 		    ioctl(e->vfd, VHOST_GET_VRING_BASE, &p->state))
 			return -1;
@@ -323,6 +337,7 @@ static void serve(struct exporter *e, int s)
 		goto out;
 	}
 	e->proto_acked = false;
+	e->rings_set = 0;
 	while (!stop) {
 		memset(&p, 0, sizeof(p));
 		if (recv_msg(s, &h, &p, fds, &nfds))
@@ -331,8 +346,8 @@ static void serve(struct exporter *e, int s)
 		for (i = 0; i < nfds; i++)
 			close(fds[i]);
 		if (n < 0) {
-			pr_err("vhost-user request %u failed: %s", h.request,
-			       strerror(errno));
+			pr_err("vhost-user request %u (ring %u) failed: %s",
+			       h.request, p.state.index, strerror(errno));
 			break;
 		}
 		if (n > 0) {

@@ -4,8 +4,10 @@
 # vhost-blk through the vhost ioctls: tests/vhost/vmm plays the VMM in front
 # of /dev/vhost-blk (opening it loads vhost_blk.ko) in its functional,
 # hostile and load modes, on a raw node over a file and on a qcow2 node with
-# a backing chain (qcow2 over raw); the qcow2 image stays consistent for
-# qemu-img check, and vhost_blk unloads afterwards.
+# a backing chain (qcow2 over raw) and on a throttle node over the raw node,
+# whose group's IOPS limit must hold for the harness's load within 10%; the
+# qcow2 image stays consistent for qemu-img check, and vhost_blk unloads
+# afterwards.
 # timeout: 900
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=../lib.sh
@@ -14,6 +16,7 @@ set -euo pipefail
 . "$(dirname "$0")/../vstorage.sh"
 vs_begin
 modprobe dm-vstorage-qcow2 || fail "cannot load dm-vstorage-qcow2.ko"
+modprobe dm-vstorage-throttle || fail "cannot load dm-vstorage-throttle.ko"
 require_cmd qemu-img
 modprobe vhost || skip "no vhost.ko in this kernel"
 
@@ -77,6 +80,36 @@ dmsetup resume vbraw || fail "resume failed"
 wait "$flood_pid" || { cat "$D/vmm.flood.log"; fail "vmm flood failed"; }
 tail -n 2 "$D/vmm.flood.log"
 dmesg_check_since "$mark"
+
+# a throttle node over the raw node: every mode through the filter, then
+# its group's IOPS limit holds for the guest's I/O (a sixth of the rate
+# measured through the same node while the group has no limit)
+mark=$(dmesg_mark vhost-throttle)
+tgroup_add gvb
+node_add throttle node-name=vbthr file=vbraw throttle-group=gvb
+wait_for_path /dev/mapper/vbthr 10 -b || fail "no /dev/mapper/vbthr"
+run_vmm thr-functional --backend /dev/mapper/vbthr --mode functional --queues 2
+run_vmm thr-hostile --backend /dev/mapper/vbthr --mode hostile
+free=$(run_vmm thr-free --backend /dev/mapper/vbthr --mode load --queues 2 --qd 16 \
+	--seconds 3 --rw randwrite | sed -n 's/.*: \([0-9]*\) IOPS.*/\1/p')
+[ -n "$free" ] || fail "no IOPS from the unthrottled load"
+limit=$((free / 6))
+if ((limit < 50)) && [ "${VS_TIMEOUT_SCALE:-1}" -gt 1 ]; then
+	# the debug kernel: far too slow; Debian's kernel measures the limit
+	info "throttle: $free IOPS unthrottled on this kernel, too few to measure a limit"
+elif ((limit < 50)); then
+	fail "the unthrottled load made $free IOPS: too few to measure a limit"
+else
+	vstoragectl throttle-group set gvb iops-total=$limit || fail "cannot set iops-total"
+	got=$(run_vmm thr-limited --backend /dev/mapper/vbthr --mode load --queues 2 --qd 16 \
+		--seconds 6 --rw randwrite | sed -n 's/.*: \([0-9]*\) IOPS.*/\1/p')
+	[ -n "$got" ] || fail "no IOPS from the throttled load"
+	((got * 10 >= limit * 9 && got * 10 <= limit * 11)) ||
+		fail "$got IOPS through a throttle node limited to $limit (unthrottled: $free)"
+	info "throttle: $got IOPS for a limit of $limit (unthrottled $free)"
+fi
+dmesg_check_since "$mark"
+node_del vbthr
 node_del vbraw
 
 mark=$(dmesg_mark vhost-qcow2)

@@ -2,10 +2,12 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # vhost-blk behind vhost-user: `vstoragectl export vhost-user` serves a raw
-# node and a qcow2 node with a backing chain; tests/vhost/vmm speaks the
+# node, a throttle node over it and a qcow2 node with a backing chain;
+# tests/vhost/vmm speaks the
 # vhost-user protocol to it in its functional (checked against the node
 # read directly), hostile and load modes, connecting again for every
-# hostile case; a read-only export serves reads and fails writes. SIGTERM
+# hostile case; the throttle node's IOPS limit holds for the harness's load
+# within 10%; a read-only export serves reads and fails writes. SIGTERM
 # ends the export with status 0 and removes the socket; vhost_blk unloads
 # afterwards.
 # timeout: 900
@@ -16,6 +18,7 @@ set -euo pipefail
 . "$(dirname "$0")/../vstorage.sh"
 vs_begin
 modprobe dm-vstorage-qcow2 || fail "cannot load dm-vstorage-qcow2.ko"
+modprobe dm-vstorage-throttle || fail "cannot load dm-vstorage-throttle.ko"
 require_cmd qemu-img
 modprobe vhost || skip "no vhost.ko in this kernel"
 vmm=$(dirname "$0")/../vhost/vmm
@@ -71,6 +74,39 @@ expect_fail timeout 60 "$vmm" --vhost-user "$sock" --mode load --queues 1 --qd 4
 	--seconds 2 --rw randwrite
 stop_export
 dmesg_check_since "$mark"
+
+# a throttle node over the raw node, exported: every mode through the
+# filter, then the group's IOPS limit (a sixth of the rate measured through
+# the same export while the group has none) holds within 10%
+mark=$(dmesg_mark vhost-user-throttle)
+tgroup_add gvu
+node_add throttle node-name=vuthr file=vuraw throttle-group=gvu
+wait_for_path /dev/mapper/vuthr 10 -b || fail "no /dev/mapper/vuthr"
+start_export vuthr num-queues=2
+run_vmm thr-functional --vhost-user "$sock" --verify /dev/mapper/vuthr \
+	--mode functional --queues 2
+run_vmm thr-hostile --vhost-user "$sock" --verify /dev/mapper/vuthr --mode hostile
+free=$(run_vmm thr-free --vhost-user "$sock" --mode load --queues 2 --qd 16 \
+	--seconds 3 --rw randwrite | sed -n 's/.*: \([0-9]*\) IOPS.*/\1/p')
+[ -n "$free" ] || fail "no IOPS from the unthrottled load"
+limit=$((free / 6))
+if ((limit < 50)) && [ "${VS_TIMEOUT_SCALE:-1}" -gt 1 ]; then
+	# the debug kernel: far too slow; Debian's kernel measures the limit
+	info "throttle: $free IOPS unthrottled on this kernel, too few to measure a limit"
+elif ((limit < 50)); then
+	fail "the unthrottled load made $free IOPS: too few to measure a limit"
+else
+	vstoragectl throttle-group set gvu iops-total=$limit || fail "cannot set iops-total"
+	got=$(run_vmm thr-limited --vhost-user "$sock" --mode load --queues 2 --qd 16 \
+		--seconds 6 --rw randwrite | sed -n 's/.*: \([0-9]*\) IOPS.*/\1/p')
+	[ -n "$got" ] || fail "no IOPS from the throttled load"
+	((got * 10 >= limit * 9 && got * 10 <= limit * 11)) ||
+		fail "$got IOPS through an export of a throttle node limited to $limit (unthrottled: $free)"
+	info "throttle: $got IOPS for a limit of $limit (unthrottled $free)"
+fi
+stop_export
+dmesg_check_since "$mark"
+node_del vuthr
 node_del vuraw
 
 mark=$(dmesg_mark vhost-user-qcow2)
