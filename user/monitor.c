@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * `vstoragectl monitor`: one line per event of the "events" multicast
- * group until SIGINT/SIGTERM. Human: "EVENT" then a node table row;
- * JSON: {"event": "new"|"change"|"del", "node": {node object}} per line.
+ * group until SIGINT/SIGTERM. Human: "EVENT" then a node table row, or a
+ * job's id, type and state; JSON: {"event": "new"|"change"|"del", "node":
+ * {node object}} or {"event": "job-status"|"job-ready"|"job-pending"|
+ * "job-completed"|"job-cancelled"|"job-io-error", "job": {job object}}
+ * per line.
  */
 #include <errno.h>
 #include <poll.h>
@@ -15,6 +18,7 @@
 #include <netlink/socket.h>
 
 #include "cmds.h"
+#include "job.h"
 #include "nl.h"
 #include "node.h"
 #include "output.h"
@@ -56,6 +60,8 @@ static int event_cb(const struct nlmsghdr *nlh, void *arg)
 	struct vs_node n;
 
 	if (nlh->nlmsg_len < NLMSG_LENGTH(GENL_HDRLEN))
+		return 0;
+	if (!vs_job_event_print(nlh))
 		return 0;
 	ev = event_name(g->cmd);
 	if (!ev)

@@ -20,13 +20,13 @@
 
 #include "cmds.h"
 #include "dm.h"
+#include "job.h"
 #include "nl.h"
 #include "node.h"
 #include "parse.h"
 #include "util.h"
 
 #define ERR_LEN 1024
-#define MAX_WORDS 64
 
 enum reopen_kind { K_BOOL, K_SIZE, K_U32, K_ENUM, K_NAME };
 
@@ -54,114 +54,6 @@ static const struct reopen_key reopen_keys[] = {
 	{ "qcow2", "overlap-check", K_ENUM, overlap_values },
 	{ "throttle", "throttle-group", K_NAME, NULL },
 };
-
-struct table {
-	char *head;			/* "<node> <path>", escaped as it was */
-	char *words[MAX_WORDS];		/* the options */
-	size_t nr;
-};
-
-static void table_free(struct table *t)
-{
-	size_t i;
-
-	free(t->head);
-	for (i = 0; i < t->nr; i++)
-		free(t->words[i]);
-}
-
-static int table_split(const char *params, struct table *t)
-{
-	const char *p = params;
-	size_t n, w;
-
-	memset(t, 0, sizeof(*t));
-	/* node name and path: the path may hold escaped blanks */
-	for (w = 0; w < 2; w++) {
-		while (*p == ' ')
-			p++;
-		while (*p && *p != ' ') {
-			if (*p == '\\' && p[1])
-				p++;
-			p++;
-		}
-	}
-	t->head = xasprintf("%.*s", (int)(p - params), params);
-	while (*p == ' ')
-		p++;
-	if (!*p)
-		return 0;
-	p += strcspn(p, " ");		/* the count: recomputed */
-	while (*p) {
-		while (*p == ' ')
-			p++;
-		n = strcspn(p, " ");
-		if (!n)
-			break;
-		if (t->nr == MAX_WORDS)
-			return -1;
-		t->words[t->nr++] = xasprintf("%.*s", (int)n, p);
-		p += n;
-	}
-	return 0;
-}
-
-/* Index of option KEY's word, or -1 (read-only is a word of its own). */
-static int table_find(const struct table *t, const char *key)
-{
-	size_t i;
-
-	for (i = 0; i < t->nr; i++) {
-		if (!strcmp(t->words[i], key))
-			return (int)i;
-		if (strcmp(t->words[i], "read-only"))
-			i++;
-	}
-	return -1;
-}
-
-static void table_set(struct table *t, const char *key, const char *value)
-{
-	int i = table_find(t, key);
-
-	if (i >= 0) {
-		free(t->words[i + 1]);
-		t->words[i + 1] = xstrdup(value);
-		return;
-	}
-	t->words[t->nr++] = xstrdup(key);
-	t->words[t->nr++] = xstrdup(value);
-}
-
-static void table_set_read_only(struct table *t, bool ro)
-{
-	int i = table_find(t, "read-only");
-
-	if (ro && i < 0) {
-		t->words[t->nr++] = xstrdup("read-only");
-	} else if (!ro && i >= 0) {
-		free(t->words[i]);
-		memmove(&t->words[i], &t->words[i + 1],
-			(t->nr - i - 1) * sizeof(t->words[0]));
-		t->nr--;
-	}
-}
-
-static char *table_join(const struct table *t)
-{
-	size_t i, len = strlen(t->head) + 16;
-	char *s, *o;
-
-	for (i = 0; i < t->nr; i++)
-		len += strlen(t->words[i]) + 1;
-	s = xcalloc(1, len);
-	o = s + sprintf(s, "%s", t->head);
-	if (t->nr)
-		o += sprintf(o, " %zu", t->nr);
-	for (i = 0; i < t->nr; i++)
-		o += sprintf(o, " %s", t->words[i]);
-	return s;
-}
 
 static const struct reopen_key *find_key(const char *driver, const char *key)
 {
@@ -228,7 +120,7 @@ static int node_reopen(const char *name, int argc, char **argv)
 	char err[ERR_LEN], dev[32], key[64], *target = NULL, *params = NULL;
 	char *line = NULL, *value;
 	struct vs_node_stack st;
-	struct table t = { 0 };
+	struct vs_table t = { 0 };
 	bool ro, ro_given = false;
 	uint64_t sectors;
 	struct vs_node n;
@@ -247,7 +139,7 @@ static int node_reopen(const char *name, int argc, char **argv)
 		pr_err("node '%s': %s", name, err);
 		goto out;
 	}
-	if (table_split(params, &t)) {
+	if (vs_table_split(params, &t)) {
 		pr_err("node '%s': table of device '%s' has too many words",
 		       name, st.holder.name);
 		goto out;
@@ -283,12 +175,12 @@ static int node_reopen(const char *name, int argc, char **argv)
 		value = table_value(k, key, v);
 		if (!value)
 			goto out;
-		if (t.nr + 2 > MAX_WORDS) {
+		if (t.nr + 2 > VS_TABLE_WORDS) {
 			free(value);
 			pr_err("node '%s': too many options", name);
 			goto out;
 		}
-		table_set(&t, key, value);
+		vs_table_set(&t, key, value);
 		free(value);
 	}
 	if (ro_given && ro != n.read_only) {
@@ -297,9 +189,9 @@ static int node_reopen(const char *name, int argc, char **argv)
 			       name, st.holder.name, st.top.name);
 			goto out;
 		}
-		table_set_read_only(&t, ro);
+		vs_table_set_read_only(&t, ro);
 	}
-	line = table_join(&t);
+	line = vs_table_join(&t);
 	snprintf(dev, sizeof(dev), "%u:%u", st.holder.major, st.holder.minor);
 	if (vs_dm_reload(st.holder.name, dev, target, line, sectors, ro, err,
 			 sizeof(err))) {
@@ -309,7 +201,7 @@ static int node_reopen(const char *name, int argc, char **argv)
 	ret = EXIT_OK;
 out:
 	vs_node_free(&n);
-	table_free(&t);
+	vs_table_free(&t);
 	free(line);
 	free(target);
 	free(params);
@@ -322,7 +214,7 @@ int cmd_node_reopen(int argc, char **argv)
 		return usage_err("node help", "node reopen: missing NAME");
 	if (argc < 2)
 		return usage_err("node help", "node reopen: missing PROPERTY=VALUE");
-	if (check_name_arg(argv[0]))
+	if (check_name_arg(argv[0]) || vs_job_check_free(argv[0]))
 		return EXIT_ERR;
 	return node_reopen(argv[0], argc - 1, argv + 1);
 }

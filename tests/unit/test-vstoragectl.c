@@ -462,6 +462,7 @@ int main(void)
 	test_node_object();
 	test_qcow2_driver();
 	test_jsonparse();
+	test_job();
 
 	printf("1..%d\n# %d tests, %d failed\n", tests, tests, failures);
 	return failures ? 1 : 0;
