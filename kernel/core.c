@@ -9,13 +9,22 @@
 #include <net/genetlink.h>
 
 #include "vstorage.h"
+#include "jobs/job.h"
+#include "jobs/mirror_top.h"
 
 static int __init vs_core_init(void)
 {
-	int ret = vs_nl_init();
+	int ret = vs_mirror_top_init();
 
 	if (ret) {
+		pr_err("vstorage: cannot register the vstorage-mirror target: %d\n",
+		       ret);
+		return ret;
+	}
+	ret = vs_nl_init();
+	if (ret) {
 		pr_err("vstorage: cannot register the netlink family: %d\n", ret);
+		vs_mirror_top_exit();
 		return ret;
 	}
 	return 0;
@@ -24,6 +33,8 @@ static int __init vs_core_init(void)
 static void __exit vs_core_exit(void)
 {
 	vs_nl_exit();
+	vs_mirror_top_exit();
+	vs_jobs_exit();
 	vs_tgroups_exit();
 }
 
@@ -34,3 +45,5 @@ MODULE_DESCRIPTION("vstorage core: node graph and netlink control for vstorage t
 MODULE_AUTHOR("vstorage developers");
 MODULE_LICENSE("GPL");
 MODULE_ALIAS_GENL_FAMILY(VSTORAGE_GENL_NAME);
+/* what device-mapper asks for when a table names the jobs' filter */
+MODULE_ALIAS("dm-vstorage-mirror");

@@ -13,6 +13,7 @@
 #include <net/genetlink.h>
 
 #include "vstorage.h"
+#include "jobs/job.h"
 
 enum vs_mcgrp {
 	VS_MCGRP_EVENTS,
@@ -136,6 +137,11 @@ static int vs_nl_fill_node(struct sk_buff *skb, struct vs_node *node,
 cancel:
 	genlmsg_cancel(skb, hdr);
 	return -EMSGSIZE;
+}
+
+bool vs_nl_has_listeners(void)
+{
+	return genl_has_listeners(&vs_genl_family, &init_net, VS_MCGRP_EVENTS);
 }
 
 void vs_nl_multicast(struct sk_buff *skb)
@@ -414,6 +420,69 @@ static const struct genl_ops vs_genl_ops[] = {
 		.dumpit = vs_nl_tgroup_get_dumpit,
 		.policy = vs_tgroup_policy,
 		.maxattr = VSTORAGE_A_MAX,
+	},
+	{
+		.cmd = VSTORAGE_CMD_JOB_NEW,
+		.doit = vs_nl_job_new_doit,
+		.policy = vs_job_policy,
+		.maxattr = VSTORAGE_A_MAX,
+		.flags = GENL_ADMIN_PERM,
+	},
+	{
+		.cmd = VSTORAGE_CMD_JOB_GET,
+		.doit = vs_nl_job_get_doit,
+		.dumpit = vs_nl_job_get_dumpit,
+		.policy = vs_job_policy,
+		.maxattr = VSTORAGE_A_MAX,
+	},
+	{
+		.cmd = VSTORAGE_CMD_JOB_PAUSE,
+		.doit = vs_nl_job_verb_doit,
+		.policy = vs_job_policy,
+		.maxattr = VSTORAGE_A_MAX,
+		.flags = GENL_ADMIN_PERM,
+	},
+	{
+		.cmd = VSTORAGE_CMD_JOB_RESUME,
+		.doit = vs_nl_job_verb_doit,
+		.policy = vs_job_policy,
+		.maxattr = VSTORAGE_A_MAX,
+		.flags = GENL_ADMIN_PERM,
+	},
+	{
+		.cmd = VSTORAGE_CMD_JOB_CANCEL,
+		.doit = vs_nl_job_verb_doit,
+		.policy = vs_job_policy,
+		.maxattr = VSTORAGE_A_MAX,
+		.flags = GENL_ADMIN_PERM,
+	},
+	{
+		.cmd = VSTORAGE_CMD_JOB_COMPLETE,
+		.doit = vs_nl_job_verb_doit,
+		.policy = vs_job_policy,
+		.maxattr = VSTORAGE_A_MAX,
+		.flags = GENL_ADMIN_PERM,
+	},
+	{
+		.cmd = VSTORAGE_CMD_JOB_FINALIZE,
+		.doit = vs_nl_job_verb_doit,
+		.policy = vs_job_policy,
+		.maxattr = VSTORAGE_A_MAX,
+		.flags = GENL_ADMIN_PERM,
+	},
+	{
+		.cmd = VSTORAGE_CMD_JOB_DISMISS,
+		.doit = vs_nl_job_verb_doit,
+		.policy = vs_job_policy,
+		.maxattr = VSTORAGE_A_MAX,
+		.flags = GENL_ADMIN_PERM,
+	},
+	{
+		.cmd = VSTORAGE_CMD_JOB_SET_SPEED,
+		.doit = vs_nl_job_verb_doit,
+		.policy = vs_job_policy,
+		.maxattr = VSTORAGE_A_MAX,
+		.flags = GENL_ADMIN_PERM,
 	},
 };
 

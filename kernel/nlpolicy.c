@@ -35,3 +35,27 @@ const struct nla_policy vs_tgroup_policy[VSTORAGE_A_MAX + 1] = {
 				     .len = VSTORAGE_NODE_NAME_MAX },
 	[VSTORAGE_A_TGROUP_LIMITS] = NLA_POLICY_NESTED(vs_throttle_policy),
 };
+
+static const struct nla_policy vs_job_attr_policy[VSTORAGE_JOB_MAX + 1] = {
+	[VSTORAGE_JOB_ID] = { .type = NLA_NUL_STRING,
+			      .len = VSTORAGE_JOB_ID_MAX },
+	[VSTORAGE_JOB_TYPE] = { .type = NLA_NUL_STRING,
+				.len = VSTORAGE_DRIVER_NAME_MAX },
+	[VSTORAGE_JOB_NODE] = { .type = NLA_NUL_STRING,
+				.len = VSTORAGE_NODE_NAME_MAX },
+	[VSTORAGE_JOB_BASE] = { .type = NLA_NUL_STRING,
+				.len = VSTORAGE_NODE_NAME_MAX },
+	[VSTORAGE_JOB_FILTER] = { .type = NLA_NUL_STRING,
+				  .len = VSTORAGE_NODE_NAME_MAX },
+	[VSTORAGE_JOB_SPEED] = { .type = NLA_U64 },
+	[VSTORAGE_JOB_ON_ERROR] = NLA_POLICY_MAX(NLA_U32,
+						 __VSTORAGE_JOB_ON_ERROR_MAX - 1),
+	[VSTORAGE_JOB_AUTO_FINALIZE] = NLA_POLICY_MAX(NLA_U8, 1),
+	[VSTORAGE_JOB_AUTO_DISMISS] = NLA_POLICY_MAX(NLA_U8, 1),
+	[VSTORAGE_JOB_ERROR] = { .type = NLA_NUL_STRING,
+				 .len = VSTORAGE_JOB_ERROR_MAX },
+};
+
+const struct nla_policy vs_job_policy[VSTORAGE_A_MAX + 1] = {
+	[VSTORAGE_A_JOB] = NLA_POLICY_NESTED(vs_job_attr_policy),
+};

@@ -417,3 +417,52 @@ fail:
 	return ret;
 }
 EXPORT_SYMBOL_GPL(vs_block_status);
+
+/*
+ * The node a format's backing child or a filter's file child leads to;
+ * *backing says whether that is one level deeper.
+ */
+static struct vs_node *vs_node_below(struct vs_node *node, bool *backing)
+{
+	dev_t below = 0;
+	unsigned int i;
+
+	*backing = false;
+	for (i = 0; i < node->nr_children; i++) {
+		const struct vs_child *c = &node->children[i];
+
+		if (!c->dev)
+			continue;
+		below = c->dev;
+		if (!strcmp(c->role, "backing")) {
+			*backing = true;
+			break;
+		}
+	}
+	return below ? vs_node_get_by_dev(below) : NULL;
+}
+
+int vs_chain_depth(struct vs_node *top, const char *base, u32 *depth)
+{
+	struct vs_node *cur = top, *next;
+	unsigned int hops;
+
+	*depth = 0;
+	refcount_inc(&cur->refs);
+	for (hops = 0; cur && hops < 2 * VS_MAX_CHAIN_DEPTH; hops++) {
+		bool backing;
+
+		if (!strcmp(cur->name, base)) {
+			vs_node_put(cur);
+			return 0;
+		}
+		next = vs_node_below(cur, &backing);
+		vs_node_put(cur);
+		cur = next;
+		*depth += backing;
+	}
+	if (cur)
+		vs_node_put(cur);
+	return -ENOENT;
+}
+EXPORT_SYMBOL_GPL(vs_chain_depth);

@@ -55,6 +55,15 @@ struct vs_node_ops {
 			    struct vs_extent *ext);
 	/* Add driver attributes inside the VSTORAGE_A_NODE_INFO nest. */
 	int (*fill_info)(struct vs_node *node, struct sk_buff *skb);
+	/*
+	 * A copy-on-read node, for stream jobs: copy into the node below
+	 * what [offset, offset + length) (at most 1 MiB) reads through from
+	 * layers less than base_depth backing hops below it; *copied: how
+	 * many bytes that was. Sleeps. -EAGAIN: workload writes kept some of
+	 * it busy, ask again; another error sets *operation (0 read, 1 write).
+	 */
+	int (*populate)(struct vs_node *node, u64 offset, u64 length,
+			u32 base_depth, u64 *copied, int *operation);
 };
 
 #define VS_MAX_CHILDREN 2
@@ -157,6 +166,12 @@ void vs_node_stats_sum(struct vs_node *node, struct vs_stats *sum);
 #define VS_MAX_CHAIN_DEPTH 64
 
 /*
+ * How many backing hops below TOP the node named BASE is (filters on the
+ * way count none); -ENOENT when it is not in TOP's chain.
+ */
+int vs_chain_depth(struct vs_node *top, const char *base, u32 *depth);
+
+/*
  * Block status with the chain resolved: follows VS_EXT_BELOW into child
  * nodes. `depth` and `host` describe where the answer was found; the
  * caller must vs_node_put(*host).
@@ -252,6 +267,7 @@ void vs_nl_exit(void);
 extern const struct nla_policy vs_node_get_policy[];
 extern const struct nla_policy vs_block_status_policy[];
 extern const struct nla_policy vs_tgroup_policy[];
+extern const struct nla_policy vs_job_policy[];
 
 /* Throttle group operations (tgroup_nl.c) of the family (netlink.c). */
 extern struct genl_family vs_genl_family;
@@ -262,5 +278,6 @@ int vs_nl_tgroup_del_doit(struct sk_buff *skb, struct genl_info *info);
 int vs_nl_tgroup_get_doit(struct sk_buff *skb, struct genl_info *info);
 int vs_nl_tgroup_get_dumpit(struct sk_buff *skb, struct netlink_callback *cb);
 void vs_nl_multicast(struct sk_buff *skb);
+bool vs_nl_has_listeners(void);
 
 #endif /* _VSTORAGE_CORE_H */

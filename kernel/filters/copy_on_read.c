@@ -44,6 +44,8 @@
 #define VS_COR_BUCKETS		1024
 /* extents of one chunk copied one by one; the rest of the chunk at once */
 #define VS_COR_MAX_EXTENTS	8
+/* chunks a job's populate works on at once (1 MiB) */
+#define VS_COR_JOB_CHUNKS	16
 
 struct cor_opts {
 	const char *base;		/* points into argv until copied */
@@ -80,13 +82,20 @@ struct cor_io {
 	bool writer;			/* counted in its buckets' writers */
 };
 
-/* A populate of one chunk: the read that started it. */
+/* A stream job waiting for the populate of one chunk. */
+struct cor_waiter {
+	struct completion done;
+	bool read_failed, write_failed, complete;
+};
+
+/* A populate of one chunk, for the read that started it or for a job. */
 struct cor_populate {
 	struct cor_target *ct;
-	struct bio *bio;
+	struct bio *bio;		/* NULL for a job */
+	struct cor_waiter *waiter;	/* NULL for a read */
 	u64 chunk;
 	atomic_t pending;
-	bool failed;
+	bool read_failed, write_failed;
 	bool complete;			/* covers all the chunk needs */
 };
 
@@ -225,42 +234,18 @@ static int cor_end_io(struct dm_target *ti, struct bio *bio,
  */
 static u32 cor_base_depth(struct cor_target *ct)
 {
-	struct vs_node *cur, *next;
-	u32 depth = 0, hops;
+	struct vs_node *child;
+	u32 depth;
+	int ret;
 
 	if (!ct->opt.base)
 		return U32_MAX;
-	cur = vs_node_get_by_dev(ct->child->bdev->bd_dev);
-	for (hops = 0; cur && hops < 2 * VS_MAX_CHAIN_DEPTH; hops++) {
-		unsigned int i;
-		dev_t below = 0;
-		bool backing = false;
-
-		if (!strcmp(cur->name, ct->opt.base)) {
-			vs_node_put(cur);
-			return depth;
-		}
-		/* a format's backing is one level down, a filter's file is not */
-		for (i = 0; i < cur->nr_children; i++) {
-			const struct vs_child *c = &cur->children[i];
-
-			if (!c->dev)
-				continue;
-			if (!strcmp(c->role, "backing")) {
-				below = c->dev;
-				backing = true;
-				break;
-			}
-			below = c->dev;
-		}
-		next = below ? vs_node_get_by_dev(below) : NULL;
-		vs_node_put(cur);
-		cur = next;
-		depth += backing;
-	}
-	if (cur)
-		vs_node_put(cur);
-	return 0;
+	child = vs_node_get_by_dev(ct->child->bdev->bd_dev);
+	if (!child)
+		return 0;
+	ret = vs_chain_depth(child, ct->opt.base, &depth);
+	vs_node_put(child);
+	return ret ? 0 : depth;
 }
 
 static void cor_populate_end(struct cor_populate *p)
@@ -270,19 +255,28 @@ static void cor_populate_end(struct cor_populate *p)
 	unsigned long flags;
 	unsigned int b = cor_bucket_of(p->chunk);
 
+	bool failed = p->read_failed || p->write_failed;
+
 	spin_lock_irqsave(&ct->lock, flags);
 	ct->buckets[b].populating = false;
 	waiting = ct->buckets[b].waiting;
 	bio_list_init(&ct->buckets[b].waiting);
-	if (!p->failed && p->complete && p->chunk < ct->nr_chunks)
+	if (!failed && p->complete && p->chunk < ct->nr_chunks)
 		set_bit(p->chunk, ct->local);
 	spin_unlock_irqrestore(&ct->lock, flags);
 
-	if (p->failed)
+	if (failed)
 		atomic64_inc(&ct->populate_errors);
 	/* the read is served either way: the chain below has the data */
-	dm_submit_bio_remap(p->bio, NULL);
+	if (p->bio)
+		dm_submit_bio_remap(p->bio, NULL);
 	cor_submit_list(ct, &waiting);
+	if (p->waiter) {
+		p->waiter->read_failed = p->read_failed;
+		p->waiter->write_failed = p->write_failed;
+		p->waiter->complete = p->complete;
+		complete(&p->waiter->done);
+	}
 	kfree(p);
 }
 
@@ -290,8 +284,10 @@ static void cor_copy_done(int read_err, unsigned long write_err, void *ctx)
 {
 	struct cor_populate *p = ctx;
 
-	if (read_err || write_err)
-		p->failed = true;
+	if (read_err)
+		p->read_failed = true;
+	if (write_err)
+		p->write_failed = true;
 	if (atomic_dec_and_test(&p->pending))
 		cor_populate_end(p);
 }
@@ -309,10 +305,10 @@ struct cor_extent {
  * layer has in there is read and written back as it is).
  */
 static int cor_plan(struct cor_target *ct, u64 start, u64 len,
-		    struct cor_extent *ext, bool *complete)
+		    u32 base_depth, struct cor_extent *ext, bool *complete)
 {
 	struct vs_node *child, *host;
-	u32 base_depth = cor_base_depth(ct), depth;
+	u32 depth;
 	struct vs_extent e;
 	u64 off = start, end = start + len;
 	int nr = 0, ret = 0;
@@ -355,14 +351,19 @@ static int cor_plan(struct cor_target *ct, u64 start, u64 len,
 }
 
 /*
+ * Populate CHUNK for the read BIO or for the job waiting on WAITER: what
+ * comes from layers above BASE_DEPTH (backing hops below the child).
+ * Returns false, doing nothing, when a workload write or another populate
+ * of the chunk's bucket is in flight.
+ *
  * The chunk is marked populating before block status is asked: a write
  * that completed between the question and the copy would otherwise be
  * overwritten (by the zeroes of an extent that was zero when asked).
  */
-static void cor_read(struct cor_target *ct, struct bio *bio)
+static bool cor_populate(struct cor_target *ct, u64 chunk, struct bio *bio,
+			 struct cor_waiter *waiter, u32 base_depth)
 {
 	struct cor_extent ext[VS_COR_MAX_EXTENTS];
-	u64 chunk = cor_chunk(bio->bi_iter.bi_sector);
 	u64 start = chunk << VS_COR_CHUNK_SHIFT;
 	u64 len = min_t(u64, 1ULL << VS_COR_CHUNK_SHIFT,
 			((u64)ct->ti->len << SECTOR_SHIFT) - start);
@@ -374,22 +375,22 @@ static void cor_read(struct cor_target *ct, struct bio *bio)
 
 	p = kmalloc(sizeof(*p), GFP_NOIO);
 	if (!p)
-		goto read;
+		return false;
 	spin_lock_irqsave(&ct->lock, flags);
 	if (ct->buckets[b].writers || ct->buckets[b].populating) {
 		spin_unlock_irqrestore(&ct->lock, flags);
 		kfree(p);
 		atomic64_inc(&ct->skipped);
-		goto read;
+		return false;
 	}
 	ct->buckets[b].populating = true;
 	spin_unlock_irqrestore(&ct->lock, flags);
 
-	nr = cor_plan(ct, start, len, ext, &complete);
+	nr = cor_plan(ct, start, len, base_depth, ext, &complete);
 	/* nothing to copy (or block status failed): the chunk is done with */
 	*p = (struct cor_populate) {
-		.ct = ct, .bio = bio, .chunk = chunk,
-		.complete = nr >= 0 && complete, .failed = nr < 0,
+		.ct = ct, .bio = bio, .waiter = waiter, .chunk = chunk,
+		.complete = nr >= 0 && complete, .read_failed = nr < 0,
 	};
 	if (nr < 0)
 		nr = 0;
@@ -410,9 +411,65 @@ static void cor_read(struct cor_target *ct, struct bio *bio)
 				       p);
 	}
 	cor_copy_done(0, 0, p);
-	return;
-read:
-	dm_submit_bio_remap(bio, NULL);
+	return true;
+}
+
+static void cor_read(struct cor_target *ct, struct bio *bio)
+{
+	if (!cor_populate(ct, cor_chunk(bio->bi_iter.bi_sector), bio, NULL,
+			  cor_base_depth(ct)))
+		dm_submit_bio_remap(bio, NULL);
+}
+
+/*
+ * A stream job (kernel/jobs/stream.c): populate every chunk of
+ * [offset, offset + length) that is not known to be done, all at once,
+ * copying what comes from layers above BASE_DEPTH. -EAGAIN when workload
+ * writes kept a chunk busy: the job comes back to it. A failure sets
+ * *operation (0 read, 1 write).
+ */
+static int cor_job_populate(struct vs_node *node, u64 offset, u64 length,
+			    u32 base_depth, u64 *copied, int *operation)
+{
+	struct cor_target *ct = container_of(node, struct cor_target, node);
+	struct cor_waiter w[VS_COR_JOB_CHUNKS];
+	u64 first, nr, i, before;
+	bool busy = false, again = true;
+	int ret = 0;
+
+	if (!length || offset + length > ((u64)ct->ti->len << SECTOR_SHIFT))
+		return -EINVAL;
+	first = offset >> VS_COR_CHUNK_SHIFT;
+	nr = ((offset + length - 1) >> VS_COR_CHUNK_SHIFT) - first + 1;
+	if (nr > VS_COR_JOB_CHUNKS)
+		return -EINVAL;
+	before = atomic64_read(&ct->populated_bytes);
+	/* a chunk with more extents than one populate copies goes again */
+	while (again && !ret) {
+		bool started[VS_COR_JOB_CHUNKS] = {};
+
+		again = false;
+		for (i = 0; i < nr; i++) {
+			if (test_bit(first + i, ct->local))
+				continue;
+			init_completion(&w[i].done);
+			started[i] = cor_populate(ct, first + i, NULL, &w[i],
+						  base_depth);
+			busy |= !started[i];
+		}
+		for (i = 0; i < nr; i++) {
+			if (!started[i])
+				continue;
+			wait_for_completion(&w[i].done);
+			if ((w[i].read_failed || w[i].write_failed) && !ret) {
+				*operation = w[i].write_failed;
+				ret = -EIO;
+			}
+			again |= !w[i].complete;
+		}
+	}
+	*copied = atomic64_read(&ct->populated_bytes) - before;
+	return ret ?: busy ? -EAGAIN : 0;
 }
 
 static void cor_handle_read(struct vs_bio_queue *bq, struct bio *bio)
@@ -687,6 +744,7 @@ static int cor_fill_info(struct vs_node *node, struct sk_buff *skb)
 static const struct vs_node_ops cor_node_ops = {
 	.block_status = cor_block_status,
 	.fill_info = cor_fill_info,
+	.populate = cor_job_populate,
 };
 
 static struct target_type cor_target_type = {

@@ -2369,6 +2369,68 @@ static void test_meta_ranges_init(void)
 	CHECK_EQ(m.bitmap_directory.len, 0);
 }
 
+/*
+ * qcow2_set_backing(): QEMU's qcow2_change_backing_file(). The area keeps
+ * every other extension in its order, and the result parses to the new
+ * name and format; too long a name is refused, and one that does not fit
+ * in the cluster is -ENOSPC.
+ */
+static void test_set_backing(void)
+{
+	static u8 out[65536];
+	struct qcow2_header h, h2;
+	struct qcow2_extensions e, e2;
+	const char *r = NULL;
+	u8 unk[5] = { 1, 2, 3, 4, 5 };
+	char longname[1100];
+	u32 pos = 112, used;
+	u64 fs = mk_header(3, 16, 64ULL << 20, false) + 65536;
+
+	ext(&pos, QCOW2_EXT_BACKING_FORMAT, "qcow2", 5);
+	ext(&pos, 0x12345678, unk, sizeof(unk));
+	ext(&pos, QCOW2_EXT_END, NULL, 0);
+	memcpy(hbuf + pos, "mid.qcow2", 9);
+	put64(hbuf, 8, pos);
+	put32(hbuf, 16, 9);
+	CHECK_EQ(parse_ext(fs, &h, &e, &r), 0);
+
+	/* a new name and format */
+	CHECK_EQ(qcow2_set_backing(hbuf, out, 65536, &h, "base.img", 8,
+				   "raw", 3, &used), 0);
+	CHECK_EQ(qcow2_header_parse(out, 65536, fs, &h2, &r), 0);
+	CHECK_EQ(qcow2_extensions_parse(out, 65536, fs, &h2, &e2, &r), 0);
+	CHECK(h2.has_backing);
+	CHECK_EQ(e2.backing_file.len, 8);
+	CHECK(!memcmp(out + e2.backing_file.offset, "base.img", 8));
+	CHECK_EQ(e2.backing_format.len, 3);
+	CHECK(!memcmp(out + e2.backing_format.offset, "raw", 3));
+	CHECK_EQ(e2.nb_unknown, 1);
+	CHECK_EQ(e2.unknown[0].type, 0x12345678);
+	CHECK(!memcmp(out + e2.unknown[0].offset, unk, 5));
+	CHECK_EQ(used, h2.backing_file_offset + 8);
+	/* the header fields other than the backing file are untouched */
+	CHECK(!memcmp(out + 20, hbuf + 20, 92));
+
+	/* none: no name, no format extension */
+	CHECK_EQ(qcow2_set_backing(hbuf, out, 65536, &h, NULL, 0, NULL, 0,
+				   &used), 0);
+	CHECK_EQ(qcow2_header_parse(out, 65536, fs, &h2, &r), 0);
+	CHECK_EQ(qcow2_extensions_parse(out, 65536, fs, &h2, &e2, &r), 0);
+	CHECK(!h2.has_backing);
+	CHECK_EQ(h2.backing_file_offset, 0);
+	CHECK(!(e2.present & QCOW2_EXTF_BACKING_FORMAT));
+	CHECK_EQ(e2.nb_unknown, 1);
+
+	/* refusals */
+	memset(longname, 'a', sizeof(longname));
+	CHECK_EQ(qcow2_set_backing(hbuf, out, 65536, &h, longname, 1024,
+				   "raw", 3, &used), -EINVAL);
+	CHECK_EQ(qcow2_set_backing(hbuf, out, 65536, &h, NULL, 0, "raw", 3,
+				   &used), -EINVAL);
+	CHECK_EQ(qcow2_set_backing(hbuf, out, 156, &h, "base.img", 8, "raw",
+				   3, &used), -ENOSPC);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc > 1)
@@ -2389,6 +2451,7 @@ int main(int argc, char **argv)
 	run("ext-bitmaps", test_ext_bitmaps);
 	run("ext-short-file", test_ext_short_file);
 	run("ext-put", test_ext_put);
+	run("set-backing", test_set_backing);
 	run("check-open", test_check_open);
 	run("l1-entries", test_l1);
 	run("l2-standard", test_l2_standard);

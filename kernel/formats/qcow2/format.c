@@ -704,6 +704,57 @@ int qcow2_ext_put(void *buf, u32 area_end, u32 *pos, u32 type,
 	return 0;
 }
 
+int qcow2_set_backing(const void *buf, void *out, u32 len,
+		      const struct qcow2_header *h, const char *name,
+		      u32 name_len, const char *fmt, u32 fmt_len, u32 *used)
+{
+	const u8 *in = buf;
+	u32 off = h->ext_start, pos = h->ext_start;
+	int ret;
+
+	if (name_len > QCOW2_MAX_BACKING_NAME || (!name_len && fmt_len) ||
+	    h->ext_start > len || h->ext_end > len || pos % 8)
+		return -EINVAL;
+	memset(out, 0, len);
+	memcpy(out, in, h->ext_start);
+	/* keep every extension but the backing format, in its order */
+	while (off + 8 <= h->ext_end) {
+		u32 type = get_unaligned_be32(in + off);
+		u32 elen = get_unaligned_be32(in + off + 4);
+
+		if (type == QCOW2_EXT_END)
+			break;
+		if (elen > h->ext_end - off - 8)
+			return -EINVAL;
+		if (type != QCOW2_EXT_BACKING_FORMAT) {
+			ret = qcow2_ext_put(out, len, &pos, type,
+					    in + off + 8, elen);
+			if (ret)
+				return ret;
+		}
+		if (ALIGN(elen, 8) > h->ext_end - off - 8)
+			break;
+		off += 8 + ALIGN(elen, 8);
+	}
+	if (fmt_len) {
+		ret = qcow2_ext_put(out, len, &pos, QCOW2_EXT_BACKING_FORMAT,
+				    fmt, fmt_len);
+		if (ret)
+			return ret;
+	}
+	ret = qcow2_ext_put(out, len, &pos, QCOW2_EXT_END, NULL, 0);
+	if (ret)
+		return ret;
+	if (name_len > len - pos)
+		return -ENOSPC;
+	memcpy((u8 *)out + pos, name, name_len);
+	put_unaligned_be64(name_len ? pos : 0,
+			   (u8 *)out + QCOW2_HOFF_BACKING_OFFSET);
+	put_unaligned_be32(name_len, (u8 *)out + QCOW2_HOFF_BACKING_SIZE);
+	*used = pos + name_len;
+	return 0;
+}
+
 int qcow2_check_open(const struct qcow2_header *h,
 		     const struct qcow2_extensions *e, unsigned int flags,
 		     const char **reason)

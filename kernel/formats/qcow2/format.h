@@ -280,6 +280,22 @@ int qcow2_feature_name(const void *buf, const struct qcow2_extensions *e,
 int qcow2_ext_put(void *buf, u32 area_end, u32 *pos, u32 type,
 		  const void *data, u32 len);
 
+/* QEMU refuses longer backing file names (qcow2.c: 1023 bytes). */
+#define QCOW2_MAX_BACKING_NAME		1023U
+
+/*
+ * QEMU's qcow2_change_backing_file(): rebuild the header area of the
+ * parsed header @h from @buf (@len bytes: the first cluster) into @out
+ * (@len bytes) with backing file @name and backing format @fmt (lengths
+ * without a NUL; 0 and 0: no backing file). The other extensions are kept
+ * in their order; the rest of @out is zeroed. *used: the bytes of @out to
+ * write back. -ENOSPC when it does not fit in the first cluster, -EINVAL
+ * for a name too long, a format without a name or a malformed area.
+ */
+int qcow2_set_backing(const void *buf, void *out, u32 len,
+		      const struct qcow2_header *h, const char *name,
+		      u32 name_len, const char *fmt, u32 fmt_len, u32 *used);
+
 /* Flags of qcow2_check_open() */
 #define QCOW2_OPEN_WRITE		BIT(0)
 #define QCOW2_OPEN_ALLOW_DATA_FILE	BIT(1)

@@ -1454,6 +1454,77 @@ int q2_resize(struct q2 *q, u64 new_size)
 	return 0;
 }
 
+/*
+ * The header's backing file name and format (stream and commit finalize:
+ * QEMU's qcow2_change_backing_file()). The data written so far is made
+ * stable first, so that the image never names a backing file it does not
+ * yet have all the data for; the header cluster is then read again,
+ * checked, rebuilt and written back in one write. NAME NULL: none.
+ */
+int q2_set_backing(struct q2 *q, const char *name, const char *fmt)
+{
+	u64 file_size = vs_backend_current_size(&q->be);
+	struct qcow2_extensions ext;
+	struct qcow2_header h;
+	const char *reason = NULL;
+	u32 len, used;
+	u8 *buf, *out;
+	ssize_t n;
+	int ret;
+
+	ret = q2_write_prepare(q) ?: q2_commit_all(q);
+	if (ret)
+		return ret;
+	len = min_t(u64, q2_cluster_size(q), file_size);
+	len = round_down(len, q->be.logical_block_size);
+	buf = kvmalloc(len, GFP_KERNEL);
+	out = kvmalloc(len, GFP_KERNEL);
+	if (!buf || !out) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	n = vs_backend_rw_kbuf(&q->be, ITER_DEST, buf, len, 0);
+	if (n < 0) {
+		ret = n;
+		goto out;
+	}
+	ret = qcow2_header_parse(buf, len, file_size, &h, &reason) ?:
+	      qcow2_extensions_parse(buf, len, file_size, &h, &ext, &reason);
+	if (ret) {
+		q2_err(q, "set-backing: the header no longer parses: %s",
+		       reason ?: "?");
+		goto out;
+	}
+	ret = qcow2_set_backing(buf, out, len, &h, name,
+				name ? strlen(name) : 0, fmt,
+				fmt ? strlen(fmt) : 0, &used);
+	if (ret)
+		goto out;
+	n = vs_backend_rw_kbuf(&q->be, ITER_SOURCE, out,
+			       round_up(used, q->be.logical_block_size), 0);
+	if (n < 0) {
+		ret = n;
+		goto out;
+	}
+	ret = vs_backend_flush(&q->be);
+	if (ret)
+		goto out;
+	/* what the instance knows of the header follows the disk */
+	ret = qcow2_header_parse(out, len, file_size, &h, &reason) ?:
+	      qcow2_extensions_parse(out, len, file_size, &h, &ext, &reason);
+	if (ret)
+		goto out;
+	q->h.backing_file_offset = h.backing_file_offset;
+	q->h.backing_file_size = h.backing_file_size;
+	q->h.has_backing = h.has_backing;
+	q->h.ext_end = h.ext_end;
+	q->ext = ext;
+out:
+	kvfree(buf);
+	kvfree(out);
+	return ret;
+}
+
 u64 q2_allocated_bytes(struct q2 *q)
 {
 	return vs_backend_allocated_bytes(&q->be);

@@ -230,6 +230,7 @@ int q2_refcount_dec_deferred(struct q2 *q, u64 host);
 int q2_check_overlap(struct q2 *q, u64 offset, u64 len, unsigned int ignore);
 void q2_mark_corrupt(struct q2 *q, const char *reason);
 int q2_resize(struct q2 *q, u64 new_size);
+int q2_set_backing(struct q2 *q, const char *name, const char *fmt);
 u64 q2_allocated_bytes(struct q2 *q);
 int q2_grow_file_to(struct q2 *q, u64 end);
 int q2_header_write_flush(struct q2 *q);

@@ -567,8 +567,54 @@ static int q2_msg_resize(struct dm_target *ti, unsigned int argc, char **argv)
 	return ret;
 }
 
+/*
+ * "set-backing <file> <format>" or "set-backing none": the backing file
+ * the header names (vstoragectl, when a stream or commit job finalizes;
+ * the table's backing device is changed by a reload afterwards).
+ */
+static int q2_msg_set_backing(struct dm_target *ti, unsigned int argc,
+			      char **argv)
+{
+	struct q2 *q = ti->private;
+	const char *name = NULL, *fmt = NULL;
+	int ret;
+
+	if (argc == 1 && strcmp(argv[0], "none")) {
+		vs_target_msg_err(ti, q->node.name,
+				  "set-backing needs <file> <format>, or none");
+		return -EINVAL;
+	}
+	if (argc == 2) {
+		name = argv[0];
+		fmt = argv[1];
+		if (!*name || strlen(name) > QCOW2_MAX_BACKING_NAME ||
+		    !*fmt || strlen(fmt) > 16) {
+			vs_target_msg_err(ti, q->node.name,
+					  "set-backing: a file name of 1 to 1023 bytes and a format of 1 to 16");
+			return -EINVAL;
+		}
+	}
+	if (q->node.read_only) {
+		vs_target_msg_err(ti, q->node.name,
+				  "set-backing of a read-only node");
+		return -EROFS;
+	}
+	mutex_lock(&q->meta_lock);
+	ret = q->loaded ? q2_set_backing(q, name, fmt) : -EAGAIN;
+	mutex_unlock(&q->meta_lock);
+	if (ret == -ENOSPC)
+		vs_target_msg_err(ti, q->node.name,
+				  "set-backing: the name does not fit in the header cluster");
+	else if (ret)
+		vs_target_msg_err(ti, q->node.name, "set-backing failed: %d",
+				  ret);
+	return ret;
+}
+
 static const struct vs_msg q2_msgs[] = {
 	{ "resize", 1, 1, "resize <bytes>", q2_msg_resize },
+	{ "set-backing", 1, 2, "set-backing <file> <format> | none",
+	  q2_msg_set_backing },
 };
 
 static int q2_message(struct dm_target *ti, unsigned int argc, char **argv,

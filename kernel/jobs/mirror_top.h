@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The vstorage-mirror filter (mirror_top.c) as the jobs see it: a dirty
+ * bitmap that the filter's writes mark when they complete, and the freeze
+ * and thaw around a pivot.
+ */
+#ifndef _VSTORAGE_MIRROR_TOP_H
+#define _VSTORAGE_MIRROR_TOP_H
+
+#include <linux/refcount.h>
+#include <linux/wait.h>
+
+#include "vstorage.h"
+
+struct vs_dirty {
+	struct list_head list;		/* mirror_top.c's trackers */
+	char filter[VSTORAGE_NODE_NAME_MAX + 1];
+	refcount_t refs;		/* the job's, and each instance's */
+	unsigned long *bits;		/* one per 1 << shift bytes */
+	u64 nr;
+	u32 shift;
+	wait_queue_head_t *wait;	/* woken when a bit is set */
+};
+
+/*
+ * Start tracking the writes through the filter node FILTER (the device is
+ * SIZE bytes) in a bitmap of (1 << SHIFT)-byte ranges, all set at first.
+ */
+struct vs_dirty *vs_dirty_track(const char *filter, u64 size, u32 shift,
+				wait_queue_head_t *wait, const char **error);
+void vs_dirty_untrack(struct vs_dirty *d);
+void vs_dirty_mark(struct vs_dirty *d, sector_t sector, unsigned int sectors);
+
+/* Hold new bios and wait for the writes in flight. */
+int vs_mirror_top_freeze(const char *filter);
+/* Let held bios go; with TO, to that device from now on (the pivot). */
+int vs_mirror_top_thaw(const char *filter, dev_t to);
+
+int vs_mirror_top_init(void);
+void vs_mirror_top_exit(void);
+
+#endif /* _VSTORAGE_MIRROR_TOP_H */
