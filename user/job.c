@@ -211,12 +211,11 @@ static int check_id(const char *id)
 	return 0;
 }
 
+/* Scripts match "no job ID": the kernel's words would name an attribute. */
 static void no_job(const struct vs_nl *nl, const char *id)
 {
-	if (nl->extack[0])
-		vs_nl_perror(nl, "job '%s'", id);
-	else
-		pr_err("no job %s", id);
+	(void)nl;
+	pr_err("no job %s", id);
 }
 
 static int job_show(const char *id)
@@ -276,7 +275,7 @@ int vs_job_send_finalize(struct vs_nl *nl, const char *id, const char *error)
 {
 	int r = job_request(nl, VSTORAGE_CMD_JOB_FINALIZE, id, NULL, error);
 
-	if (r == -ENOENT && !nl->extack[0])
+	if (r == -ENOENT)
 		no_job(nl, id);
 	else if (r)
 		vs_nl_perror(nl, "cannot finalize job '%s'", id);
@@ -311,7 +310,7 @@ static int job_verb(const char *verb, uint8_t cmd, const char *id,
 	if (vs_nl_open(&nl, false))
 		return EXIT_ERR;
 	r = job_request(&nl, cmd, id, speed_arg ? &speed : NULL, NULL);
-	if (r == -ENOENT && !nl.extack[0])
+	if (r == -ENOENT)
 		no_job(&nl, id);
 	else if (r == -EPERM && !nl.extack[0])
 		pr_err("cannot %s job '%s': not permitted (CAP_SYS_ADMIN)", verb,

@@ -30,7 +30,8 @@
  * The supervisor is a detached process per job (as LVM's background
  * polling): it finalizes when the job is pending and auto-finalize is on,
  * undoes the preparation when the job is cancelled or failed, and exits
- * when the job has concluded. Its errors go to syslog. `job finalize`
+ * when the job has concluded. Its errors go to syslog (or the file
+ * VSTORAGECTL_JOB_LOG names). `job finalize`
  * takes the same per-job lock, so only one finalizer runs; the lock file
  * also holds what the preparation did.
  */
@@ -103,6 +104,16 @@ static int lock_job(const char *id)
 	}
 	free(path);
 	return fd;
+}
+
+/* Releases the lock; an empty lock file (no preparation saved) goes. */
+static void unlock_job(const char *id, int fd)
+{
+	struct stat st;
+
+	if (!fstat(fd, &st) && !st.st_size)
+		vs_job_prep_forget(id);
+	close(fd);
 }
 
 int vs_job_prep_save(const struct vs_job_prep *p)
@@ -841,8 +852,13 @@ int vs_job_finalize(const char *id, bool strict)
 	if (vs_nl_open(&nl, false))
 		goto unlock;
 	r = vs_job_get(&nl, id, &j, false);
-	if (r == -ENOENT)
-		pr_err("no job %s", id);
+	if (r == -ENOENT) {
+		/* gone: another finalizer (or a cancel) was first */
+		if (strict)
+			pr_err("no job %s", id);
+		else
+			ret = 0;
+	}
 	if (r)
 		goto out;
 	if (j.state != VSTORAGE_JOB_S_PENDING) {
@@ -869,7 +885,7 @@ int vs_job_finalize(const char *id, bool strict)
 out:
 	vs_nl_close(&nl);
 unlock:
-	close(fd);
+	unlock_job(id, fd);
 	return ret;
 }
 
@@ -887,17 +903,19 @@ static void undo_locked(const char *id)
 		vs_job_unprepare(&p);
 		vs_job_prep_forget(id);
 	}
-	close(fd);
+	unlock_job(id, fd);
 }
 
 struct super {
 	const char *id;
 	bool final, undo, finalize;
+	bool finalized;		/* the events queued since say pending too */
 };
 
 static void super_update(struct super *s, uint8_t cmd, const struct vs_job *j)
 {
-	if (j->state == VSTORAGE_JOB_S_PENDING && j->auto_finalize)
+	if (j->state == VSTORAGE_JOB_S_PENDING && j->auto_finalize &&
+	    !s->finalized)
 		s->finalize = true;
 	if (cmd == VSTORAGE_CMD_JOB_CANCELLED || j->cancelled ||
 	    (cmd == VSTORAGE_CMD_JOB_COMPLETED && j->has_error))
@@ -942,6 +960,7 @@ static int supervise(const char *id)
 
 		if (s.finalize) {
 			s.finalize = false;
+			s.finalized = true;
 			vs_job_finalize(id, false);
 		}
 		r = poll(&pfd, 1, s.finalize ? 0 : 5000);
@@ -983,6 +1002,7 @@ int vs_job_supervise(const struct vs_job_prep *p)
 {
 	cookie_io_functions_t io = { .write = log_write };
 	static char context[VSTORAGE_JOB_ID_MAX + 8];
+	const char *logfile;
 	pid_t pid;
 	int status, fd;
 	FILE *log;
@@ -1022,7 +1042,16 @@ int vs_job_supervise(const struct vs_job_prep *p)
 	if (chdir("/"))
 		_exit(1);
 	openlog("vstoragectl", LOG_PID, LOG_DAEMON);
-	log = fopencookie(NULL, "w", io);
+	/* tests read what went wrong from a file: VMs may have no syslog */
+	logfile = getenv("VSTORAGECTL_JOB_LOG");
+	fd = logfile ? open(logfile, O_WRONLY | O_APPEND | O_CREAT, 0644) : -1;
+	if (fd >= 0) {
+		dup2(fd, STDERR_FILENO);
+		close(fd);
+		log = NULL;
+	} else {
+		log = fopencookie(NULL, "w", io);
+	}
 	if (log) {
 		setvbuf(log, NULL, _IOLBF, 0);
 		stderr = log;

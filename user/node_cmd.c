@@ -55,10 +55,13 @@ void usage_node(FILE *f)
 	fprintf(f, "BYTES: a number with an optional suffix k, M, G, T, P or E (powers of 1024)\n");
 }
 
-/* "no node named 'X'" or the kernel's own words. */
+/*
+ * "no node named 'X'" (the kernel's message for a missing node names no
+ * node), else the kernel's own words.
+ */
 static void node_perror(const struct vs_nl *nl, const char *name, int ret)
 {
-	if (ret == -ENOENT && !nl->extack[0])
+	if (ret == -ENOENT)
 		pr_err("no node named '%s'", name);
 	else
 		vs_nl_perror(nl, "cannot get node '%s'", name);
@@ -309,8 +312,14 @@ static int node_dm_name(const char *name, char *buf, size_t len,
 		if (!vs_node_stack(&n, &st)) {
 			if (st.moved)
 				snprintf(holder, hlen, "%s", st.holder.name);
-			/* a filter inside another node's disk */
-			if (!strncmp(st.top.uuid, prefix, sizeof(prefix) - 1) &&
+			/*
+			 * a filter inside another node's disk; a format node
+			 * on the disk's own device (an active commit's base)
+			 * is the disk now
+			 */
+			if ((st.moved || !vs_driver_find(n.driver) ||
+			     vs_driver_find(n.driver)->filter) &&
+			    !strncmp(st.top.uuid, prefix, sizeof(prefix) - 1) &&
 			    strncmp(st.top.uuid, auto_prefix,
 				    sizeof(auto_prefix) - 1) &&
 			    strcmp(st.top.uuid + sizeof(prefix) - 1, name)) {
