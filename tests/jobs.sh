@@ -17,6 +17,10 @@ jobs_begin() {
 # Cancels and dismisses what a failed case left, then the qcow2 cleanup.
 jobs_cleanup() {
 	local id
+	if [ -s "${VSTORAGECTL_JOB_LOG:-}" ]; then
+		echo "supervisor log:" >&2
+		cat "$VSTORAGECTL_JOB_LOG" >&2
+	fi
 	for id in $(vstoragectl -j job list 2>/dev/null |
 		python3 -c 'import json,sys; print(" ".join(j["id"] for j in json.load(sys.stdin)))' 2>/dev/null); do
 		vstoragectl job cancel "$id" >/dev/null 2>&1 || true
@@ -96,12 +100,15 @@ chain_files() {
 # that the data of the last round is still there.
 fio_rounds() {
 	local dev=$1 off=$2 size=$3 n=0
-	rm -f "$D/stop"
+	rm -f "$D/stop" "$D/fio.rounds"
 	while [ ! -e "$D/stop" ]; do
+		# a seed per round: a write lost at a graph change would leave
+		# the previous round's (different) data, which verify catches
+		echo $((71 + n)) >"$D/fio.seed"
 		fio --name=w --filename="$dev" --ioengine=libaio --direct=1 \
 			--rw=randwrite --bs=4k --iodepth=8 --offset="$off" \
 			--size="$size" --verify=crc32c --verify_fatal=1 \
-			--verify_backlog=256 --do_verify=1 --randseed=71 \
+			--verify_backlog=256 --do_verify=1 --randseed=$((71 + n)) \
 			--rate_iops=500 >"$D/fio.out" 2>&1 || return 1
 		grep -q "err= 0" "$D/fio.out" || return 1
 		n=$((n + 1))
@@ -123,7 +130,7 @@ fio_verify_only() {
 	fio --name=w --filename="$dev" --ioengine=libaio --direct=1 \
 		--rw=randwrite --bs=4k --iodepth=8 --offset="$off" \
 		--size="$size" --verify=crc32c --verify_fatal=1 \
-		--verify_only --randseed=71 >"$D/fio-verify.out" 2>&1 ||
+		--verify_only --randseed="$(cat "$D/fio.seed")" >"$D/fio-verify.out" 2>&1 ||
 		{ cat "$D/fio-verify.out" >&2; fail "fio's data is not what it wrote"; }
 }
 

@@ -804,8 +804,11 @@ static int finalize_active(struct vs_nl *nl, const struct vs_job *j,
 		struct pollfd pfd = { nl_socket_get_fd(ev.sk), POLLIN, 0 };
 
 		r = poll(&pfd, 1, 1000);
-		if (r > 0)
+		if (r > 0) {
 			r = vs_nl_recv_events(&ev, pivot_cb, &w);
+			if (r != -ENOBUFS)
+				continue;
+		}
 		if (r == -ENOBUFS || r == 0) {
 			/* lost events, or a quiet second: ask */
 			r = vs_job_get(nl, p->id, &now, true);
@@ -964,8 +967,11 @@ static int supervise(const char *id)
 			vs_job_finalize(id, false);
 		}
 		r = poll(&pfd, 1, s.finalize ? 0 : 5000);
-		if (r > 0)
+		if (r > 0) {
 			r = vs_nl_recv_events(&ev, super_cb, &s);
+			if (r == 0 || r == -EINTR || r == -EAGAIN)
+				continue;
+		}
 		if (r == 0 || r == -ENOBUFS) {
 			/* events lost or none for a while: ask */
 			r = vs_job_get(&req, id, &j, true);
