@@ -43,6 +43,21 @@ jobs_end() {
 	[ -z "$left" ] || fail "lock files left in $VSTORAGE_RUN_DIR: $left"
 }
 
+# job_chain DIR BASE_LEN [TOP_AT]: DIR/top.qcow2 -> mid.qcow2 ->
+# base.qcow2, 64M each: base 0x11 in [0, BASE_LEN), mid 0x22 in [16M,
+# 24M), top 0x33 in [TOP_AT, TOP_AT + 2M) (default 24M); DIR/expect.raw is
+# what the chain reads as, DIR/orig/ is made for copies
+job_chain() {
+	mkdir -p "$1/orig"
+	qemu-img create -q -f qcow2 "$1/base.qcow2" 64M
+	qio -c "write -P 0x11 0 $2" "$1/base.qcow2"
+	qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 "$1/mid.qcow2" 64M
+	qio -c 'write -P 0x22 16M 8M' "$1/mid.qcow2"
+	qemu-img create -q -f qcow2 -b mid.qcow2 -F qcow2 "$1/top.qcow2" 64M
+	qio -c "write -P 0x33 ${3:-24M} 2M" "$1/top.qcow2"
+	qemu-img convert -O raw "$1/top.qcow2" "$1/expect.raw"
+}
+
 devt() {
 	stat -L -c '%t:%T' "$1"
 }

@@ -173,7 +173,8 @@ int vs_job_user(const char *name, char *job, size_t len)
 	for (i = 0; i < jv.n; i++) {
 		const struct vs_job *j = &jv.v[i];
 
-		if (j->state == VSTORAGE_JOB_S_NULL)
+		/* a concluded job has let its nodes go, as the kernel sees it */
+		if (vs_job_state_final(j->state))
 			continue;
 		if (!strcmp(j->node, name) || !strcmp(j->base, name) ||
 		    !strcmp(j->filter, name)) {
@@ -525,10 +526,9 @@ static void bar_draw(struct bar *b, const struct vs_job *j)
 
 static int job_wait(const char *id)
 {
-	struct sigaction sa = { .sa_handler = on_signal };
 	struct waiter w = { .id = id };
 	struct bar b = { 0 };
-	sigset_t block, orig;
+	sigset_t orig;
 	struct vs_nl nl, req;
 	struct vs_job j;
 	int r, ret = EXIT_ERR;
@@ -559,13 +559,7 @@ static int job_wait(const char *id)
 	wait_update(&w, VSTORAGE_CMD_JOB_STATUS, &j);
 	b.on = !is_json_context() && isatty(STDOUT_FILENO);
 
-	sigemptyset(&block);
-	sigaddset(&block, SIGINT);
-	sigaddset(&block, SIGTERM);
-	sigprocmask(SIG_BLOCK, &block, &orig);
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
+	catch_stop_signals(on_signal, &orig);
 	while (!w.done && !stop) {
 		struct pollfd pfd = { nl_socket_get_fd(nl.sk), POLLIN, 0 };
 		struct timespec ts = { 0, PROGRESS_MS * 1000000L };

@@ -81,9 +81,8 @@ static int event_cb(const struct nlmsghdr *nlh, void *arg)
 
 int cmd_monitor(int argc, char **argv)
 {
-	struct sigaction sa = { .sa_handler = on_signal };
 	struct vs_node_cols cols;
-	sigset_t block, orig;
+	sigset_t orig;
 	struct vs_nl nl;
 	int ret = EXIT_ERR;
 
@@ -100,16 +99,7 @@ int cmd_monitor(int argc, char **argv)
 	if (vs_nl_join(&nl, VSTORAGE_GENL_MCGRP_EVENTS))
 		goto out;
 
-	/* Signals only interrupt ppoll(), so none is lost between the
-	 * check of 'stop' and the wait.
-	 */
-	sigemptyset(&block);
-	sigaddset(&block, SIGINT);
-	sigaddset(&block, SIGTERM);
-	sigprocmask(SIG_BLOCK, &block, &orig);
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
+	catch_stop_signals(on_signal, &orig);
 
 	vs_node_cols_init(&cols);
 	cols.name = 16;

@@ -33,18 +33,6 @@ modprobe dm-vstorage-copy-on-read || fail "cannot load dm-vstorage-copy-on-read.
 jobs_begin
 
 M=$((1 << 20))
-# mkchain DIR: base 0x11 in [0, 16M), mid 0x22 in [16M, 24M), top 0x33 in
-# [24M, 26M), 64M each; DIR/expect.raw is what the chain reads as
-mkchain() {
-	mkdir -p "$1"
-	qemu-img create -q -f qcow2 "$1/base.qcow2" 64M
-	qio -c 'write -P 0x11 0 16M' "$1/base.qcow2"
-	qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 "$1/mid.qcow2" 64M
-	qio -c 'write -P 0x22 16M 8M' "$1/mid.qcow2"
-	qemu-img create -q -f qcow2 -b mid.qcow2 -F qcow2 "$1/top.qcow2" 64M
-	qio -c 'write -P 0x33 24M 2M' "$1/top.qcow2"
-	qemu-img convert -O raw "$1/top.qcow2" "$1/expect.raw"
-}
 
 # region FILE OFFSET_M LEN_M OUT: a slice of FILE, in MiB
 region() {
@@ -70,7 +58,7 @@ same_path() {
 }
 
 # --- refusals: nothing is left behind ----------------------------------------
-mkchain "$D/a"
+job_chain "$D/a" 16M
 q_open vm1 "$D/a/top.qcow2"
 [ "$(q_auto_nodes)" = "$(printf 'vm1-b1\nvm1-b2')" ] ||
 	fail "expected the automatic nodes vm1-b1 (mid) and vm1-b2 (base): $(q_auto_nodes)"
@@ -140,7 +128,7 @@ oracle_raw "$D/a/top.qcow2" "$D/a/qemu.raw"
 same_raw "$D/a/qemu.raw" "$D/a/got.raw" "QEMU's reading of the streamed top"
 
 # --- cancel: the chain stays as it was ----------------------------------------
-mkchain "$D/c"
+job_chain "$D/c" 16M
 q_open vm2 "$D/c/top.qcow2"
 dev2=$(devt /dev/mapper/vm2)
 table2=$(dmsetup table vm2)

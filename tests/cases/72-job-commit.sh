@@ -33,25 +33,14 @@ require_cmd fio
 jobs_begin
 
 M=$((1 << 20))
-# mkchain DIR: base 0x11 in [0, 16M), mid 0x22 in [16M, 24M), top 0x33 in
-# [24M, 26M), 64M each; a copy in DIR/orig for QEMU's own commit
-mkchain() {
-	mkdir -p "$1/orig"
-	qemu-img create -q -f qcow2 "$1/base.qcow2" 64M
-	qio -c 'write -P 0x11 0 16M' "$1/base.qcow2"
-	qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 "$1/mid.qcow2" 64M
-	qio -c 'write -P 0x22 16M 8M' "$1/mid.qcow2"
-	qemu-img create -q -f qcow2 -b mid.qcow2 -F qcow2 "$1/top.qcow2" 64M
-	qio -c 'write -P 0x33 24M 2M' "$1/top.qcow2"
-	cp "$1"/*.qcow2 "$1/orig/"
-}
 
 same_path() {
 	[ "$(readlink -f "$1")" = "$(readlink -f "$2")" ] || fail "$3: '$1', not '$2'"
 }
 
 # --- refusals -----------------------------------------------------------------
-mkchain "$D/a"
+job_chain "$D/a" 16M
+cp "$D"/a/*.qcow2 "$D/a/orig/"
 q_open vm1 "$D/a/top.qcow2"
 dev1=$(devt /dev/mapper/vm1)
 expect_error "no node named 'nonode'" job start commit top=nonode
@@ -109,7 +98,7 @@ oracle_raw "$D/a/top.qcow2" "$D/a/qemu.raw"
 same_raw "$D/a/qemu.raw" "$D/a/got.raw" "QEMU's reading of top over the committed base"
 
 # --- active commit into the bottom, under fio ---------------------------------------
-mkchain "$D/b"
+job_chain "$D/b" 16M
 q_open vm2 "$D/b/top.qcow2"
 dev2=$(devt /dev/mapper/vm2)
 fio_rounds /dev/mapper/vm2 $((12 * M)) $((8 * M)) &

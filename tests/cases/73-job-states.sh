@@ -7,7 +7,7 @@
 #   work, the others fail with one line naming the state (the kernel's
 #   words, QEMU's JobVerbTable);
 # - pause and resume mid-copy (a paused job copies nothing), set-speed
-#   measured within 10%;
+#   measured within 10% (never above; below, one of three windows);
 # - auto-finalize=off and auto-dismiss=off walk through pending and
 #   concluded by hand (job finalize, job dismiss);
 # - cancel while paused and while pending: the chain stays as it was;
@@ -34,18 +34,6 @@ modprobe dm-vstorage-copy-on-read || fail "cannot load dm-vstorage-copy-on-read.
 jobs_begin
 
 M=$((1 << 20))
-# mkchain DIR: base 0x11 over all 64M (every range costs copy time),
-# mid 0x22 in [16M, 24M), top 0x33 in [24M, 26M)
-mkchain() {
-	mkdir -p "$1"
-	qemu-img create -q -f qcow2 "$1/base.qcow2" 64M
-	qio -c 'write -P 0x11 0 64M' "$1/base.qcow2"
-	qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 "$1/mid.qcow2" 64M
-	qio -c 'write -P 0x22 16M 8M' "$1/mid.qcow2"
-	qemu-img create -q -f qcow2 -b mid.qcow2 -F qcow2 "$1/top.qcow2" 64M
-	qio -c 'write -P 0x33 24M 2M' "$1/top.qcow2"
-}
-
 vstoragectl -j monitor >"$D/monitor.json" 2>"$D/monitor.err" &
 mpid=$!
 sleep 1
@@ -62,10 +50,14 @@ expect_error "invalid job id '1x'" job show 1x
 expect_error "speed 'fast'" job set-speed nope fast
 
 # --- running and paused -----------------------------------------------------------
-mkchain "$D/a"
+# top's own 2M (copied for nothing, so faster) at the end, after the
+# speed measurements
+job_chain "$D/a" 64M 62M
 q_open vm1 "$D/a/top.qcow2"
 refs0=$(cat /sys/module/vstorage/refcnt)
-vstoragectl job start stream node=vm1 job-id=s1 speed=1M auto-finalize=off \
+# slow (256K/s): the checks before the speed measurements must not see
+# it finish, however slow the VM
+vstoragectl job start stream node=vm1 job-id=s1 speed=256K auto-finalize=off \
 	auto-dismiss=off >/dev/null || fail "job start s1"
 wait_offset s1 $((1 * M))
 [ "$(job_field s1 state)" = running ] || fail "s1 is $(job_field s1 state), not running"
@@ -90,29 +82,43 @@ rmmod vstorage 2>"$D/rmmod.err" && fail "rmmod vstorage succeeded with a job run
 info "rmmod refused: $(cat "$D/rmmod.err")"
 [ "$(job_field s1 state)" = running ] || fail "s1 is $(job_field s1 state) after rmmod"
 
-# rate NAME: bytes per second the job copies, over 6 seconds
+# rate NAME: bytes per second the job copies, over 8 seconds; the
+# offset is read without python, so that the time of a reading is known
+# to a few milliseconds (the middle of the command that asked)
+offset_now() {
+	vstoragectl -j job show "$1" | sed -n 's/.*"offset":\([0-9]*\).*/\1/p'
+}
 rate() {
-	local o1 o2 t1 t2
-	t1=$EPOCHREALTIME
-	o1=$(job_field "$1" offset)
-	sleep 6
-	t2=$EPOCHREALTIME
-	o2=$(job_field "$1" offset)
-	python3 -c "print(int(($o2 - $o1) / ($t2 - $t1)))"
+	local o1 o2 a1 b1 a2 b2
+	a1=$EPOCHREALTIME
+	o1=$(offset_now "$1")
+	b1=$EPOCHREALTIME
+	sleep 8
+	a2=$EPOCHREALTIME
+	o2=$(offset_now "$1")
+	b2=$EPOCHREALTIME
+	python3 -c "print(int(($o2 - $o1) / (($a2 + $b2) / 2 - ($a1 + $b1) / 2)))"
 }
-# within PCT percent
-near() {
-	python3 -c "import sys; sys.exit(0 if abs($1 - $2) <= $2 * $3 / 100 else 1)"
+# speed_ok NAME SPEED: the job copies SPEED bytes/s within 10%. Above is
+# never excused (the limit must hold); below, a loaded host may have
+# stalled the copy for a moment: up to three windows, one must be within.
+speed_ok() {
+	local r i
+	for i in 1 2 3; do
+		r=$(rate "$1")
+		info "speed $2: window $i: $r bytes/s"
+		python3 -c "import sys; sys.exit(0 if $r <= $2 * 1.1 else 1)" ||
+			fail "job $1 copies $r bytes/s, more than 10% above its speed $2"
+		python3 -c "import sys; sys.exit(0 if $r >= $2 * 0.9 else 1)" && return 0
+	done
+	fail "job $1 copies $r bytes/s, more than 10% below its speed $2, three times"
 }
-r=$(rate s1)
-near "$r" $((1 * M)) 10 || fail "speed=1M copies $r bytes/s"
-info "speed 1M: $r bytes/s"
-vstoragectl job set-speed s1 2M || fail "set-speed"
-[ "$(job_field s1 speed)" = $((2 * M)) ] || fail "set-speed: speed is $(job_field s1 speed)"
+# speeds a loaded 2-CPU host sustains (the limit is an upper bound)
+speed_ok s1 $((256 * 1024))
+vstoragectl job set-speed s1 512K || fail "set-speed 512K"
+[ "$(job_field s1 speed)" = $((512 * 1024)) ] || fail "set-speed: speed is $(job_field s1 speed)"
 sleep 1
-r=$(rate s1)
-near "$r" $((2 * M)) 10 || fail "set-speed 2M copies $r bytes/s"
-info "speed 2M: $r bytes/s"
+speed_ok s1 $((512 * 1024))
 
 vstoragectl job pause s1 || fail "pause"
 wait_job_state s1 paused
@@ -164,7 +170,7 @@ EOF
 q_close vm1
 
 # --- cancel while paused, and while pending --------------------------------------
-mkchain "$D/b"
+job_chain "$D/b" 64M
 q_open vm2 "$D/b/top.qcow2"
 table2=$(dmsetup table vm2)
 vstoragectl job start stream node=vm2 speed=256K >/dev/null || fail "job start vm2"
@@ -194,23 +200,27 @@ errtable() {
 errtable | dmsetup create jbase || fail "dmsetup create jbase"
 track_dm jbase
 qemu-img create -q -f qcow2 -b /dev/mapper/jbase -F raw "$D/etop.qcow2" 16M
+# (auto-dismiss=off: a failed job stays to be waited for and dismissed)
 onerr() {
 	q_open vm3 "$D/etop.qcow2"
-	vstoragectl job start stream node=vm3 job-id="e-$1" on-error="$1" >/dev/null ||
-		fail "job start on-error=$1"
+	vstoragectl job start stream node=vm3 job-id="e-$1" on-error="$1" \
+		auto-dismiss=off >/dev/null || fail "job start on-error=$1"
+}
+# failed ID: job wait says the job failed; it is dismissed, the filter gone
+failed() {
+	local err
+	err=$(vstoragectl job wait "$1" 2>&1) && fail "$1: the job did not fail"
+	info "$1: $err"
+	[[ $err == "Error: job $1 failed: "* ]] || fail "job wait $1 said: $err"
+	[ "$(job_field "$1" state)" = concluded ] || fail "$1 is $(job_field "$1" state)"
+	vstoragectl job dismiss "$1" || fail "dismiss $1"
+	wait_target vm3 vstorage-qcow2
+	q_close vm3
 }
 onerr report
-err=$(vstoragectl job wait e-report 2>&1) && fail "on-error=report: the job did not fail"
-info "on-error=report: $err"
-[[ $err == *"failed"* ]] || fail "job wait said: $err"
-wait_job_state e-report gone
-wait_target vm3 vstorage-qcow2
-q_close vm3
+failed e-report
 onerr ignore
-err=$(vstoragectl job wait e-ignore 2>&1) && fail "on-error=ignore: the job did not fail at its end"
-info "on-error=ignore: $err"
-wait_target vm3 vstorage-qcow2
-q_close vm3
+failed e-ignore
 [ "$(backing_of "$D/etop.qcow2")" = /dev/mapper/jbase ] || fail "a failed stream changed the header"
 onerr stop
 wait_job_state e-stop paused 60
@@ -219,6 +229,7 @@ errtable | sed 's/^16384 2048 error$/16384 2048 linear '"${loop//\//\\/}"' 16384
 dmsetup resume jbase || fail "dmsetup resume jbase"
 vstoragectl job resume e-stop || fail "resume after on-error=stop"
 vstoragectl job wait e-stop || fail "on-error=stop: the job failed after the error went away"
+vstoragectl job dismiss e-stop || fail "dismiss e-stop"
 [ "$(backing_of "$D/etop.qcow2")" = none ] || fail "the resumed stream did not finish: $(backing_of "$D/etop.qcow2")"
 q_close vm3
 sleep 1

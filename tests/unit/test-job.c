@@ -6,7 +6,6 @@
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,125 +69,116 @@ static void test_names(void)
 
 /* ---- job start's arguments ---- */
 
-/* Runs the parser on a NULL-terminated list; the error line into *err. */
-static int start(struct vs_job_start *s, char **err, ...)
+/* Runs the parser on ARGV (NULL-terminated); what it printed into *err. */
+static int start(struct vs_job_start *s, char **argv, char **err)
 {
-	char *argv[16], *buf = NULL;
 	FILE *saved = stderr, *f;
 	size_t len = 0;
 	int argc = 0, r;
-	va_list ap;
 
-	va_start(ap, err);
-	while (argc < 15 && (argv[argc] = va_arg(ap, char *)))
+	*err = NULL;
+	while (argv[argc])
 		argc++;
-	va_end(ap);
-	f = open_memstream(&buf, &len);
+	f = open_memstream(err, &len);
 	stderr = f;
 	r = vs_job_start_parse(argc, argv, s);
 	stderr = saved;
 	fclose(f);
-	if (err)
-		*err = buf;
-	else
-		free(buf);
 	return r;
 }
 
-static void start_bad(const char *name, const char *want, ...)
+#define ARGS(...)	((char *[]){ __VA_ARGS__, NULL })
+
+static bool start_ok(struct vs_job_start *s, char **argv)
+{
+	char *err;
+	bool ok = !start(s, argv, &err) && !*err;
+
+	free(err);
+	return ok;
+}
+
+static void start_bad(const char *name, const char *want, char **argv)
 {
 	struct vs_job_start s;
-	char *argv[16], *buf = NULL;
-	FILE *saved = stderr, *f;
-	size_t len = 0;
-	int argc = 0, r;
-	va_list ap;
+	char *err;
 
-	va_start(ap, want);
-	while (argc < 15 && (argv[argc] = va_arg(ap, char *)))
-		argc++;
-	va_end(ap);
-	f = open_memstream(&buf, &len);
-	stderr = f;
-	r = vs_job_start_parse(argc, argv, &s);
-	stderr = saved;
-	fclose(f);
-	result(r == -1, "job start refuses %s", name);
-	check_str(name, buf, want);
-	free(buf);
+	result(start(&s, argv, &err) == -1, "job start refuses %s", name);
+	check_str(name, err, want);
+	free(err);
 }
 
 static void test_start_args(void)
 {
 	struct vs_job_start s;
 
-	result(!start(&s, NULL, "stream", "node=top", NULL) &&
+	result(start_ok(&s, ARGS("stream", "node=top")) &&
 	       !strcmp(s.node, "top") && !s.base && !s.id && !s.speed_given &&
 	       !s.on_error_given && s.auto_finalize && s.auto_dismiss,
 	       "stream node=top: defaults (auto-finalize, auto-dismiss on)");
-	result(!start(&s, NULL, "stream", "node=top", "base=b2", "job-id=j1",
-		      "speed=1M", "on-error=stop", "auto-finalize=off",
-		      "auto-dismiss=no", NULL) &&
+	result(start_ok(&s, ARGS("stream", "node=top", "base=b2", "job-id=j1",
+				 "speed=1M", "on-error=stop", "auto-finalize=off",
+				 "auto-dismiss=no")) &&
 	       !strcmp(s.base, "b2") && !strcmp(s.id, "j1") && s.speed_given &&
 	       s.speed == 1048576 && s.on_error_given &&
 	       s.on_error == VSTORAGE_JOB_ON_ERROR_STOP && !s.auto_finalize &&
 	       !s.auto_dismiss,
 	       "stream with every key");
-	result(!start(&s, NULL, "commit", "top=t", "speed=0", NULL) &&
+	result(start_ok(&s, ARGS("commit", "top=t", "speed=0")) &&
 	       !strcmp(s.type, "commit") && !strcmp(s.node, "t") &&
 	       s.speed_given && !s.speed,
 	       "commit top=t speed=0 (unlimited)");
 
 	start_bad("no type", "Error: job start: missing TYPE (stream or commit)\n",
-		  NULL);
+		  (char *[]){ NULL });
 	start_bad("an unknown type",
 		  "Error: job start: unknown job type 'mirror' (types: stream, commit)\n",
-		  "mirror", "node=a", NULL);
+		  ARGS("mirror", "node=a"));
 	start_bad("an unknown key",
 		  "Error: job start stream: unknown key 'nodes' (keys: node, base, job-id, speed, on-error, auto-finalize, auto-dismiss)\n",
-		  "stream", "nodes=a", NULL);
+		  ARGS("stream", "nodes=a"));
 	start_bad("top= of stream",
 		  "Error: job start stream: unknown key 'top' (keys: node, base, job-id, speed, on-error, auto-finalize, auto-dismiss)\n",
-		  "stream", "top=a", NULL);
+		  ARGS("stream", "top=a"));
 	start_bad("node= of commit",
 		  "Error: job start commit: unknown key 'node' (keys: top, base, job-id, speed, on-error, auto-finalize, auto-dismiss)\n",
-		  "commit", "node=a", NULL);
+		  ARGS("commit", "node=a"));
 	start_bad("a word without '='",
 		  "Error: job start stream: 'top': expected KEY=VALUE\n",
-		  "stream", "top", NULL);
+		  ARGS("stream", "top"));
 	start_bad("a repeated key",
 		  "Error: job start stream: base given more than once\n",
-		  "stream", "node=a", "base=b", "base=c", NULL);
+		  ARGS("stream", "node=a", "base=b", "base=c"));
 	start_bad("a missing node",
 		  "Error: job start stream: missing node=NODE\n",
-		  "stream", "base=b", NULL);
+		  ARGS("stream", "base=b"));
 	start_bad("a missing top",
 		  "Error: job start commit: missing top=NODE\n",
-		  "commit", "speed=1", NULL);
+		  ARGS("commit", "speed=1"));
 	start_bad("a bad speed",
 		  "Error: speed=fast: invalid size\n",
-		  "stream", "node=a", "speed=fast", NULL);
+		  ARGS("stream", "node=a", "speed=fast"));
 	start_bad("a negative speed",
 		  "Error: speed=-1: negative size\n",
-		  "stream", "node=a", "speed=-1", NULL);
+		  ARGS("stream", "node=a", "speed=-1"));
 	start_bad("a bad on-error",
 		  "Error: on-error=panic: on-error is one of report, ignore, stop, enospc\n",
-		  "stream", "node=a", "on-error=panic", NULL);
+		  ARGS("stream", "node=a", "on-error=panic"));
 	start_bad("a bad auto-finalize",
 		  "Error: auto-finalize=maybe: expected on or off\n",
-		  "stream", "node=a", "auto-finalize=maybe", NULL);
+		  ARGS("stream", "node=a", "auto-finalize=maybe"));
 	start_bad("a bad node name",
 		  "Error: node=1a: must start with a letter\n",
-		  "stream", "node=1a", NULL);
+		  ARGS("stream", "node=1a"));
 	start_bad("a bad base name",
 		  "Error: base=a/b: may only contain letters, digits, '_', '.' and '-'\n",
-		  "commit", "top=a", "base=a/b", NULL);
+		  ARGS("commit", "top=a", "base=a/b"));
 	start_bad("a job id too long",
 		  "Error: job-id=j123456789012345678901234567890x: longer than 31 characters\n",
-		  "stream", "node=a", "job-id=j123456789012345678901234567890x", NULL);
+		  ARGS("stream", "node=a", "job-id=j123456789012345678901234567890x"));
 	start_bad("base = node",
 		  "Error: base=a: the base is the top itself\n",
-		  "commit", "top=a", "base=a", NULL);
+		  ARGS("commit", "top=a", "base=a"));
 }
 
 /* ---- progress line ---- */
