@@ -66,6 +66,20 @@ struct vs_node_ops {
 			u32 base_depth, u64 *copied, int *operation);
 };
 
+/*
+ * A filter's block status: it has no data of its own, so the answer for
+ * all of [offset, offset + length) is "ask the node on device BELOW".
+ */
+static inline int vs_extent_below(struct vs_extent *ext, dev_t below,
+				  u64 offset, u64 length)
+{
+	ext->length = length;
+	ext->flags = VS_EXT_BELOW;
+	ext->below_dev = below;
+	ext->below_offset = offset;
+	return 0;
+}
+
 #define VS_MAX_CHILDREN 2
 
 /* An edge of the graph: a file, or a block device that may be a node. */

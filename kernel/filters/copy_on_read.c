@@ -720,11 +720,7 @@ static int cor_block_status(struct vs_node *node, u64 offset, u64 length,
 {
 	struct cor_target *ct = container_of(node, struct cor_target, node);
 
-	ext->length = length;
-	ext->flags = VS_EXT_BELOW;
-	ext->below_dev = ct->child->bdev->bd_dev;
-	ext->below_offset = offset;
-	return 0;
+	return vs_extent_below(ext, ct->child->bdev->bd_dev, offset, length);
 }
 
 static int cor_fill_info(struct vs_node *node, struct sk_buff *skb)

@@ -252,11 +252,7 @@ static int thr_block_status(struct vs_node *node, u64 offset, u64 length,
 {
 	struct thr_target *tt = container_of(node, struct thr_target, node);
 
-	ext->length = length;
-	ext->flags = VS_EXT_BELOW;
-	ext->below_dev = tt->child->bdev->bd_dev;
-	ext->below_offset = offset;
-	return 0;
+	return vs_extent_below(ext, tt->child->bdev->bd_dev, offset, length);
 }
 
 static int thr_fill_info(struct vs_node *node, struct sk_buff *skb)

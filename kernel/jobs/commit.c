@@ -20,7 +20,6 @@
  * their own allocation, and a suspend of either device drains the copy.
  */
 #include <linux/dm-kcopyd.h>
-#include <linux/log2.h>
 #include <linux/slab.h>
 
 #include "job.h"
@@ -32,7 +31,9 @@
 #define VS_COMMIT_DIRTY_SHIFT	16
 /* extents of one step copied in parallel; the step ends after them */
 #define VS_COMMIT_MAX_EXTENTS	16
-/* ready and idle: look for new dirty ranges this often at the latest */
+/* ready and idle: look for new dirty ranges this often (the bitmap wakes
+ * nobody: filter instances may outlive the job)
+ */
 #define VS_COMMIT_IDLE_MS	100
 
 struct vs_commit {
@@ -70,7 +71,8 @@ static void vs_commit_put_devices(struct vs_commit *c)
 		blkdev_put(c->top, FMODE_READ);
 	if (c->base)
 		blkdev_put(c->base, FMODE_READ | FMODE_WRITE);
-	c->top = c->base = NULL;
+	c->top = NULL;
+	c->base = NULL;
 }
 
 /* The bottom of NODE's chain, for a commit without a base. */
@@ -175,8 +177,7 @@ static int vs_commit_create(struct vs_job *job,
 	}
 	if (params->filter) {
 		c->dirty = vs_dirty_track(params->filter, c->size,
-					  VS_COMMIT_DIRTY_SHIFT, &job->wait,
-					  &error);
+					  VS_COMMIT_DIRTY_SHIFT, &error);
 		if (IS_ERR(c->dirty)) {
 			ret = PTR_ERR(c->dirty);
 			c->dirty = NULL;
@@ -277,16 +278,6 @@ static int vs_commit_copy(struct vs_job *job, u64 offset, u64 len,
 	return 0;
 }
 
-static u64 vs_commit_step(struct vs_job *job)
-{
-	u64 speed = READ_ONCE(job->speed);
-
-	if (!speed)
-		return VS_COMMIT_STEP;
-	return rounddown_pow_of_two(clamp_t(u64, speed / 10, 64 << 10,
-					    VS_COMMIT_STEP));
-}
-
 /*
  * One step of [offset, offset + len): returns how far it got (0 when a
  * stopped job should try again), or a negative error that fails the job.
@@ -314,7 +305,7 @@ static int vs_commit_run_passive(struct vs_job *job)
 	int ret;
 
 	while (offset < c->size) {
-		u64 step = vs_commit_step(job);
+		u64 step = vs_job_step(job, VS_COMMIT_STEP);
 		u64 len = min(step - (offset & (step - 1)), c->size - offset);
 		s64 done;
 
@@ -347,7 +338,7 @@ static int vs_commit_dirty_step(struct vs_job *job, u64 *cursor, u64 *copied)
 {
 	struct vs_commit *c = job->private;
 	struct vs_dirty *d = c->dirty;
-	u64 first, nr, limit = vs_commit_step(job) >> d->shift, i;
+	u64 first, nr, limit = vs_job_step(job, VS_COMMIT_STEP) >> d->shift, i;
 	u64 offset, len;
 	s64 done;
 

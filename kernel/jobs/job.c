@@ -10,6 +10,7 @@
  * sent under it so that they leave in the order of the transitions.
  */
 #include <linux/kthread.h>
+#include <linux/log2.h>
 #include <linux/math64.h>
 #include <linux/module.h>
 #include <linux/slab.h>
@@ -65,8 +66,8 @@ static const u16 vs_job_verb_states[] = {
 /* extack wants a static string: one per verb, naming where it is allowed */
 static const char *const vs_job_verb_refusal[] = {
 	[VS_JOB_VERB_CANCEL] = "the job has finished (aborting or concluded): nothing to cancel",
-	[VS_JOB_VERB_PAUSE] = "only a created, running, paused, ready or standby job can be paused",
-	[VS_JOB_VERB_RESUME] = "only a created, running, paused, ready or standby job can be resumed",
+	[VS_JOB_VERB_PAUSE] = "only a running, paused, ready or standby job can be paused",
+	[VS_JOB_VERB_RESUME] = "only a running, paused, ready or standby job can be resumed",
 	[VS_JOB_VERB_SET_SPEED] = "the job has finished copying: its speed cannot change",
 	[VS_JOB_VERB_COMPLETE] = "only a ready (or standby) job can be completed",
 	[VS_JOB_VERB_FINALIZE] = "only a pending job can be finalized",
@@ -161,6 +162,17 @@ void vs_job_set_error_msg(struct vs_job *job, const char *msg)
 		strscpy(job->error_msg, msg, sizeof(job->error_msg));
 }
 
+static bool vs_job_may_go_on(struct vs_job *job)
+{
+	return !READ_ONCE(job->user_paused) || READ_ONCE(job->cancel_requested);
+}
+
+static bool vs_job_may_finalize(struct vs_job *job)
+{
+	return READ_ONCE(job->finalize_requested) ||
+	       READ_ONCE(job->cancel_requested);
+}
+
 static bool vs_job_parked(struct vs_job *job)
 {
 	return job->user_paused && !job->cancel_requested;
@@ -208,8 +220,7 @@ int vs_job_checkpoint(struct vs_job *job, u64 bytes)
 			vs_job_set_state(job, ready ? VSTORAGE_JOB_S_STANDBY :
 						      VSTORAGE_JOB_S_PAUSED);
 			mutex_unlock(&job->lock);
-			wait_event(job->wait, !READ_ONCE(job->user_paused) ||
-					      READ_ONCE(job->cancel_requested));
+			wait_event(job->wait, vs_job_may_go_on(job));
 			mutex_lock(&job->lock);
 			vs_job_set_state(job, ready ? VSTORAGE_JOB_S_READY :
 						      VSTORAGE_JOB_S_RUNNING);
@@ -233,6 +244,15 @@ int vs_job_checkpoint(struct vs_job *job, u64 bytes)
 	job->busy = true;
 	mutex_unlock(&job->lock);
 	return 0;
+}
+
+u64 vs_job_step(struct vs_job *job, u64 max)
+{
+	u64 speed = READ_ONCE(job->speed);
+
+	if (!speed)
+		return max;
+	return rounddown_pow_of_two(clamp_t(u64, speed / 10, 64 << 10, max));
 }
 
 void vs_job_progress(struct vs_job *job, u64 done_delta)
@@ -311,8 +331,7 @@ static bool vs_job_wait_finalize(struct vs_job *job)
 	while (!job->finalize_requested && !job->cancel_requested) {
 		job->busy = false;
 		mutex_unlock(&job->lock);
-		wait_event(job->wait, READ_ONCE(job->finalize_requested) ||
-				      READ_ONCE(job->cancel_requested));
+		wait_event(job->wait, vs_job_may_finalize(job));
 		mutex_lock(&job->lock);
 	}
 	return !job->cancel_requested;

@@ -94,6 +94,12 @@ struct vs_job {
  * Returns 0 to go on or -ECANCELED.
  */
 int vs_job_checkpoint(struct vs_job *job, u64 bytes);
+/*
+ * The bytes one step should copy, a power of two of at most MAX (one):
+ * under a speed limit a tenth of a second's worth, so the rate stays
+ * even, and at least 64 KiB.
+ */
+u64 vs_job_step(struct vs_job *job, u64 max);
 /* Progress as QEMU reports it. */
 void vs_job_progress(struct vs_job *job, u64 done_delta);
 void vs_job_set_len(struct vs_job *job, u64 len);
@@ -131,6 +137,7 @@ enum vs_job_verb {
 	VS_JOB_VERB_FINALIZE,
 	VS_JOB_VERB_DISMISS,
 };
+
 int vs_job_verb(struct vs_job *job, enum vs_job_verb verb, u64 speed,
 		const char *error, struct netlink_ext_ack *extack);
 void vs_jobs_exit(void);

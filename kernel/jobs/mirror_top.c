@@ -63,7 +63,6 @@ void vs_dirty_mark(struct vs_dirty *d, sector_t sector, unsigned int sectors)
 		last = d->nr - 1;
 	for (; first <= last; first++)
 		set_bit(first, d->bits);
-	wake_up_all(d->wait);
 }
 
 static struct vs_dirty *mt_tracker_find(const char *filter)
@@ -88,7 +87,7 @@ static void mt_dirty_put(struct vs_dirty *d)
 static struct mt_target *mt_get(const char *filter);
 
 struct vs_dirty *vs_dirty_track(const char *filter, u64 size, u32 shift,
-				wait_queue_head_t *wait, const char **error)
+				const char **error)
 {
 	struct vs_dirty *d;
 	struct mt_target *mt;
@@ -99,7 +98,6 @@ struct vs_dirty *vs_dirty_track(const char *filter, u64 size, u32 shift,
 		return ERR_PTR(-ENOMEM);
 	d->nr = DIV_ROUND_UP_ULL(size, 1ULL << shift);
 	d->shift = shift;
-	d->wait = wait;
 	refcount_set(&d->refs, 1);
 	strscpy(d->filter, filter, sizeof(d->filter));
 	d->bits = bitmap_zalloc(d->nr, GFP_KERNEL);
@@ -494,11 +492,7 @@ static int mt_block_status(struct vs_node *node, u64 offset, u64 length,
 {
 	struct mt_target *mt = container_of(node, struct mt_target, node);
 
-	ext->length = length;
-	ext->flags = VS_EXT_BELOW;
-	ext->below_dev = mt_child_bdev(mt)->bd_dev;
-	ext->below_offset = offset;
-	return 0;
+	return vs_extent_below(ext, mt_child_bdev(mt)->bd_dev, offset, length);
 }
 
 static const struct vs_node_ops mt_node_ops = {

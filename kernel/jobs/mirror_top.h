@@ -19,15 +19,16 @@ struct vs_dirty {
 	unsigned long *bits;		/* one per 1 << shift bytes */
 	u64 nr;
 	u32 shift;
-	wait_queue_head_t *wait;	/* woken when a bit is set */
 };
 
 /*
  * Start tracking the writes through the filter node FILTER (the device is
  * SIZE bytes) in a bitmap of (1 << SHIFT)-byte ranges, all set at first.
+ * Filter instances may outlive the job's interest (a reload under way):
+ * the bitmap is refcounted and wakes nobody; the job polls it.
  */
 struct vs_dirty *vs_dirty_track(const char *filter, u64 size, u32 shift,
-				wait_queue_head_t *wait, const char **error);
+				const char **error);
 void vs_dirty_untrack(struct vs_dirty *d);
 void vs_dirty_mark(struct vs_dirty *d, sector_t sector, unsigned int sectors);
 

@@ -11,7 +11,6 @@
  * the job and, at finalize, rewrites the header and reloads the chain.
  */
 #include <linux/delay.h>
-#include <linux/log2.h>
 #include <linux/slab.h>
 
 #include "job.h"
@@ -88,17 +87,6 @@ out:
 	return ret;
 }
 
-static u64 vs_stream_step(struct vs_job *job)
-{
-	u64 speed = READ_ONCE(job->speed);
-
-	/* small steps under a small limit, so the rate stays even */
-	if (!speed)
-		return VS_STREAM_STEP;
-	return rounddown_pow_of_two(clamp_t(u64, speed / 10, 64 << 10,
-					    VS_STREAM_STEP));
-}
-
 static int vs_stream_run(struct vs_job *job)
 {
 	struct vs_stream *st = job->private;
@@ -107,7 +95,7 @@ static int vs_stream_run(struct vs_job *job)
 
 	while (offset < st->size) {
 		/* a step starts on its own boundary: one populate each */
-		u64 step = vs_stream_step(job);
+		u64 step = vs_job_step(job, VS_STREAM_STEP);
 		u64 len = min(step - (offset & (step - 1)), st->size - offset);
 		struct vs_node *filter;
 		int operation = 0;

@@ -747,7 +747,8 @@ int qcow2_set_backing(const void *buf, void *out, u32 len,
 		return ret;
 	if (name_len > len - pos)
 		return -ENOSPC;
-	memcpy((u8 *)out + pos, name, name_len);
+	if (name_len)
+		memcpy((u8 *)out + pos, name, name_len);
 	put_unaligned_be64(name_len ? pos : 0,
 			   (u8 *)out + QCOW2_HOFF_BACKING_OFFSET);
 	put_unaligned_be32(name_len, (u8 *)out + QCOW2_HOFF_BACKING_SIZE);
