@@ -55,9 +55,9 @@ expect_error "speed 'fast'" job set-speed nope fast
 job_chain "$D/a" 64M 62M
 q_open vm1 "$D/a/top.qcow2"
 refs0=$(cat /sys/module/vstorage/refcnt)
-# slow (256K/s): the checks before the speed measurements must not see
+# slow (128K/s): the checks before the speed measurements must not see
 # it finish, however slow the VM
-vstoragectl job start stream node=vm1 job-id=s1 speed=256K auto-finalize=off \
+vstoragectl job start stream node=vm1 job-id=s1 speed=128K auto-finalize=off \
 	auto-dismiss=off >/dev/null || fail "job start s1"
 wait_offset s1 $((1 * M))
 [ "$(job_field s1 state)" = running ] || fail "s1 is $(job_field s1 state), not running"
@@ -82,7 +82,7 @@ rmmod vstorage 2>"$D/rmmod.err" && fail "rmmod vstorage succeeded with a job run
 info "rmmod refused: $(cat "$D/rmmod.err")"
 [ "$(job_field s1 state)" = running ] || fail "s1 is $(job_field s1 state) after rmmod"
 
-# rate NAME: bytes per second the job copies, over 8 seconds; the
+# rate NAME: bytes per second the job copies, over 12 seconds; the
 # offset is read without python, so that the time of a reading is known
 # to a few milliseconds (the middle of the command that asked)
 offset_now() {
@@ -93,7 +93,7 @@ rate() {
 	a1=$EPOCHREALTIME
 	o1=$(offset_now "$1")
 	b1=$EPOCHREALTIME
-	sleep 8
+	sleep 12
 	a2=$EPOCHREALTIME
 	o2=$(offset_now "$1")
 	b2=$EPOCHREALTIME
@@ -113,12 +113,13 @@ speed_ok() {
 	done
 	fail "job $1 copies $r bytes/s, more than 10% below its speed $2, three times"
 }
-# speeds a loaded 2-CPU host sustains (the limit is an upper bound)
-speed_ok s1 $((256 * 1024))
-vstoragectl job set-speed s1 512K || fail "set-speed 512K"
-[ "$(job_field s1 speed)" = $((512 * 1024)) ] || fail "set-speed: speed is $(job_field s1 speed)"
+# speeds a loaded 2-CPU host sustains under TCG (at 512K/s a copy
+# through copy-on-read may not keep up there; the limit is an upper bound)
+speed_ok s1 $((128 * 1024))
+vstoragectl job set-speed s1 256K || fail "set-speed 256K"
+[ "$(job_field s1 speed)" = $((256 * 1024)) ] || fail "set-speed: speed is $(job_field s1 speed)"
 sleep 1
-speed_ok s1 $((512 * 1024))
+speed_ok s1 $((256 * 1024))
 
 vstoragectl job pause s1 || fail "pause"
 wait_job_state s1 paused
