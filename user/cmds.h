@@ -9,7 +9,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdbool.h>
 #include <stdio.h>
+
+#include <linux/vstorage.h>
 
 void usage_main(FILE *f);
 void usage_node(FILE *f);
@@ -163,5 +166,41 @@ struct vs_nl;
  */
 int vs_node_dump(struct vs_nl *nl, struct vs_node **out, size_t *nr);
 void vs_node_dump_free(struct vs_node *v, size_t nr);
+
+#include "table.h"
+
+/* The backing chain below a node (node del, block jobs). */
+#define VS_CHAIN_MAX	64
+struct vs_chain_link {
+	char node[VSTORAGE_NODE_NAME_MAX + 1];
+	char dm_name[VS_DM_NAME_LEN];
+};
+
+/*
+ * The backing nodes below node NAME, top-down, as far as the kernel names
+ * them ("backing" children that are nodes). Returns how many.
+ */
+size_t vs_backing_chain(const char *name, struct vs_chain_link *chain,
+			size_t max);
+/*
+ * Removes the automatic backing nodes (UUID VSTORAGE-auto-<dm-name>) of
+ * CHAIN, top-down, while nothing holds them open; NAME is the node they
+ * were removed for, in errors. 0, or -1 with the error printed.
+ */
+int vs_remove_auto_chain(const char *name, const struct vs_chain_link *chain,
+			 size_t nr);
+
+/* node resize NAME to SIZE bytes: EXIT_OK or EXIT_ERR (printed). */
+int vs_node_resize(const char *name, uint64_t size);
+/*
+ * node insert-filter NAME DRIVER node-name=F ... and node remove-filter F
+ * without the checks of the command line (block jobs use them for their
+ * own filters): EXIT_OK or EXIT_ERR (printed).
+ */
+int vs_node_insert_filter(const char *name, int argc, char **argv);
+int vs_node_remove_filter(const char *name);
+
+void usage_job(FILE *f);
+int cmd_job(int argc, char **argv);
 
 #endif /* VS_CMDS_H */

@@ -551,7 +551,13 @@ int vs_dm_reload(const char *name, const char *dev, const char *target,
 
 int vs_dm_holders(uint32_t major, uint32_t minor, char *first, size_t len)
 {
-	char path[128], buf[VS_DM_NAME_LEN + 1];
+	return vs_dm_holders_except(major, minor, NULL, first, len);
+}
+
+int vs_dm_holders_except(uint32_t major, uint32_t minor, const char *skip,
+			 char *first, size_t len)
+{
+	char path[128], buf[VS_DM_NAME_LEN + 1], name[300];
 	struct dirent *de;
 	int nr = 0;
 	DIR *dir;
@@ -568,20 +574,22 @@ int vs_dm_holders(uint32_t major, uint32_t minor, char *first, size_t len)
 
 		if (de->d_name[0] == '.')
 			continue;
-		if (!nr++ && len) {
-			/* a dm holder's name, else the kernel's (dm-3, md0) */
-			snprintf(first, len, "%s", de->d_name);
-			snprintf(path, sizeof(path), "/sys/block/%.64s/dm/name",
-				 de->d_name);
-			f = fopen(path, "r");
-			if (f) {
-				if (fgets(buf, sizeof(buf), f)) {
-					buf[strcspn(buf, "\n")] = '\0';
-					snprintf(first, len, "%s", buf);
-				}
-				fclose(f);
+		/* a dm holder's name, else the kernel's (dm-3, md0) */
+		snprintf(name, sizeof(name), "%s", de->d_name);
+		snprintf(path, sizeof(path), "/sys/block/%.64s/dm/name",
+			 de->d_name);
+		f = fopen(path, "r");
+		if (f) {
+			if (fgets(buf, sizeof(buf), f)) {
+				buf[strcspn(buf, "\n")] = '\0';
+				snprintf(name, sizeof(name), "%s", buf);
 			}
+			fclose(f);
 		}
+		if (skip && !strcmp(name, skip))
+			continue;
+		if (!nr++ && len)
+			snprintf(first, len, "%s", name);
 	}
 	closedir(dir);
 	return nr;

@@ -100,6 +100,9 @@ int vs_dm_resume(const char *name, const char *dev, const char *target,
  * count or a negative errno.
  */
 int vs_dm_holders(uint32_t major, uint32_t minor, char *first, size_t len);
+/* The same, not counting the device-mapper device named SKIP. */
+int vs_dm_holders_except(uint32_t major, uint32_t minor, const char *skip,
+			 char *first, size_t len);
 
 /* libdevmapper's last error message, for reports when errno is 0. */
 const char *vs_dm_last_error(void);

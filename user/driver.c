@@ -19,12 +19,12 @@ static const char *const child_props[] = {
 	"cache.direct", "cache.no-flush", "cache.writeback", "locking",
 };
 
-/* Add throttle, copy-on-read here. */
 const struct vs_driver *const vs_drivers[] = {
 	&vs_driver_raw,
 	&vs_driver_qcow2,
 	&vs_driver_throttle,
 	&vs_driver_cor,
+	&vs_driver_mirror,
 	NULL,
 };
 
@@ -95,7 +95,8 @@ const char *vs_driver_names(char *buf, size_t len)
 
 	buf[0] = '\0';
 	for (d = vs_drivers; *d; d++)
-		append(buf, len, (*d)->name);
+		if (!(*d)->internal)
+			append(buf, len, (*d)->name);
 	return buf;
 }
 

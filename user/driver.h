@@ -122,6 +122,7 @@ struct vs_driver {
 	const char *target;		/* "vstorage-raw" */
 	bool has_image;			/* takes cache.* and locking */
 	bool filter;			/* node insert-filter may insert it */
+	bool internal;			/* made by block jobs only: not for node add */
 	const struct vs_prop_desc *props;	/* driver's own, {NULL} ends */
 	size_t priv_size;
 	int (*parse)(struct vs_add_ctx *ctx);	/* 0 or -1 (error printed) */
@@ -134,6 +135,7 @@ extern const struct vs_driver vs_driver_raw;
 extern const struct vs_driver vs_driver_qcow2;
 extern const struct vs_driver vs_driver_throttle;
 extern const struct vs_driver vs_driver_cor;
+extern const struct vs_driver vs_driver_mirror;
 extern const struct vs_driver *const vs_drivers[];
 
 const struct vs_driver *vs_driver_find(const char *name);

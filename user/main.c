@@ -27,7 +27,7 @@ void usage_main(FILE *f)
 {
 	fprintf(f,
 		"Usage: vstoragectl [OPTIONS] OBJECT { COMMAND | help }\n"
-		"where  OBJECT := { node | throttle-group | graph | export | monitor }\n"
+		"where  OBJECT := { node | throttle-group | graph | job | export | monitor }\n"
 		"       OPTIONS := { -j[son] | -p[retty] | -h[elp] | -V[ersion] }\n"
 		"\n");
 	usage_node(f);
@@ -35,6 +35,8 @@ void usage_main(FILE *f)
 	usage_tgroup(f);
 	fputc('\n', f);
 	usage_graph(f);
+	fputc('\n', f);
+	usage_job(f);
 	fputc('\n', f);
 	usage_export(f);
 	fputc('\n', f);
@@ -94,6 +96,8 @@ int main(int argc, char **argv)
 		ret = cmd_tgroup(argc - 1, argv + 1);
 	} else if (!strcmp(obj, "graph")) {
 		ret = cmd_graph(argc - 1, argv + 1);
+	} else if (!strcmp(obj, "job")) {
+		ret = cmd_job(argc - 1, argv + 1);
 	} else if (!strcmp(obj, "export")) {
 		ret = cmd_export(argc - 1, argv + 1);
 	} else if (!strcmp(obj, "monitor")) {

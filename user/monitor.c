@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * `vstoragectl monitor`: one line per event of the "events" multicast
- * group until SIGINT/SIGTERM. Human: "EVENT" then a node table row;
- * JSON: {"event": "new"|"change"|"del", "node": {node object}} per line.
+ * group until SIGINT/SIGTERM. Human: "EVENT" then a node table row, or a
+ * job's id, type and state; JSON: {"event": "new"|"change"|"del", "node":
+ * {node object}} or {"event": "job-status"|"job-ready"|"job-pending"|
+ * "job-completed"|"job-cancelled"|"job-io-error", "job": {job object}}
+ * per line.
  */
 #include <errno.h>
 #include <poll.h>
@@ -15,6 +18,7 @@
 #include <netlink/socket.h>
 
 #include "cmds.h"
+#include "job.h"
 #include "nl.h"
 #include "node.h"
 #include "output.h"
@@ -57,6 +61,8 @@ static int event_cb(const struct nlmsghdr *nlh, void *arg)
 
 	if (nlh->nlmsg_len < NLMSG_LENGTH(GENL_HDRLEN))
 		return 0;
+	if (!vs_job_event_print(nlh))
+		return 0;
 	ev = event_name(g->cmd);
 	if (!ev)
 		return 0;	/* not an event we know */
@@ -75,9 +81,8 @@ static int event_cb(const struct nlmsghdr *nlh, void *arg)
 
 int cmd_monitor(int argc, char **argv)
 {
-	struct sigaction sa = { .sa_handler = on_signal };
 	struct vs_node_cols cols;
-	sigset_t block, orig;
+	sigset_t orig;
 	struct vs_nl nl;
 	int ret = EXIT_ERR;
 
@@ -94,16 +99,7 @@ int cmd_monitor(int argc, char **argv)
 	if (vs_nl_join(&nl, VSTORAGE_GENL_MCGRP_EVENTS))
 		goto out;
 
-	/* Signals only interrupt ppoll(), so none is lost between the
-	 * check of 'stop' and the wait.
-	 */
-	sigemptyset(&block);
-	sigaddset(&block, SIGINT);
-	sigaddset(&block, SIGTERM);
-	sigprocmask(SIG_BLOCK, &block, &orig);
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
+	catch_stop_signals(on_signal, &orig);
 
 	vs_node_cols_init(&cols);
 	cols.name = 16;

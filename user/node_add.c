@@ -519,6 +519,11 @@ int cmd_node_add(int argc, char **argv)
 		usage_node(stdout);
 		return EXIT_OK;
 	}
+	if (vs_driver_find(argv[0]) && vs_driver_find(argv[0])->internal) {
+		pr_err("driver '%s' is made by block jobs only (see vstoragectl job help)",
+		       argv[0]);
+		return EXIT_ERR;
+	}
 	if (vs_add_prepare(&j, argc, argv))
 		goto out;
 

@@ -15,6 +15,7 @@
 #include "cmds.h"
 #include "dm.h"
 #include "driver.h"
+#include "job.h"
 #include "nl.h"
 #include "node.h"
 #include "output.h"
@@ -44,6 +45,8 @@ void usage_node(FILE *f)
 		"       vstoragectl node help\n"
 		"DRIVER := { %s }\n", vs_driver_names(names, sizeof(names)));
 	for (d = vs_drivers; *d; d++) {
+		if ((*d)->internal)
+			continue;
 		fprintf(f, "%s properties:", (*d)->name);
 		for (p = (*d)->props; p->name; p++)
 			fprintf(f, " %s=%s", p->name, p->arg);
@@ -53,10 +56,13 @@ void usage_node(FILE *f)
 	fprintf(f, "BYTES: a number with an optional suffix k, M, G, T, P or E (powers of 1024)\n");
 }
 
-/* "no node named 'X'" or the kernel's own words. */
+/*
+ * "no node named 'X'" (the kernel's message for a missing node names no
+ * node), else the kernel's own words.
+ */
 static void node_perror(const struct vs_nl *nl, const char *name, int ret)
 {
-	if (ret == -ENOENT && !nl->extack[0])
+	if (ret == -ENOENT)
 		pr_err("no node named '%s'", name);
 	else
 		vs_nl_perror(nl, "cannot get node '%s'", name);
@@ -307,8 +313,14 @@ static int node_dm_name(const char *name, char *buf, size_t len,
 		if (!vs_node_stack(&n, &st)) {
 			if (st.moved)
 				snprintf(holder, hlen, "%s", st.holder.name);
-			/* a filter inside another node's disk */
-			if (!strncmp(st.top.uuid, prefix, sizeof(prefix) - 1) &&
+			/*
+			 * a filter inside another node's disk; a format node
+			 * on the disk's own device (an active commit's base)
+			 * is the disk now
+			 */
+			if ((st.moved || !vs_driver_find(n.driver) ||
+			     vs_driver_find(n.driver)->filter) &&
+			    !strncmp(st.top.uuid, prefix, sizeof(prefix) - 1) &&
 			    strncmp(st.top.uuid, auto_prefix,
 				    sizeof(auto_prefix) - 1) &&
 			    strcmp(st.top.uuid + sizeof(prefix) - 1, name)) {
@@ -339,21 +351,10 @@ static int node_dm_name(const char *name, char *buf, size_t len,
 	return 0;
 }
 
-/* The backing chain that node del may take down with a node. */
-#define CHAIN_MAX	64
 #define IDLE_TRIES	10
 #define IDLE_WAIT_MS	20
 
-struct chain_link {
-	char node[VSTORAGE_NODE_NAME_MAX + 1];
-	char dm_name[VS_DM_NAME_LEN];
-};
-
-/*
- * The backing nodes below node NAME, top-down, as far as the kernel names
- * them ("backing" children that are nodes). Returns how many.
- */
-static size_t backing_chain(const char *name, struct chain_link *chain,
+size_t vs_backing_chain(const char *name, struct vs_chain_link *chain,
 			    size_t max)
 {
 	const char *cur = name, *why;
@@ -389,12 +390,7 @@ static size_t backing_chain(const char *name, struct chain_link *chain,
 	return nr;
 }
 
-/*
- * Removes the automatic backing nodes (UUID VSTORAGE-auto-<dm-name>) of a
- * removed node, top-down, while nothing holds them open. Returns 0, or -1
- * with the error printed.
- */
-static int remove_auto_chain(const char *name, const struct chain_link *chain,
+int vs_remove_auto_chain(const char *name, const struct vs_chain_link *chain,
 			     size_t nr)
 {
 	static const char prefix[] = VS_DM_UUID_AUTO_PREFIX;
@@ -437,12 +433,12 @@ static int node_del(const char *name)
 	static const char prefix[] = VSTORAGE_DM_UUID_PREFIX;
 	char dm_name[VS_DM_NAME_LEN], holder[VS_DM_NAME_LEN];
 	char hidden[VS_STACK_DEPTH_MAX][VS_DM_NAME_LEN];
-	struct chain_link chain[CHAIN_MAX];
+	struct vs_chain_link chain[VS_CHAIN_MAX];
 	struct vs_dm_info info;
 	size_t nr_chain, i, nr_hidden;
 	int ret;
 
-	if (check_name_arg(name))
+	if (check_name_arg(name) || vs_job_check_free(name))
 		return EXIT_ERR;
 	if (node_dm_name(name, dm_name, sizeof(dm_name), holder,
 			 sizeof(holder)))
@@ -468,7 +464,11 @@ static int node_del(const char *name)
 		return EXIT_ERR;
 	}
 
-	nr_chain = backing_chain(name, chain, CHAIN_MAX);
+	nr_chain = vs_backing_chain(name, chain, VS_CHAIN_MAX);
+	/* a job below would lose its node, or hold it and be left behind */
+	for (i = 0; i < nr_chain; i++)
+		if (vs_job_check_free(chain[i].node))
+			return EXIT_ERR;
 	nr_hidden = vs_stack_hidden(dm_name, hidden, VS_STACK_DEPTH_MAX);
 	ret = vs_dm_remove(dm_name);
 	if (ret == -EBUSY) {
@@ -494,7 +494,7 @@ static int node_del(const char *name)
 			return EXIT_ERR;
 		}
 	}
-	return remove_auto_chain(name, chain, nr_chain) ? EXIT_ERR : EXIT_OK;
+	return vs_remove_auto_chain(name, chain, nr_chain) ? EXIT_ERR : EXIT_OK;
 }
 
 /*
@@ -503,16 +503,8 @@ static int node_del(const char *name)
  */
 static int node_resize(const char *name, const char *size_arg)
 {
-	char err[1024], msg[64], dev[32];
-	char *target = NULL, *params = NULL;
-	struct vs_node_stack st;
-	struct vs_dm_info info;
-	const char *dm_name;
 	const char *why;
-	struct vs_node n;
-	struct vs_nl nl;
 	uint64_t size;
-	int ret;
 
 	if (check_name_arg(name))
 		return EXIT_ERR;
@@ -524,6 +516,20 @@ static int node_resize(const char *name, const char *size_arg)
 		pr_err("size '%s': must be a positive multiple of 512", size_arg);
 		return EXIT_ERR;
 	}
+	return vs_node_resize(name, size);
+}
+
+int vs_node_resize(const char *name, uint64_t size)
+{
+	char err[1024], msg[64], dev[32];
+	char *target = NULL, *params = NULL;
+	struct vs_node_stack st;
+	struct vs_dm_info info;
+	const char *dm_name;
+	struct vs_node n;
+	struct vs_nl nl;
+	int ret;
+
 	if (node_open_get(&nl, name, &n))
 		return EXIT_ERR;
 	vs_nl_close(&nl);

@@ -35,6 +35,7 @@
 #include "cmds.h"
 #include "dm.h"
 #include "driver.h"
+#include "job.h"
 #include "nl.h"
 #include "node.h"
 #include "node_add.h"
@@ -385,7 +386,7 @@ free:
 	return ret;
 }
 
-static int node_insert_filter(const char *name, int argc, char **argv)
+int vs_node_insert_filter(const char *name, int argc, char **argv)
 {
 	struct insert ins;
 	struct layer node = { 0 }, parent = { 0 };
@@ -510,7 +511,7 @@ out:
 	return ret;
 }
 
-static int node_remove_filter(const char *name)
+int vs_node_remove_filter(const char *name)
 {
 	struct layer x = { 0 }, child = { 0 }, parent = { 0 };
 	const struct vs_driver *drv;
@@ -608,15 +609,28 @@ size_t vs_stack_hidden(const char *top, char names[][VS_DM_NAME_LEN],
 	return nr;
 }
 
+/* The filters block jobs insert are theirs only. */
+static int check_driver_public(const char *name)
+{
+	const struct vs_driver *drv = vs_driver_find(name);
+
+	if (drv && drv->internal) {
+		pr_err("driver '%s' is inserted by block jobs only (see vstoragectl job help)",
+		       name);
+		return -1;
+	}
+	return 0;
+}
+
 int cmd_node_insert_filter(int argc, char **argv)
 {
 	if (argc < 1)
 		return usage_err("node help", "node insert-filter: missing NAME");
 	if (argc < 2)
 		return usage_err("node help", "node insert-filter: missing DRIVER");
-	if (check_name_arg(argv[0]))
+	if (check_name_arg(argv[0]) || check_driver_public(argv[1]))
 		return EXIT_ERR;
-	return node_insert_filter(argv[0], argc - 1, argv + 1);
+	return vs_node_insert_filter(argv[0], argc - 1, argv + 1);
 }
 
 int cmd_node_remove_filter(int argc, char **argv)
@@ -626,7 +640,7 @@ int cmd_node_remove_filter(int argc, char **argv)
 				 "node remove-filter: unexpected argument '%s'" :
 				 "node remove-filter: missing NAME%s",
 				 argc ? argv[1] : "");
-	if (check_name_arg(argv[0]))
+	if (check_name_arg(argv[0]) || vs_job_check_free(argv[0]))
 		return EXIT_ERR;
-	return node_remove_filter(argv[0]);
+	return vs_node_remove_filter(argv[0]);
 }

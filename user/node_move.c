@@ -43,6 +43,7 @@
 #include "cmds.h"
 #include "dm.h"
 #include "driver.h"
+#include "job.h"
 #include "nl.h"
 #include "node.h"
 #include "parse.h"
@@ -670,6 +671,8 @@ int cmd_node_move(int argc, char **argv)
 		}
 		new = argv[i] + 8;
 	}
+	if (vs_job_check_free(argv[0]))
+		return EXIT_ERR;
 	return vs_node_move(&(struct vs_move_req){ .name = argv[0],
 						   .dm_name = new });
 }

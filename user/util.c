@@ -23,6 +23,20 @@ void block_term_signals(sigset_t *old)
 	sigprocmask(SIG_BLOCK, &block, old);
 }
 
+void catch_stop_signals(void (*handler)(int), sigset_t *old)
+{
+	struct sigaction sa = { .sa_handler = handler };
+	sigset_t block;
+
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	sigprocmask(SIG_BLOCK, &block, old);
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
 void pr_err(const char *fmt, ...)
 {
 	va_list ap;

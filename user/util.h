@@ -32,6 +32,14 @@ extern const char *pr_err_context;
 void block_term_signals(sigset_t *old);
 
 /*
+ * For loops that wait in ppoll() with the old mask until SIGINT or
+ * SIGTERM: blocks both (the old mask into *old) and installs handler, so
+ * that a signal only interrupts ppoll() and none is lost between the
+ * loop's check and the wait.
+ */
+void catch_stop_signals(void (*handler)(int), sigset_t *old);
+
+/*
  * Bad usage: prints "Error: <message> (see 'vstoragectl <help>')" on stderr
  * and returns EXIT_USAGE.
  */

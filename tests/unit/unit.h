@@ -15,6 +15,7 @@ void check_str(const char *name, const char *got, const char *want);
 char *output_run(bool json, void (*fn)(void));
 
 void test_dm_table(void);
+void test_job(void);
 void test_jsonparse(void);
 void test_kmsg(void);
 void test_map(void);

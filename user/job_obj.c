@@ -1,0 +1,478 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The job object: QEMU's names, parsing from the VSTORAGE_A_JOB nest,
+ * printing, job start's arguments and job wait's progress line. No I/O:
+ * unit-tested in tests/unit/test-job.c.
+ *
+ * JSON object (keys in this order): id, type, node, base (null when none),
+ * filter (null when none), state, offset, len, speed, on-error,
+ * auto-finalize, auto-dismiss, busy, paused, active, error (null unless
+ * it failed); job-io-error events add operation and action.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <netlink/attr.h>
+#include <netlink/genl/genl.h>
+
+#include "job.h"
+#include "nl.h"
+#include "output.h"
+#include "parse.h"
+#include "util.h"
+
+/* the longest key is "auto-finalize" */
+#define KEY_MAX	32
+
+static const char *const state_names[__VSTORAGE_JOB_S_MAX] = {
+	[VSTORAGE_JOB_S_UNDEFINED]	= "undefined",
+	[VSTORAGE_JOB_S_CREATED]	= "created",
+	[VSTORAGE_JOB_S_RUNNING]	= "running",
+	[VSTORAGE_JOB_S_PAUSED]		= "paused",
+	[VSTORAGE_JOB_S_READY]		= "ready",
+	[VSTORAGE_JOB_S_STANDBY]	= "standby",
+	[VSTORAGE_JOB_S_WAITING]	= "waiting",
+	[VSTORAGE_JOB_S_PENDING]	= "pending",
+	[VSTORAGE_JOB_S_ABORTING]	= "aborting",
+	[VSTORAGE_JOB_S_CONCLUDED]	= "concluded",
+	[VSTORAGE_JOB_S_NULL]		= "null",
+};
+
+static const char *const on_error_names[__VSTORAGE_JOB_ON_ERROR_MAX] = {
+	[VSTORAGE_JOB_ON_ERROR_REPORT]	= "report",
+	[VSTORAGE_JOB_ON_ERROR_IGNORE]	= "ignore",
+	[VSTORAGE_JOB_ON_ERROR_ENOSPC]	= "enospc",
+	[VSTORAGE_JOB_ON_ERROR_STOP]	= "stop",
+};
+
+static const char *const action_names[] = {
+	[VSTORAGE_JOB_ACTION_IGNORE]	= "ignore",
+	[VSTORAGE_JOB_ACTION_REPORT]	= "report",
+	[VSTORAGE_JOB_ACTION_STOP]	= "stop",
+};
+
+const char *vs_job_state_name(uint32_t state)
+{
+	return state < ARRAY_SIZE(state_names) ? state_names[state] : "unknown";
+}
+
+const char *vs_job_on_error_name(uint32_t on_error)
+{
+	return on_error < ARRAY_SIZE(on_error_names) ?
+	       on_error_names[on_error] : "unknown";
+}
+
+const char *vs_job_action_name(uint32_t action)
+{
+	return action < ARRAY_SIZE(action_names) ? action_names[action] :
+						   "unknown";
+}
+
+int vs_job_on_error_parse(const char *s, uint32_t *out)
+{
+	uint32_t i;
+
+	for (i = 0; i < ARRAY_SIZE(on_error_names); i++) {
+		if (!strcmp(s, on_error_names[i])) {
+			*out = i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+const char *vs_job_event_name(uint8_t cmd)
+{
+	switch (cmd) {
+	case VSTORAGE_CMD_JOB_STATUS:
+		return "job-status";
+	case VSTORAGE_CMD_JOB_READY:
+		return "job-ready";
+	case VSTORAGE_CMD_JOB_PENDING:
+		return "job-pending";
+	case VSTORAGE_CMD_JOB_COMPLETED:
+		return "job-completed";
+	case VSTORAGE_CMD_JOB_CANCELLED:
+		return "job-cancelled";
+	case VSTORAGE_CMD_JOB_IO_ERROR:
+		return "job-io-error";
+	default:
+		return NULL;
+	}
+}
+
+bool vs_job_state_final(uint32_t state)
+{
+	return state == VSTORAGE_JOB_S_CONCLUDED || state == VSTORAGE_JOB_S_NULL;
+}
+
+/* ---- parsing ---- */
+
+static int get_uint(const struct nlattr *a, size_t size, uint64_t *v)
+{
+	if ((size_t)nla_len(a) != size)
+		return -EBADMSG;
+	switch (size) {
+	case 1:
+		*v = nla_get_u8((struct nlattr *)a);
+		break;
+	case 4:
+		*v = nla_get_u32((struct nlattr *)a);
+		break;
+	default:
+		*v = nla_get_u64((struct nlattr *)a);
+		break;
+	}
+	return 0;
+}
+
+static int parse_attr(const struct nlattr *a, struct vs_job *j)
+{
+	uint64_t v = 0;
+	int ret = 0;
+
+	switch (nla_type(a)) {
+	case VSTORAGE_JOB_ID:
+		vs_nla_strcpy(j->id, sizeof(j->id), a);
+		return 0;
+	case VSTORAGE_JOB_TYPE:
+		vs_nla_strcpy(j->type, sizeof(j->type), a);
+		return 0;
+	case VSTORAGE_JOB_NODE:
+		vs_nla_strcpy(j->node, sizeof(j->node), a);
+		return 0;
+	case VSTORAGE_JOB_BASE:
+		vs_nla_strcpy(j->base, sizeof(j->base), a);
+		return 0;
+	case VSTORAGE_JOB_FILTER:
+		vs_nla_strcpy(j->filter, sizeof(j->filter), a);
+		return 0;
+	case VSTORAGE_JOB_ERROR:
+		vs_nla_strcpy(j->error, sizeof(j->error), a);
+		j->has_error = true;
+		return 0;
+	case VSTORAGE_JOB_STATE:
+		ret = get_uint(a, 4, &v);
+		j->state = (uint32_t)v;
+		break;
+	case VSTORAGE_JOB_ON_ERROR:
+		ret = get_uint(a, 4, &v);
+		j->on_error = (uint32_t)v;
+		break;
+	case VSTORAGE_JOB_OPERATION:
+		ret = get_uint(a, 4, &v);
+		j->operation = (uint32_t)v;
+		j->has_io = true;
+		break;
+	case VSTORAGE_JOB_ACTION:
+		ret = get_uint(a, 4, &v);
+		j->action = (uint32_t)v;
+		j->has_io = true;
+		break;
+	case VSTORAGE_JOB_OFFSET:
+		ret = get_uint(a, 8, &j->offset);
+		break;
+	case VSTORAGE_JOB_LEN:
+		ret = get_uint(a, 8, &j->len);
+		break;
+	case VSTORAGE_JOB_SPEED:
+		ret = get_uint(a, 8, &j->speed);
+		break;
+	case VSTORAGE_JOB_AUTO_FINALIZE:
+		ret = get_uint(a, 1, &v);
+		j->auto_finalize = v;
+		break;
+	case VSTORAGE_JOB_AUTO_DISMISS:
+		ret = get_uint(a, 1, &v);
+		j->auto_dismiss = v;
+		break;
+	case VSTORAGE_JOB_BUSY:
+		ret = get_uint(a, 1, &v);
+		j->busy = v;
+		break;
+	case VSTORAGE_JOB_PAUSED:
+		ret = get_uint(a, 1, &v);
+		j->paused = v;
+		break;
+	case VSTORAGE_JOB_ACTIVE:
+		ret = get_uint(a, 1, &v);
+		j->active = v;
+		break;
+	case VSTORAGE_JOB_CANCELLED:
+		ret = get_uint(a, 1, &v);
+		j->cancelled = v;
+		break;
+	case VSTORAGE_JOB_PIVOTED:
+		ret = get_uint(a, 1, &v);
+		j->pivoted = v;
+		break;
+	default:
+		break;		/* padding, or newer than us */
+	}
+	return ret;
+}
+
+int vs_job_parse(const struct nlmsghdr *nlh, struct vs_job *j)
+{
+	struct genlmsghdr *gh = nlmsg_data(nlh);
+	const struct nlattr *a, *nest = NULL, *b;
+	int rem;
+
+	memset(j, 0, sizeof(*j));
+	if (nlh->nlmsg_len < NLMSG_LENGTH(GENL_HDRLEN))
+		return -EBADMSG;
+	nla_for_each_attr(a, genlmsg_attrdata(gh, 0), genlmsg_attrlen(gh, 0), rem)
+		if (nla_type(a) == VSTORAGE_A_JOB)
+			nest = a;
+	if (!nest)
+		return -EBADMSG;
+	nla_for_each_nested(b, nest, rem)
+		if (parse_attr(b, j))
+			return -EBADMSG;
+	return j->id[0] ? 0 : -EBADMSG;
+}
+
+/* ---- printing ---- */
+
+void vs_job_print_header(void)
+{
+	print_fp("%-16s %-7s %-16s %-10s %17s %10s\n", "ID", "TYPE", "NODE",
+		 "STATE", "PROGRESS", "SPEED");
+}
+
+/* "1.0G/2.0G (50%)" */
+static void progress_text(const struct vs_job *j, char *buf, size_t len)
+{
+	char done[16], total[16];
+
+	format_size(j->offset, done, sizeof(done));
+	format_size(j->len, total, sizeof(total));
+	snprintf(buf, len, "%s/%s (%u%%)", done, total,
+		 j->len ? (unsigned int)(j->offset * 100 / j->len) : 0);
+}
+
+static void print_row(const struct vs_job *j)
+{
+	char prog[48], speed[16] = "unlimited";
+
+	progress_text(j, prog, sizeof(prog));
+	if (j->speed) {
+		format_size(j->speed, speed, sizeof(speed) - 2);
+		strcat(speed, "/s");
+	}
+	print_fp("%-16s %-7s %-16s %-10s %17s %10s\n", j->id, j->type, j->node,
+		 vs_job_state_name(j->state), prog, speed);
+}
+
+void vs_job_print(const struct vs_job *j, const char *key, bool row)
+{
+	enum output_type t = row ? PRINT_JSON : PRINT_ANY;
+	char prog[48];
+
+	open_json_object(key);
+	if (row)
+		print_row(j);
+	print_string(t, "id", "id: %s\n", j->id);
+	print_string(t, "type", "type: %s\n", j->type);
+	print_string(t, "node", "node: %s\n", j->node);
+	print_string(PRINT_JSON, "base", NULL, j->base[0] ? j->base : NULL);
+	if (j->base[0] && !row)
+		print_fp("base: %s\n", j->base);
+	print_string(PRINT_JSON, "filter", NULL,
+		     j->filter[0] ? j->filter : NULL);
+	if (j->filter[0] && !row)
+		print_fp("filter: %s\n", j->filter);
+	print_string(t, "state", "state: %s\n", vs_job_state_name(j->state));
+	print_u64(PRINT_JSON, "offset", NULL, j->offset);
+	print_u64(PRINT_JSON, "len", NULL, j->len);
+	if (!row) {
+		progress_text(j, prog, sizeof(prog));
+		print_fp("progress: %s (offset %" PRIu64 " of len %" PRIu64 ")\n",
+			 prog, j->offset, j->len);
+	}
+	print_u64(t, "speed", "speed: %" PRIu64 " bytes/s", j->speed);
+	if (!row)
+		print_fp("%s\n", j->speed ? "" : " (unlimited)");
+	print_string(t, "on-error", "on-error: %s\n",
+		     vs_job_on_error_name(j->on_error));
+	print_bool(t, "auto-finalize", "auto-finalize: %s\n", j->auto_finalize);
+	print_bool(t, "auto-dismiss", "auto-dismiss: %s\n", j->auto_dismiss);
+	print_bool(t, "busy", "busy: %s\n", j->busy);
+	print_bool(t, "paused", "paused: %s\n", j->paused);
+	if (!strcmp(j->type, "commit"))
+		print_bool(t, "active", "active: %s\n", j->active);
+	if (j->has_io) {
+		print_string(t, "operation", "operation: %s\n",
+			     j->operation ? "write" : "read");
+		print_string(t, "action", "action: %s\n",
+			     vs_job_action_name(j->action));
+	}
+	print_string(PRINT_JSON, "error", NULL, j->has_error ? j->error : NULL);
+	if (j->has_error && !row)
+		print_fp("error: %s\n", j->error);
+	close_json_object();
+}
+
+/* ---- job start's arguments ---- */
+
+static int start_key(struct vs_job_start *s, const char *key, const char *val,
+		     const char *arg)
+{
+	bool stream = !strcmp(s->type, "stream");
+	const char *why;
+	bool b;
+
+	if (!strcmp(key, stream ? "node" : "top")) {
+		s->node = val;
+	} else if (!strcmp(key, "base")) {
+		s->base = val;
+	} else if (!strcmp(key, "job-id")) {
+		s->id = val;
+	} else if (!strcmp(key, "speed")) {
+		if (parse_size(val, &s->speed, &why)) {
+			pr_err("%s: %s", arg, why);
+			return -1;
+		}
+		s->speed_given = true;
+	} else if (!strcmp(key, "on-error")) {
+		if (vs_job_on_error_parse(val, &s->on_error)) {
+			pr_err("%s: on-error is one of report, ignore, stop, enospc",
+			       arg);
+			return -1;
+		}
+		s->on_error_given = true;
+	} else if (!strcmp(key, "auto-finalize") ||
+		   !strcmp(key, "auto-dismiss")) {
+		if (parse_bool(val, &b)) {
+			pr_err("%s: expected on or off", arg);
+			return -1;
+		}
+		*(key[5] == 'f' ? &s->auto_finalize : &s->auto_dismiss) = b;
+	} else {
+		pr_err("job start %s: unknown key '%s' (keys: %s, base, job-id, speed, on-error, auto-finalize, auto-dismiss)",
+		       s->type, key, stream ? "node" : "top");
+		return -1;
+	}
+	return 0;
+}
+
+/* The node names a job start names: QEMU's rules, checked here. */
+static int check_names(const struct vs_job_start *s)
+{
+	const char *why, *node_key = strcmp(s->type, "stream") ? "top" : "node";
+
+	if (check_node_name(s->node, &why)) {
+		pr_err("%s=%s: %s", node_key, s->node, why);
+		return -1;
+	}
+	if (s->base && check_node_name(s->base, &why)) {
+		pr_err("base=%s: %s", s->base, why);
+		return -1;
+	}
+	/* job ids follow the node-name rules, with their own length */
+	if (s->id && (check_node_name(s->id, &why) ||
+		      strlen(s->id) > VSTORAGE_JOB_ID_MAX)) {
+		pr_err("job-id=%s: %s", s->id,
+		       strlen(s->id) > VSTORAGE_JOB_ID_MAX ?
+		       "longer than 31 characters" : why);
+		return -1;
+	}
+	if (s->base && !strcmp(s->base, s->node)) {
+		pr_err("base=%s: the base is the %s itself", s->base,
+		       strcmp(s->type, "stream") ? "top" : "node");
+		return -1;
+	}
+	return 0;
+}
+
+int vs_job_start_parse(int argc, char **argv, struct vs_job_start *s)
+{
+	char seen[8][KEY_MAX];
+	size_t nr_seen = 0, k;
+	int i;
+
+	memset(s, 0, sizeof(*s));
+	s->auto_finalize = s->auto_dismiss = true;
+	if (argc < 1) {
+		pr_err("job start: missing TYPE (stream or commit)");
+		return -1;
+	}
+	s->type = argv[0];
+	if (strcmp(s->type, "stream") && strcmp(s->type, "commit")) {
+		pr_err("job start: unknown job type '%s' (types: stream, commit)",
+		       s->type);
+		return -1;
+	}
+	for (i = 1; i < argc; i++) {
+		char key[KEY_MAX];
+		const char *val = split_kv(argv[i], key, sizeof(key));
+
+		if (!val) {
+			pr_err("job start %s: '%s': expected KEY=VALUE", s->type,
+			       argv[i]);
+			return -1;
+		}
+		for (k = 0; k < nr_seen; k++) {
+			if (!strcmp(seen[k], key)) {
+				pr_err("job start %s: %s given more than once",
+				       s->type, key);
+				return -1;
+			}
+		}
+		if (start_key(s, key, val, argv[i]))
+			return -1;
+		if (nr_seen < ARRAY_SIZE(seen))
+			snprintf(seen[nr_seen++], sizeof(seen[0]), "%s", key);
+	}
+	if (!s->node) {
+		pr_err("job start %s: missing %s=NODE", s->type,
+		       strcmp(s->type, "stream") ? "top" : "node");
+		return -1;
+	}
+	return check_names(s);
+}
+
+/* ---- job wait's progress line ---- */
+
+static void format_duration(uint64_t s, char *buf, size_t len)
+{
+	snprintf(buf, len, "%" PRIu64 ":%02" PRIu64 ":%02" PRIu64, s / 3600,
+		 s / 60 % 60, s % 60);
+}
+
+void vs_job_progress(char *buf, size_t len, uint64_t offset, uint64_t total,
+		     uint64_t rate, int width)
+{
+	char done[16], all[16], speed[16] = "--", left[24] = "--:--:--";
+	char tail[96];
+	unsigned int pct;
+	int bar, fill, i, n;
+
+	if (offset > total)
+		offset = total;
+	pct = total ? (unsigned int)(offset * 100 / total) : 0;
+	format_size(offset, done, sizeof(done));
+	format_size(total, all, sizeof(all));
+	if (rate) {
+		format_size(rate, speed, sizeof(speed));
+		format_duration((total - offset + rate - 1) / rate, left,
+				sizeof(left));
+	}
+	snprintf(tail, sizeof(tail), " %3u%%  %s/%s  %s/s  %s left", pct, done,
+		 all, speed, left);
+	/* the bar gets what the text leaves, between 10 and 50 columns */
+	bar = width - (int)strlen(tail) - 2;
+	if (bar > 50)
+		bar = 50;
+	if (!total || bar < 10) {
+		snprintf(buf, len, "%s", tail + 1);
+		return;
+	}
+	fill = (int)((uint64_t)bar * offset / total);
+	n = snprintf(buf, len, "[");
+	for (i = 0; i < bar && n + 1 < (int)len; i++)
+		buf[n++] = i < fill ? '#' : '-';
+	snprintf(buf + n, len - n, "]%s", tail);
+}
