@@ -13,6 +13,8 @@
 #   overwritten by backing data), the ranges fio did not touch read as the
 #   original chain did, QEMU reads the final images exactly as the disk
 #   did, qemu-img check is clean on every image, the disk keeps its dev_t;
+# - reloads of the filter's and the node's devices during the stream do
+#   not disturb it;
 # - a cancelled stream leaves the chain as it was (header, tables,
 #   automatic nodes, contents), and job wait says it was cancelled;
 # - job start's refusals: no node, a base not in the chain, a raw node.
@@ -77,7 +79,7 @@ dmsetup table vm1 | grep -q " vstorage-qcow2 " || fail "a refused job left a fil
 fio_rounds /dev/mapper/vm1 $((12 * M)) $((8 * M)) &
 fpid=$!
 sleep 2
-id=$(vstoragectl job start stream node=vm1 base=vm1-b2 speed=512K) || fail "job start stream"
+id=$(vstoragectl job start stream node=vm1 base=vm1-b2 speed=256K) || fail "job start stream"
 [ "$id" = vm1 ] || fail "the job's id is '$id', not the node's name (QEMU's default)"
 [ "$(job_field vm1 type)" = stream ] || fail "job show: type $(job_field vm1 type)"
 [ "$(job_field vm1 base)" = vm1-b2 ] || fail "job show: base $(job_field vm1 base)"
@@ -85,6 +87,16 @@ dmsetup table vm1 | grep -q " vstorage-cor vm1-cor " ||
 	fail "no copy-on-read filter on the disk during the stream: $(dmsetup table vm1)"
 expect_error "in use by job vm1" node del vm1
 expect_error "in use by job vm1" node remove-filter vm1-cor
+# a reload of the devices the job works through (the filter's, the node's),
+# as any table change under a job does, does not disturb it
+for dm in vm1 vm1-vm1; do
+	dmsetup table "$dm" >"$D/table.$dm"
+	dmsetup reload "$dm" "$D/table.$dm" || fail "reload of $dm under the stream"
+	dmsetup suspend "$dm" || fail "suspend of $dm under the stream"
+	dmsetup resume "$dm" || fail "resume of $dm under the stream"
+done
+[ "$(job_field vm1 state)" = running ] ||
+	fail "the stream is '$(job_field vm1 state)' after reloads of its devices"
 vstoragectl job wait vm1 || fail "job wait: the stream failed"
 fio_stop "$fpid"
 fio_verify_only /dev/mapper/vm1 $((12 * M)) $((8 * M))

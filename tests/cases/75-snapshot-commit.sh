@@ -9,7 +9,9 @@
 # original node again on the same device (dev_t unchanged), every write
 # fio made verifies, qemu-img check is clean on every image, and qemu-img
 # info --backing-chain shows the chain QEMU has after blockdev-snapshot-sync
-# and block-commit: the original image over its base. Twice, so the second
+# and block-commit: the original image over its base. The mirror filter's
+# device is reloaded while the job is ready (the new instance must track
+# writes too). Twice, so the second
 # dance runs on what the first left.
 # timeout: 600
 set -euo pipefail
@@ -66,6 +68,13 @@ for round in 1 2; do
 	sleep 1
 	id=$(vstoragectl job start commit top=$snap base=vm) || fail "round $round: job start commit"
 	wait_job_state "$id" ready 120
+	# a reload of the disk's device (the mirror filter) under the job: the
+	# new instance tracks the writes too (fio's writes after it would be
+	# missing from the base after the pivot otherwise)
+	dmsetup table vm >"$D/table.vm"
+	dmsetup reload vm "$D/table.vm" || fail "round $round: reload of the filter"
+	dmsetup suspend vm && dmsetup resume vm || fail "round $round: suspend/resume of the filter"
+	sleep 2
 	kill -0 "$fpid" 2>/dev/null || fail "round $round: fio stopped before complete"
 	# waiting first: with auto-dismiss the job may be gone soon after
 	vstoragectl job wait "$id" >"$D/wait.out" 2>&1 &
