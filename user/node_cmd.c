@@ -293,6 +293,17 @@ void vs_node_dm_name(const struct vs_node *n, char *buf, size_t len)
  * such node (or no module), as vstoragectl names dm devices after their
  * nodes.
  */
+/* Whether the node a disk is named after (its device's UUID) exists. */
+static bool disk_node_exists(struct vs_nl *nl, const char *disk)
+{
+	struct vs_node n;
+
+	if (vs_node_get(nl, disk, &n))
+		return false;
+	vs_node_free(&n);
+	return true;
+}
+
 static int node_dm_name(const char *name, char *buf, size_t len,
 			char *holder, size_t hlen)
 {
@@ -314,12 +325,16 @@ static int node_dm_name(const char *name, char *buf, size_t len,
 			if (st.moved)
 				snprintf(holder, hlen, "%s", st.holder.name);
 			/*
-			 * a filter inside another node's disk; a format node
-			 * on the disk's own device (an active commit's base)
-			 * is the disk now
+			 * a filter inside another node's disk, or a layer of
+			 * it (a snapshot's overlay or backing); but a format
+			 * node on the disk's own device whose disk is named
+			 * after a node that is gone (an active commit's base
+			 * after the pivot) is the disk now
 			 */
 			if ((st.moved || !vs_driver_find(n.driver) ||
-			     vs_driver_find(n.driver)->filter) &&
+			     vs_driver_find(n.driver)->filter ||
+			     disk_node_exists(&nl, st.top.uuid +
+					      sizeof(prefix) - 1)) &&
 			    !strncmp(st.top.uuid, prefix, sizeof(prefix) - 1) &&
 			    strncmp(st.top.uuid, auto_prefix,
 				    sizeof(auto_prefix) - 1) &&

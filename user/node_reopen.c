@@ -20,6 +20,7 @@
 
 #include "cmds.h"
 #include "dm.h"
+#include "job.h"
 #include "nl.h"
 #include "node.h"
 #include "parse.h"
@@ -214,7 +215,7 @@ int cmd_node_reopen(int argc, char **argv)
 		return usage_err("node help", "node reopen: missing NAME");
 	if (argc < 2)
 		return usage_err("node help", "node reopen: missing PROPERTY=VALUE");
-	if (check_name_arg(argv[0]))
+	if (check_name_arg(argv[0]) || vs_job_check_free(argv[0]))
 		return EXIT_ERR;
 	return node_reopen(argv[0], argc - 1, argv + 1);
 }

@@ -41,6 +41,7 @@
 #include "cmds.h"
 #include "dm.h"
 #include "driver.h"
+#include "job.h"
 #include "nl.h"
 #include "node.h"
 #include "parse.h"
@@ -539,7 +540,7 @@ int cmd_node_snapshot(int argc, char **argv)
 		return EXIT_OK;
 	}
 	s.name = argv[0];
-	if (check_name_arg(s.name))
+	if (check_name_arg(s.name) || vs_job_check_free(s.name))
 		return EXIT_ERR;
 	for (i = 1; i < argc; i++) {
 		const char **slot;
