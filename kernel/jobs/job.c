@@ -262,13 +262,6 @@ void vs_job_progress(struct vs_job *job, u64 done_delta)
 	mutex_unlock(&job->lock);
 }
 
-void vs_job_set_len(struct vs_job *job, u64 len)
-{
-	mutex_lock(&job->lock);
-	job->len = len;
-	mutex_unlock(&job->lock);
-}
-
 void vs_job_ready(struct vs_job *job)
 {
 	mutex_lock(&job->lock);
@@ -606,22 +599,4 @@ void vs_jobs_exit(void)
 		vs_job_put(job);
 	}
 	mutex_unlock(&vs_jobs_mutex);
-}
-
-/* == Helpers for the job types == */
-
-struct block_device *vs_job_open_node(const char *name, fmode_t mode,
-				      void *holder, dev_t *dev)
-{
-	struct vs_node *node = vs_node_get_by_name(name);
-
-	if (!node)
-		return ERR_PTR(-ENOENT);
-	*dev = vs_node_devt(node);
-	vs_node_put(node);
-	/*
-	 * Not exclusive: device-mapper claims the device for the table
-	 * above it, and the job shares it with that table.
-	 */
-	return blkdev_get_by_dev(*dev, mode, holder);
 }

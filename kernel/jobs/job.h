@@ -70,7 +70,6 @@ struct vs_job {
 	enum vstorage_job_on_error on_error;
 	bool auto_finalize, auto_dismiss;
 	bool user_paused;		/* pause verb; resume clears it */
-	bool error_paused;		/* on-error stop */
 	bool cancel_requested;
 	bool complete_requested;
 	bool finalize_requested;
@@ -102,7 +101,6 @@ int vs_job_checkpoint(struct vs_job *job, u64 bytes);
 u64 vs_job_step(struct vs_job *job, u64 max);
 /* Progress as QEMU reports it. */
 void vs_job_progress(struct vs_job *job, u64 done_delta);
-void vs_job_set_len(struct vs_job *job, u64 len);
 /* The copy converged (mirror-like jobs): running -> ready, once. */
 void vs_job_ready(struct vs_job *job);
 bool vs_job_should_complete(struct vs_job *job);
@@ -113,10 +111,6 @@ bool vs_job_should_complete(struct vs_job *job);
  */
 int vs_job_io_error(struct vs_job *job, int err, int operation);
 void vs_job_set_error_msg(struct vs_job *job, const char *msg);
-
-/* Open the dm device of node NAME; *DEV gets its number. */
-struct block_device *vs_job_open_node(const char *name, fmode_t mode,
-				      void *holder, dev_t *dev);
 
 /* The netlink side (job_nl.c) and the registry (job.c). */
 int vs_job_new(const char *id, const char *type,
