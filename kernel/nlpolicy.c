@@ -54,6 +54,17 @@ static const struct nla_policy vs_job_attr_policy[VSTORAGE_JOB_MAX + 1] = {
 	[VSTORAGE_JOB_AUTO_DISMISS] = NLA_POLICY_MAX(NLA_U8, 1),
 	[VSTORAGE_JOB_ERROR] = { .type = NLA_NUL_STRING,
 				 .len = VSTORAGE_JOB_ERROR_MAX },
+	[VSTORAGE_JOB_TARGET] = { .type = NLA_NUL_STRING,
+				  .len = VSTORAGE_NODE_NAME_MAX },
+	[VSTORAGE_JOB_SYNC] = NLA_POLICY_MAX(NLA_U32,
+					     __VSTORAGE_JOB_SYNC_MAX - 1),
+	[VSTORAGE_JOB_GRANULARITY] = { .type = NLA_U32 },
+	[VSTORAGE_JOB_COPY_MODE] = NLA_POLICY_MAX(NLA_U32,
+						  __VSTORAGE_JOB_COPY_MAX - 1),
+	[VSTORAGE_JOB_BITMAP] = { .type = NLA_NUL_STRING,
+				  .len = VSTORAGE_NODE_NAME_MAX },
+	[VSTORAGE_JOB_BITMAP_MODE] = NLA_POLICY_MAX(NLA_U32,
+						    __VSTORAGE_JOB_BITMAP_MAX - 1),
 };
 
 const struct nla_policy vs_job_policy[VSTORAGE_A_MAX + 1] = {

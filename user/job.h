@@ -23,6 +23,10 @@ struct vs_job {
 	char node[VSTORAGE_NODE_NAME_MAX + 1];
 	char base[VSTORAGE_NODE_NAME_MAX + 1];		/* "" when none */
 	char filter[VSTORAGE_NODE_NAME_MAX + 1];	/* "" when none */
+	char target[VSTORAGE_NODE_NAME_MAX + 1];	/* "" when none */
+	char bitmap[VSTORAGE_NODE_NAME_MAX + 1];	/* "" when none */
+	/* enum vstorage_job_sync, _copy_mode: valid with a target */
+	uint32_t sync, copy_mode, granularity;
 	uint32_t state;			/* enum vstorage_job_state */
 	uint64_t offset, len, speed;
 	uint32_t on_error;		/* enum vstorage_job_on_error */

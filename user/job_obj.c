@@ -208,6 +208,24 @@ static int parse_attr(const struct nlattr *a, struct vs_job *j)
 		ret = get_uint(a, 1, &v);
 		j->pivoted = v;
 		break;
+	case VSTORAGE_JOB_TARGET:
+		vs_nla_strcpy(j->target, sizeof(j->target), a);
+		return 0;
+	case VSTORAGE_JOB_BITMAP:
+		vs_nla_strcpy(j->bitmap, sizeof(j->bitmap), a);
+		return 0;
+	case VSTORAGE_JOB_SYNC:
+		ret = get_uint(a, 4, &v);
+		j->sync = v;
+		break;
+	case VSTORAGE_JOB_COPY_MODE:
+		ret = get_uint(a, 4, &v);
+		j->copy_mode = v;
+		break;
+	case VSTORAGE_JOB_GRANULARITY:
+		ret = get_uint(a, 4, &v);
+		j->granularity = v;
+		break;
 	default:
 		break;		/* padding, or newer than us */
 	}

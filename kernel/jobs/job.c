@@ -459,6 +459,13 @@ int vs_job_new(const char *id, const char *type,
 		strscpy(job->base, params->base, sizeof(job->base));
 	if (params->filter)
 		strscpy(job->filter, params->filter, sizeof(job->filter));
+	if (params->target)
+		strscpy(job->target, params->target, sizeof(job->target));
+	if (params->bitmap)
+		strscpy(job->bitmap, params->bitmap, sizeof(job->bitmap));
+	job->sync = params->sync;
+	job->copy_mode = params->copy_mode;
+	job->granularity = params->granularity;	/* create() may set it */
 	job->type = t;
 	job->speed = speed;
 	job->on_error = on_error;

@@ -29,6 +29,13 @@ struct nlattr;
 /* What JOB_NEW asked for, checked by the type's create(). */
 struct vs_job_params {
 	const char *node, *base, *filter;	/* base, filter: may be NULL */
+	const char *target;			/* mirror, backup; may be NULL */
+	const char *bitmap;			/* backup; may be NULL */
+	bool sync_given;
+	enum vstorage_job_sync sync;
+	u32 granularity;			/* 0: the type's default */
+	enum vstorage_job_copy_mode copy_mode;
+	enum vstorage_job_bitmap_mode bitmap_mode;
 };
 
 struct vs_job_type {
@@ -59,6 +66,12 @@ struct vs_job {
 	char node[VSTORAGE_NODE_NAME_MAX + 1];
 	char base[VSTORAGE_NODE_NAME_MAX + 1];	/* "" when none */
 	char filter[VSTORAGE_NODE_NAME_MAX + 1];	/* "" when none */
+	char target[VSTORAGE_NODE_NAME_MAX + 1];	/* "" when none */
+	char bitmap[VSTORAGE_NODE_NAME_MAX + 1];	/* "" when none */
+	/* mirror and backup: reported only when there is a target */
+	enum vstorage_job_sync sync;
+	enum vstorage_job_copy_mode copy_mode;
+	u32 granularity;
 	void *private;			/* the type's */
 	struct task_struct *thread;
 

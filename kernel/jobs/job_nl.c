@@ -5,6 +5,8 @@
  * request carries one VSTORAGE_A_JOB nest; its policy (nlpolicy.c) is
  * strict, and no handler waits for a job: progress and ends are events.
  */
+#include <linux/log2.h>
+#include <linux/sizes.h>
 #include <net/genetlink.h>
 
 #include "job.h"
@@ -90,6 +92,13 @@ int vs_nl_job_fill(struct sk_buff *skb, struct vs_job *job, u32 portid,
 	    nla_put_u8(skb, VSTORAGE_JOB_ACTIVE, job->active) ||
 	    nla_put_u8(skb, VSTORAGE_JOB_CANCELLED, job->cancelled) ||
 	    nla_put_u8(skb, VSTORAGE_JOB_PIVOTED, job->pivoted) ||
+	    (job->target[0] &&
+	     (nla_put_string(skb, VSTORAGE_JOB_TARGET, job->target) ||
+	      nla_put_u32(skb, VSTORAGE_JOB_SYNC, job->sync) ||
+	      nla_put_u32(skb, VSTORAGE_JOB_COPY_MODE, job->copy_mode) ||
+	      nla_put_u32(skb, VSTORAGE_JOB_GRANULARITY, job->granularity))) ||
+	    (job->bitmap[0] &&
+	     nla_put_string(skb, VSTORAGE_JOB_BITMAP, job->bitmap)) ||
 	    (job->error_msg[0] &&
 	     nla_put_string(skb, VSTORAGE_JOB_ERROR, job->error_msg)) ||
 	    (operation >= 0 &&
@@ -162,9 +171,32 @@ int vs_nl_job_new_doit(struct sk_buff *skb, struct genl_info *info)
 	      vs_nl_job_name(info, tb, VSTORAGE_JOB_NODE, true, &params.node) ?:
 	      vs_nl_job_name(info, tb, VSTORAGE_JOB_BASE, false, &params.base) ?:
 	      vs_nl_job_name(info, tb, VSTORAGE_JOB_FILTER, false,
-			     &params.filter);
+			     &params.filter) ?:
+	      vs_nl_job_name(info, tb, VSTORAGE_JOB_TARGET, false,
+			     &params.target) ?:
+	      vs_nl_job_name(info, tb, VSTORAGE_JOB_BITMAP, false,
+			     &params.bitmap);
 	if (ret)
 		return ret;
+	if (tb[VSTORAGE_JOB_SYNC]) {
+		params.sync_given = true;
+		params.sync = nla_get_u32(tb[VSTORAGE_JOB_SYNC]);
+	}
+	if (tb[VSTORAGE_JOB_GRANULARITY]) {
+		params.granularity = nla_get_u32(tb[VSTORAGE_JOB_GRANULARITY]);
+		/* QEMU's bounds */
+		if (!is_power_of_2(params.granularity) ||
+		    params.granularity < 512 || params.granularity > SZ_64M) {
+			NL_SET_ERR_MSG_ATTR(info->extack,
+					    tb[VSTORAGE_JOB_GRANULARITY],
+					    "granularity must be a power of two from 512 B to 64 MiB");
+			return -EINVAL;
+		}
+	}
+	if (tb[VSTORAGE_JOB_COPY_MODE])
+		params.copy_mode = nla_get_u32(tb[VSTORAGE_JOB_COPY_MODE]);
+	if (tb[VSTORAGE_JOB_BITMAP_MODE])
+		params.bitmap_mode = nla_get_u32(tb[VSTORAGE_JOB_BITMAP_MODE]);
 	if (tb[VSTORAGE_JOB_SPEED])
 		speed = nla_get_u64(tb[VSTORAGE_JOB_SPEED]);
 	if (tb[VSTORAGE_JOB_ON_ERROR])

@@ -304,6 +304,13 @@ enum vstorage_job_attr {
 	VSTORAGE_JOB_ACTION,		/* u32, JOB_IO_ERROR: enum vstorage_job_action */
 	VSTORAGE_JOB_CANCELLED,		/* u8, concluded by cancel */
 	VSTORAGE_JOB_PIVOTED,		/* u8, active commit: device on base */
+	/* string: mirror's and backup's target node (a node of any driver) */
+	VSTORAGE_JOB_TARGET,
+	VSTORAGE_JOB_SYNC,		/* u32, enum vstorage_job_sync */
+	VSTORAGE_JOB_GRANULARITY,	/* u32, bytes: mirror's dirty bitmap */
+	VSTORAGE_JOB_COPY_MODE,		/* u32, enum vstorage_job_copy_mode */
+	VSTORAGE_JOB_BITMAP,		/* string: backup's sync=bitmap bitmap */
+	VSTORAGE_JOB_BITMAP_MODE,	/* u32, enum vstorage_job_bitmap_mode */
 
 	__VSTORAGE_JOB_MAX,
 	VSTORAGE_JOB_MAX = __VSTORAGE_JOB_MAX - 1
@@ -332,6 +339,30 @@ enum vstorage_job_on_error {
 	VSTORAGE_JOB_ON_ERROR_ENOSPC,
 	VSTORAGE_JOB_ON_ERROR_STOP,
 	__VSTORAGE_JOB_ON_ERROR_MAX
+};
+
+/* QEMU's MirrorSyncMode (mirror: full, top, none; backup: all four) */
+enum vstorage_job_sync {
+	VSTORAGE_JOB_SYNC_FULL,
+	VSTORAGE_JOB_SYNC_TOP,
+	VSTORAGE_JOB_SYNC_NONE,
+	VSTORAGE_JOB_SYNC_BITMAP,
+	__VSTORAGE_JOB_SYNC_MAX
+};
+
+/* QEMU's MirrorCopyMode */
+enum vstorage_job_copy_mode {
+	VSTORAGE_JOB_COPY_BACKGROUND,
+	VSTORAGE_JOB_COPY_WRITE_BLOCKING,
+	__VSTORAGE_JOB_COPY_MAX
+};
+
+/* QEMU's BitmapSyncMode */
+enum vstorage_job_bitmap_mode {
+	VSTORAGE_JOB_BITMAP_ON_SUCCESS,
+	VSTORAGE_JOB_BITMAP_NEVER,
+	VSTORAGE_JOB_BITMAP_ALWAYS,
+	__VSTORAGE_JOB_BITMAP_MAX
 };
 
 /* QEMU's BlockErrorAction */
