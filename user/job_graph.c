@@ -557,12 +557,16 @@ int vs_job_unprepare(const struct vs_job_prep *p)
 {
 	int ret = 0;
 
-	if (p->filter[0] && node_exists(p->filter) &&
-	    vs_node_remove_filter(p->filter))
-		ret = -1;
-	/* the target's image stays: after a cancel when ready, it is a copy */
+	/*
+	 * A mirror's target node first: with sync=none it holds the node's
+	 * device, which remove-filter moves back. Its image stays: after a
+	 * cancel when ready, it is a copy.
+	 */
 	if (p->target_added && node_exists(p->target) &&
 	    vs_node_del(p->target))
+		ret = -1;
+	if (p->filter[0] && node_exists(p->filter) &&
+	    vs_node_remove_filter(p->filter))
 		ret = -1;
 	if (p->base_was_read_only && node_exists(p->base) &&
 	    reload_node(p->base, NULL, NULL, 1))

@@ -147,23 +147,26 @@ static int create_target(const struct vs_job_start *s, const char *path,
 	return 0;
 }
 
+/* What target= as a path becomes, before its node is added. */
+struct new_target {
+	const char *fmt;
+	char backing[VSTORAGE_NODE_NAME_MAX + 1];	/* "" when none */
+	bool created;		/* the image is the preparation's */
+};
+
 /*
- * target= as a path: add it as node p->target, creating the image when
- * the path does not exist. 0, or -1 (printed, nothing left behind).
+ * target= as a path: an image or block device used as is, or a new image
+ * made. 0, or -1 (printed, nothing left behind).
  */
-static int add_target(const struct vs_job_start *s, struct vs_job_prep *p,
-		      const struct vs_node *src)
+static int make_target(const struct vs_job_start *s, const struct vs_node *src,
+		       struct new_target *nt)
 {
 	const struct vs_child *sb = vs_node_child(src, "backing");
 	const struct vs_child *sf = vs_node_child(src, "file");
-	char nn[64], file[PATH_MAX + 8], bk[64], backing[64] = "";
 	char rs[PATH_MAX], rt[PATH_MAX];
-	char *argv[4] = { NULL, nn, file, bk };
-	const char *fmt;
-	bool created = false;
 	struct stat st;
-	int argc = 3;
 
+	memset(nt, 0, sizeof(*nt));
 	if (!stat(s->target, &st)) {
 		if (!S_ISBLK(st.st_mode) && !S_ISREG(st.st_mode)) {
 			pr_err("target=%s: neither a node, an image file nor a block device",
@@ -176,33 +179,34 @@ static int add_target(const struct vs_job_start *s, struct vs_job_prep *p,
 			       s->target);
 			return -1;
 		}
-		fmt = S_ISBLK(st.st_mode) ? "raw" :
-		      s->format ? s->format : probe_format(s->target);
-	} else if (errno == ENOENT) {
-		if (create_target(s, s->target, src->size,
-				  sb ? sb->node_name : NULL, backing,
-				  sizeof(backing)))
-			return -1;
-		created = true;
-		fmt = s->format ? s->format : "qcow2";
-	} else {
+		nt->fmt = S_ISBLK(st.st_mode) ? "raw" :
+			  s->format ? s->format : probe_format(s->target);
+		return 0;
+	}
+	if (errno != ENOENT) {
 		pr_err("target=%s: %s", s->target, strerror(errno));
 		return -1;
 	}
-	snprintf(p->target, sizeof(p->target), "%.24s-target", p->id);
-	argv[0] = (char *)fmt;
+	if (create_target(s, s->target, src->size, sb ? sb->node_name : NULL,
+			  nt->backing, sizeof(nt->backing)))
+		return -1;
+	nt->created = true;
+	nt->fmt = s->format ? s->format : "qcow2";
+	return 0;
+}
+
+/* The target's node p->target over s->target. 0 or -1 (printed). */
+static int add_target(const struct vs_job_start *s, struct vs_job_prep *p,
+		      const struct new_target *nt)
+{
+	char nn[64], file[PATH_MAX + 8], bk[64];
+	char *argv[4] = { (char *)nt->fmt, nn, file, bk };
+
 	snprintf(nn, sizeof(nn), "node-name=%s", p->target);
 	snprintf(file, sizeof(file), "file=%s", s->target);
-	if (backing[0]) {
-		snprintf(bk, sizeof(bk), "backing=%s", backing);
-		argc = 4;
-	}
-	if (vs_node_add(argc, argv)) {
-		if (created)
-			unlink(s->target);
-		p->target[0] = '\0';
+	snprintf(bk, sizeof(bk), "backing=%s", nt->backing);
+	if (vs_node_add(nt->backing[0] ? 4 : 3, argv))
 		return -1;
-	}
 	p->target_added = true;
 	return 0;
 }
@@ -211,7 +215,9 @@ int vs_mirror_prepare(const struct vs_job_start *s, struct vs_job_prep *p)
 {
 	char node_name[64];
 	char *argv[2] = { "mirror-top", node_name };
+	struct new_target nt = { 0 };
 	struct vs_node src, t;
+	bool named, bad;
 	int ret = -1;
 
 	p->mirror = true;
@@ -220,36 +226,48 @@ int vs_mirror_prepare(const struct vs_job_start *s, struct vs_job_prep *p)
 		return -1;
 	if (vs_node_fetch(s->node, &src))
 		return -1;
-	if (node_known(s->target)) {
+	named = node_known(s->target);
+	if (named) {
 		if (vs_job_check_free(s->target))
 			goto out;
 		snprintf(p->target, sizeof(p->target), "%s", s->target);
-	} else if (add_target(s, p, &src)) {
-		goto out;
+	} else {
+		if (make_target(s, &src, &nt))
+			goto out;
+		snprintf(p->target, sizeof(p->target), "%.24s-target", p->id);
 	}
-	/* the kernel refuses these too; here the message names the image */
-	if (vs_node_fetch(p->target, &t))
-		goto undo;
-	if (t.size < src.size)
-		pr_err("target=%s: %" PRIu64 " bytes, smaller than node '%s' (%" PRIu64 ")",
-		       s->target, t.size, s->node, src.size);
-	else if (t.read_only)
-		pr_err("target=%s: node '%s' is read-only", s->target, t.name);
-	vs_node_free(&t);
-	if (t.size < src.size || t.read_only)
-		goto undo;
+	/*
+	 * The filter first: a target backed by the node (sync=none) holds
+	 * the node's device, which insert-filter must still move.
+	 */
 	snprintf(p->filter, sizeof(p->filter), "%.24s-mirror", p->id);
 	snprintf(node_name, sizeof(node_name), "node-name=%s", p->filter);
 	if (vs_node_insert_filter(s->node, 2, argv)) {
 		p->filter[0] = '\0';
 		goto undo;
 	}
+	if (!named && add_target(s, p, &nt))
+		goto undo;
+	/* the kernel refuses these too; here the message names the image */
+	if (vs_node_fetch(p->target, &t))
+		goto undo;
+	bad = t.size < src.size || t.read_only;
+	if (t.size < src.size)
+		pr_err("target=%s: %" PRIu64 " bytes, smaller than node '%s' (%" PRIu64 ")",
+		       s->target, t.size, s->node, src.size);
+	else if (t.read_only)
+		pr_err("target=%s: node '%s' is read-only", s->target, t.name);
+	vs_node_free(&t);
+	if (bad)
+		goto undo;
 	ret = 0;
 	goto out;
 undo:
-	if (p->target_added)
-		vs_node_del(p->target);
+	vs_job_unprepare(p);
 	p->target_added = false;
+	p->filter[0] = '\0';
+	if (nt.created)
+		unlink(s->target);
 out:
 	vs_node_free(&src);
 	return ret;
