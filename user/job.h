@@ -179,6 +179,13 @@ int vs_mirror_pivot_graph(const struct vs_job *j, const struct vs_job_prep *p);
 int vs_job_take_table(const char *id, const char *filter, const char *node,
 		      char *old_dev, size_t len);
 /*
+ * Reloads the device that holds node NAME with option KEY set to VALUE
+ * (KEY NULL: none) and, unless RO is -1, read-only on (1) or off (0).
+ * 0, or -1 (printed).
+ */
+int vs_job_reload_node(const char *name, const char *key, const char *value,
+		       int ro);
+/*
  * Removes the devices NAMES, top-down, each once nothing holds it open
  * (a job lets its devices go when it concludes). 0, or -1 (printed).
  */

@@ -239,7 +239,7 @@ static bool node_exists(const char *name)
  * (KEY NULL: none) and, unless RO is -1, read-only on (1) or off (0).
  * 0, or -1 (printed).
  */
-static int reload_node(const char *name, const char *key, const char *value,
+int vs_job_reload_node(const char *name, const char *key, const char *value,
 		       int ro)
 {
 	char err[ERR_LEN], dev[32], *target = NULL, *params = NULL;
@@ -520,7 +520,7 @@ static int prepare_commit(const struct vs_job_start *s, struct vs_job_prep *p)
 	p->active = !over[0];
 	snprintf(p->base, sizeof(p->base), "%s", chain[ib].node);
 	if (b.read_only) {
-		if (reload_node(p->base, NULL, NULL, 0)) {
+		if (vs_job_reload_node(p->base, NULL, NULL, 0)) {
 			vs_node_free(&b);
 			return -1;
 		}
@@ -541,7 +541,7 @@ static int prepare_commit(const struct vs_job_start *s, struct vs_job_prep *p)
 undo:
 	vs_node_free(&b);
 	if (p->base_was_read_only)
-		reload_node(p->base, NULL, NULL, 1);
+		vs_job_reload_node(p->base, NULL, NULL, 1);
 	return -1;
 }
 
@@ -569,7 +569,7 @@ int vs_job_unprepare(const struct vs_job_prep *p)
 	    vs_node_remove_filter(p->filter))
 		ret = -1;
 	if (p->base_was_read_only && node_exists(p->base) &&
-	    reload_node(p->base, NULL, NULL, 1))
+	    vs_job_reload_node(p->base, NULL, NULL, 1))
 		ret = -1;
 	return ret;
 }
@@ -616,7 +616,7 @@ static int finalize_stream(struct vs_nl *nl, const struct vs_job *j,
 	/* from here on the image stands on base: failures are reported */
 	if (p->filter[0] && vs_node_remove_filter(p->filter))
 		ret = -1;
-	if (reload_node(j->node, "backing", dev ? dev : "none", -1))
+	if (vs_job_reload_node(j->node, "backing", dev ? dev : "none", -1))
 		ret = -1;
 	else if (vs_remove_auto_chain(j->node, chain, nb))
 		ret = -1;
@@ -675,7 +675,7 @@ static int finalize_commit(struct vs_nl *nl, const struct vs_job *j,
 			 over, err);
 		return fail_job(nl, p, why);
 	}
-	if (reload_node(over, "backing", dev, -1))
+	if (vs_job_reload_node(over, "backing", dev, -1))
 		ret = -1;
 	free(dev);
 	nd = dropped_devices(j->node, chain, ib, names);
@@ -683,7 +683,7 @@ static int finalize_commit(struct vs_nl *nl, const struct vs_job *j,
 		return -1;
 	if (vs_job_remove_devices(p->id, names, nd))
 		ret = -1;
-	if (p->base_was_read_only && reload_node(p->base, NULL, NULL, 1))
+	if (p->base_was_read_only && vs_job_reload_node(p->base, NULL, NULL, 1))
 		ret = -1;
 	return ret;
 }

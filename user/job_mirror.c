@@ -211,6 +211,32 @@ static int add_target(const struct vs_job_start *s, struct vs_job_prep *p,
 	return 0;
 }
 
+/*
+ * node add resolves backing=N to N's user-visible device: for a target
+ * backed by the node (sync=none) that is the disk, which the target
+ * itself becomes at the pivot. Its backing must be the node's own device.
+ */
+static int back_on_own_device(const struct vs_job_prep *p, const char *node)
+{
+	struct vs_node_stack st;
+	struct vs_node n;
+	char *dev;
+	int ret;
+
+	if (vs_node_fetch(node, &n))
+		return -1;
+	ret = vs_node_stack(&n, &st);
+	vs_node_free(&n);
+	if (ret) {
+		pr_err("node '%s' has no device-mapper device", node);
+		return -1;
+	}
+	dev = xasprintf("/dev/mapper/%s", st.holder.name);
+	ret = vs_job_reload_node(p->target, "backing", dev, -1);
+	free(dev);
+	return ret;
+}
+
 int vs_mirror_prepare(const struct vs_job_start *s, struct vs_job_prep *p)
 {
 	char node_name[64];
@@ -247,6 +273,8 @@ int vs_mirror_prepare(const struct vs_job_start *s, struct vs_job_prep *p)
 		goto undo;
 	}
 	if (!named && add_target(s, p, &nt))
+		goto undo;
+	if (!named && !strcmp(nt.backing, s->node) && back_on_own_device(p, s->node))
 		goto undo;
 	/* the kernel refuses these too; here the message names the image */
 	if (vs_node_fetch(p->target, &t))

@@ -43,14 +43,14 @@ same_path() {
 	[ "$(readlink -f "$1")" = "$(readlink -f "$2")" ] || fail "$3: '$1', not '$2'"
 }
 
-# src DIR: DIR/top.qcow2 (0x33 in [8M, 10M)) over DIR/base.qcow2 (0x11
-# in [0, 8M)), 32M each
+# src DIR: DIR/top.qcow2 (0x33 in [4M, 6M)) over DIR/base.qcow2 (0x11
+# in [0, 4M)), 16M each; fio writes [8M, 12M)
 src() {
 	mkdir -p "$1"
-	qemu-img create -q -f qcow2 "$1/base.qcow2" 32M
-	qio -c 'write -P 0x11 0 8M' "$1/base.qcow2"
-	qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 "$1/top.qcow2" 32M
-	qio -c 'write -P 0x33 8M 2M' "$1/top.qcow2"
+	qemu-img create -q -f qcow2 "$1/base.qcow2" 16M
+	qio -c 'write -P 0x11 0 4M' "$1/base.qcow2"
+	qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 "$1/top.qcow2" 16M
+	qio -c 'write -P 0x33 4M 2M' "$1/top.qcow2"
 }
 
 # mirror_run VM SYNC COPY-MODE complete|cancel [FORMAT]
@@ -61,7 +61,7 @@ mirror_run() {
 	src "$dir"
 	q_open "$vm" "$dir/top.qcow2"
 	dev=$(devt "/dev/mapper/$vm")
-	fio_rounds "/dev/mapper/$vm" $((12 * M)) $((4 * M)) &
+	fio_rounds "/dev/mapper/$vm" $((8 * M)) $((4 * M)) &
 	fpid=$!
 	sleep 1
 	id=$(vstoragectl job start mirror node="$vm" target="$tgt" sync="$sync" \
@@ -98,7 +98,7 @@ mirror_run() {
 		# writes after the pivot too
 		sleep 1
 		fio_stop "$fpid"
-		fio_verify_only "/dev/mapper/$vm" $((12 * M)) $((4 * M))
+		fio_verify_only "/dev/mapper/$vm" $((8 * M)) $((4 * M))
 		[ "$(devt "/dev/mapper/$vm")" = "$dev" ] || fail "the disk's dev_t changed at the pivot"
 		dmsetup table "$vm" | grep -q " vstorage-$fmt $vm-target " ||
 			fail "the disk does not serve the target: $(dmsetup table "$vm")"
@@ -137,7 +137,7 @@ mirror_run() {
 		done
 		vstoragectl node show "$vm-target" >/dev/null 2>&1 && fail "the target node stayed after the cancel"
 		[ -f "$tgt" ] || fail "the cancel removed the target's image"
-		fio_verify_only "/dev/mapper/$vm" $((12 * M)) $((4 * M))
+		fio_verify_only "/dev/mapper/$vm" $((8 * M)) $((4 * M))
 		q_close "$vm"
 	fi
 	for i in top base; do img_check "$dir/$i.qcow2"; done
@@ -153,7 +153,7 @@ mirror_run() {
 # --- refusals ------------------------------------------------------------------
 src "$D/r"
 q_open vr "$D/r/top.qcow2"
-qemu-img create -q -f qcow2 "$D/r/small.qcow2" 16M
+qemu-img create -q -f qcow2 "$D/r/small.qcow2" 8M
 expect_error "smaller than node 'vr'" job start mirror node=vr target="$D/r/small.qcow2" sync=full
 expect_error "no node named 'nonode'" job start mirror node=nonode target="$D/r/x.qcow2" sync=full
 expect_error "the target is the node itself" job start mirror node=vr target=vr sync=full
@@ -169,7 +169,7 @@ expect_error "unknown key 'base'" job start mirror node=vr target="$D/r/x.qcow2"
 [ "$(vstoragectl -j job list)" = "[]" ] || fail "a refused job exists: $(vstoragectl job list)"
 dmsetup table vr | grep -q " vstorage-qcow2 vr " || fail "a refused mirror left a filter: $(dmsetup table vr)"
 # an existing node as target, used as is; then one node, two mirrors
-qemu-img create -q -f qcow2 "$D/r/t1.qcow2" 32M
+qemu-img create -q -f qcow2 "$D/r/t1.qcow2" 16M
 node_add qcow2 node-name=t1 file="$D/r/t1.qcow2"
 vstoragectl job start mirror node=vr target=t1 sync=full speed=256K >/dev/null || fail "mirror to a node"
 expect_error "in use by job vr" job start mirror node=vr target="$D/r/t2.qcow2" sync=full job-id=two
@@ -192,14 +192,14 @@ mirror_run m6 none write-blocking cancel
 # --- I/O errors under the target ------------------------------------------------
 src "$D/e"
 q_open ve "$D/e/top.qcow2"
-truncate -s 32M "$D/e/t.raw"
+truncate -s 16M "$D/e/t.raw"
 lo=$(loop_add "$D/e/t.raw")
 # the second half of the target fails every write
-printf '0 32768 linear %s 0\n32768 32768 error\n' "$lo" | dmsetup create merr ||
+printf '0 16384 linear %s 0\n16384 16384 error\n' "$lo" | dmsetup create merr ||
 	fail "cannot create the faulty target"
 track_dm merr
 wait_for_path /dev/mapper/merr 10 -b || fail "/dev/mapper/merr did not appear"
-fio_rounds /dev/mapper/ve $((12 * M)) $((4 * M)) &
+fio_rounds /dev/mapper/ve $((8 * M)) $((4 * M)) &
 fpid=$!
 sleep 1
 
@@ -233,7 +233,7 @@ wait_job_state ve paused 120
 sleep 1
 [ "$(job_field ve state)" = paused ] || fail "on-error=stop: the job went on: $(job_field ve state)"
 # the fault is repaired; resume retries
-printf '0 65536 linear %s 0\n' "$lo" | dmsetup load merr || fail "dmsetup load"
+printf '0 32768 linear %s 0\n' "$lo" | dmsetup load merr || fail "dmsetup load"
 dmsetup resume merr || fail "dmsetup resume"
 vstoragectl job resume ve || fail "job resume"
 wait_job_state ve ready 120
@@ -242,7 +242,7 @@ dd if=/dev/mapper/ve of="$D/e/got.raw" bs=1M iflag=direct status=none
 vstoragectl job cancel ve || fail "job cancel"
 wait_job_state ve gone 60
 wait_target ve vstorage-qcow2
-fio_verify_only /dev/mapper/ve $((12 * M)) $((4 * M))
+fio_verify_only /dev/mapper/ve $((8 * M)) $((4 * M))
 same_raw "$D/e/t.raw" "$D/e/got.raw" "the target after a stop, a repair, resume and cancel"
 q_close ve
 for i in top base; do img_check "$D/e/$i.qcow2"; done
