@@ -55,9 +55,10 @@ src() {
 
 # mirror_run VM SYNC COPY-MODE complete|cancel [FORMAT]
 mirror_run() {
-	local vm=$1 sync=$2 mode=$3 end=$4 fmt=${5:-qcow2} dir=$D/$1 dev id fpid wpid b i
+	local vm=$1 sync=$2 mode=$3 end=$4 fmt=${5:-qcow2} dir=$D/$1 dev id fpid wpid b i t0 t1
 	local tgt=$dir/tgt.$fmt
 	info "--- mirror sync=$sync copy-mode=$mode format=$fmt, then $end"
+	t0=$SECONDS
 	src "$dir"
 	q_open "$vm" "$dir/top.qcow2"
 	dev=$(devt "/dev/mapper/$vm")
@@ -85,7 +86,9 @@ mirror_run() {
 	fi
 	expect_error "in use by job $vm" job start mirror node="$vm" target="$dir/t2.qcow2" sync=full job-id=second
 	expect_error "in use by job $vm" job start commit top="$vm" job-id=c2
+	t1=$SECONDS
 	wait_job_state "$vm" ready 120
+	info "ready after $((SECONDS - t1)) s"
 	# still ready under writes: the job follows the workload
 	sleep 1
 	[ "$(job_field "$vm" state)" = ready ] || fail "job left ready by itself: $(job_field "$vm" state)"
@@ -119,10 +122,13 @@ mirror_run() {
 			;;
 		esac
 		dd if="/dev/mapper/$vm" of="$dir/got.raw" bs=1M iflag=direct status=none
-		vstoragectl node del "$vm-target" || fail "node del of the mirrored disk"
+		# with sync=none the disk's layers are the target over the source
 		if [ "$sync" = none ]; then
-			vstoragectl node del "$vm" || fail "node del of the source under the target"
+			vstoragectl node del "$vm" || fail "node del of the disk"
+		else
+			vstoragectl node del "$vm-target" || fail "node del of the mirrored disk"
 		fi
+		dmsetup info "$vm" >/dev/null 2>&1 && fail "the disk's device stayed"
 	else
 		# the moment of the cancel: nothing writes any more
 		fio_stop "$fpid"
@@ -148,6 +154,7 @@ mirror_run() {
 		same_raw "$tgt" "$dir/got.raw" "the raw target and the disk"
 	fi
 	[ -z "$(q_auto_nodes)" ] || fail "automatic nodes left: $(q_auto_nodes)"
+	info "done after $((SECONDS - t0)) s"
 }
 
 # --- refusals ------------------------------------------------------------------
