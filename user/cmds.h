@@ -200,6 +200,13 @@ int vs_node_resize(const char *name, uint64_t size);
 int vs_node_insert_filter(const char *name, int argc, char **argv);
 int vs_node_remove_filter(const char *name);
 
+/*
+ * node add DRIVER ... and node del NAME for block jobs (nothing printed
+ * on success, even with -j). 0, or -1 (printed).
+ */
+int vs_node_add(int argc, char **argv);
+int vs_node_del(const char *name);
+
 void usage_job(FILE *f);
 int cmd_job(int argc, char **argv);
 

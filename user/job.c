@@ -47,6 +47,9 @@ void usage_job(FILE *f)
 	fprintf(f,
 		"Usage: vstoragectl [-j] job start stream node=NODE [base=NODE] [OPTION=VALUE ...]\n"
 		"       vstoragectl [-j] job start commit top=NODE [base=NODE] [OPTION=VALUE ...]\n"
+		"       vstoragectl [-j] job start mirror node=NODE target=NODE-OR-PATH sync=full|top|none\n"
+		"                  [granularity=BYTES] [copy-mode=background|write-blocking]\n"
+		"                  [format=qcow2|raw] [OPTION=VALUE ...]\n"
 		"       vstoragectl [-j [-p]] job { list | show ID }\n"
 		"       vstoragectl job { pause | resume | cancel | complete | finalize | dismiss } ID\n"
 		"       vstoragectl job set-speed ID BYTES\n"
@@ -177,7 +180,7 @@ int vs_job_user(const char *name, char *job, size_t len)
 		if (vs_job_state_final(j->state))
 			continue;
 		if (!strcmp(j->node, name) || !strcmp(j->base, name) ||
-		    !strcmp(j->filter, name)) {
+		    !strcmp(j->filter, name) || !strcmp(j->target, name)) {
 			snprintf(job, len, "%s", j->id);
 			break;
 		}
@@ -335,6 +338,12 @@ static int put_start(struct nl_msg *msg, const struct vs_job_start *s,
 	    (p->base[0] && nla_put_string(msg, VSTORAGE_JOB_BASE, p->base)) ||
 	    (p->filter[0] &&
 	     nla_put_string(msg, VSTORAGE_JOB_FILTER, p->filter)) ||
+	    (p->target[0] &&
+	     (nla_put_string(msg, VSTORAGE_JOB_TARGET, p->target) ||
+	      nla_put_u32(msg, VSTORAGE_JOB_SYNC, s->sync) ||
+	      nla_put_u32(msg, VSTORAGE_JOB_COPY_MODE, s->copy_mode) ||
+	      (s->granularity &&
+	       nla_put_u32(msg, VSTORAGE_JOB_GRANULARITY, s->granularity)))) ||
 	    (s->speed_given && nla_put_u64(msg, VSTORAGE_JOB_SPEED, s->speed)) ||
 	    (s->on_error_given &&
 	     nla_put_u32(msg, VSTORAGE_JOB_ON_ERROR, s->on_error)) ||

@@ -16,6 +16,8 @@
 #include <linux/vstorage.h>
 
 #define VS_JOB_TYPE_MAX	15
+/* as VS_DM_NAME_LEN (dm.h), which this header does not include */
+#define VS_JOB_DM_NAME_LEN	128
 
 struct vs_job {
 	char id[VSTORAGE_JOB_ID_MAX + 1];
@@ -66,9 +68,16 @@ void vs_job_print_header(void);
 
 /* What `job start` was given. */
 struct vs_job_start {
-	const char *type;		/* "stream" or "commit" */
-	const char *node;		/* node= (stream), top= (commit) */
+	const char *type;		/* "stream", "commit" or "mirror" */
+	const char *node;		/* node= (stream, mirror), top= (commit) */
 	const char *base;		/* NULL when not given */
+	/* mirror */
+	const char *target;		/* a node name, or a path */
+	const char *format;		/* "qcow2", "raw", or NULL */
+	bool sync_given;
+	uint32_t sync;			/* enum vstorage_job_sync */
+	uint32_t granularity;		/* 0: the kernel's default */
+	uint32_t copy_mode;		/* enum vstorage_job_copy_mode */
 	const char *id;			/* NULL when not given */
 	bool speed_given;
 	uint64_t speed;
@@ -124,6 +133,11 @@ struct vs_job_prep {
 	char base[VSTORAGE_NODE_NAME_MAX + 1];		/* commit: resolved */
 	bool active;			/* commit of the disk's active layer */
 	bool base_was_read_only;	/* commit: made writable by the prep */
+	/* mirror (job_mirror.c) */
+	bool mirror;
+	char target[VSTORAGE_NODE_NAME_MAX + 1];	/* the target node */
+	bool target_added;		/* node added by the prep */
+	uint32_t sync;
 };
 
 /*
@@ -145,6 +159,38 @@ void vs_job_prep_forget(const char *id);
  * error when strict, else left alone.
  */
 int vs_job_finalize(const char *id, bool strict);
+
+/* ---- job_mirror.c ---- */
+
+/*
+ * mirror's preparation: the target node (added, and its image created,
+ * when target= is a path) and the mirror-top filter over the node. 0, or
+ * -1 with the error printed and nothing left changed.
+ */
+int vs_mirror_prepare(const struct vs_job_start *s, struct vs_job_prep *p);
+/* The disk's device takes the target's table after the kernel's pivot. */
+int vs_mirror_pivot_graph(const struct vs_job *j, const struct vs_job_prep *p);
+
+/*
+ * Shared by job_graph.c and job_mirror.c: the device of filter FILTER
+ * takes node NODE's table (NODE moves up to the disk); NODE's old device
+ * name into old_dev. 0, or -1 (printed).
+ */
+int vs_job_take_table(const char *id, const char *filter, const char *node,
+		      char *old_dev, size_t len);
+/*
+ * Reloads the device that holds node NAME with option KEY set to VALUE
+ * (KEY NULL: none) and, unless RO is -1, read-only on (1) or off (0).
+ * 0, or -1 (printed).
+ */
+int vs_job_reload_node(const char *name, const char *key, const char *value,
+		       int ro);
+/*
+ * Removes the devices NAMES, top-down, each once nothing holds it open
+ * (a job lets its devices go when it concludes). 0, or -1 (printed).
+ */
+int vs_job_remove_devices(const char *job, char names[][VS_JOB_DM_NAME_LEN],
+			  size_t nr);
 
 /*
  * Forks the detached supervisor of job ID (finalizes, undoes on cancel).

@@ -135,6 +135,9 @@ int vs_job_prep_save(const struct vs_job_prep *p)
 	}
 	fprintf(f, "filter=%s\nbase=%s\nactive=%d\nbase-read-only=%d\n",
 		p->filter, p->base, p->active, p->base_was_read_only);
+	if (p->mirror)
+		fprintf(f, "mirror=1\ntarget=%s\ntarget-added=%d\nsync=%u\n",
+			p->target, p->target_added, p->sync);
 	if (fclose(f)) {
 		pr_err("cannot write %s: %s", path, strerror(errno));
 		ret = -1;
@@ -171,6 +174,14 @@ int vs_job_prep_load(const char *id, struct vs_job_prep *p)
 			p->active = *v == '1';
 		else if (!strcmp(line, "base-read-only"))
 			p->base_was_read_only = *v == '1';
+		else if (!strcmp(line, "mirror"))
+			p->mirror = *v == '1';
+		else if (!strcmp(line, "target"))
+			snprintf(p->target, sizeof(p->target), "%s", v);
+		else if (!strcmp(line, "target-added"))
+			p->target_added = *v == '1';
+		else if (!strcmp(line, "sync"))
+			p->sync = (uint32_t)strtoul(v, NULL, 10);
 	}
 	fclose(f);
 	/* an empty file is a lock taken before the preparation was saved */
@@ -228,7 +239,7 @@ static bool node_exists(const char *name)
  * (KEY NULL: none) and, unless RO is -1, read-only on (1) or off (0).
  * 0, or -1 (printed).
  */
-static int reload_node(const char *name, const char *key, const char *value,
+int vs_job_reload_node(const char *name, const char *key, const char *value,
 		       int ro)
 {
 	char err[ERR_LEN], dev[32], *target = NULL, *params = NULL;
@@ -335,11 +346,9 @@ static int set_backing(const char *overlay, const char *base, char *err)
 	return ret ? -1 : 0;
 }
 
-/*
- * Removes the devices NAMES, top-down, each once nothing holds it open
- * (a job lets its devices go when it concludes). 0, or -1 (printed).
- */
-static int remove_devices(const char *job, char names[][VS_DM_NAME_LEN],
+_Static_assert(VS_JOB_DM_NAME_LEN == VS_DM_NAME_LEN, "job.h's copy");
+
+int vs_job_remove_devices(const char *job, char names[][VS_DM_NAME_LEN],
 			  size_t nr)
 {
 	struct timespec ts = { 0, IDLE_WAIT_MS * 1000000L };
@@ -511,7 +520,7 @@ static int prepare_commit(const struct vs_job_start *s, struct vs_job_prep *p)
 	p->active = !over[0];
 	snprintf(p->base, sizeof(p->base), "%s", chain[ib].node);
 	if (b.read_only) {
-		if (reload_node(p->base, NULL, NULL, 0)) {
+		if (vs_job_reload_node(p->base, NULL, NULL, 0)) {
 			vs_node_free(&b);
 			return -1;
 		}
@@ -532,12 +541,14 @@ static int prepare_commit(const struct vs_job_start *s, struct vs_job_prep *p)
 undo:
 	vs_node_free(&b);
 	if (p->base_was_read_only)
-		reload_node(p->base, NULL, NULL, 1);
+		vs_job_reload_node(p->base, NULL, NULL, 1);
 	return -1;
 }
 
 int vs_job_prepare(const struct vs_job_start *s, struct vs_job_prep *p)
 {
+	if (!strcmp(s->type, "mirror"))
+		return vs_mirror_prepare(s, p);
 	return strcmp(s->type, "stream") ? prepare_commit(s, p) :
 					   prepare_stream(s, p);
 }
@@ -546,11 +557,19 @@ int vs_job_unprepare(const struct vs_job_prep *p)
 {
 	int ret = 0;
 
+	/*
+	 * A mirror's target node first: with sync=none it holds the node's
+	 * device, which remove-filter moves back. Its image stays: after a
+	 * cancel when ready, it is a copy.
+	 */
+	if (p->target_added && node_exists(p->target) &&
+	    vs_node_del(p->target))
+		ret = -1;
 	if (p->filter[0] && node_exists(p->filter) &&
 	    vs_node_remove_filter(p->filter))
 		ret = -1;
 	if (p->base_was_read_only && node_exists(p->base) &&
-	    reload_node(p->base, NULL, NULL, 1))
+	    vs_job_reload_node(p->base, NULL, NULL, 1))
 		ret = -1;
 	return ret;
 }
@@ -597,7 +616,7 @@ static int finalize_stream(struct vs_nl *nl, const struct vs_job *j,
 	/* from here on the image stands on base: failures are reported */
 	if (p->filter[0] && vs_node_remove_filter(p->filter))
 		ret = -1;
-	if (reload_node(j->node, "backing", dev ? dev : "none", -1))
+	if (vs_job_reload_node(j->node, "backing", dev ? dev : "none", -1))
 		ret = -1;
 	else if (vs_remove_auto_chain(j->node, chain, nb))
 		ret = -1;
@@ -656,15 +675,15 @@ static int finalize_commit(struct vs_nl *nl, const struct vs_job *j,
 			 over, err);
 		return fail_job(nl, p, why);
 	}
-	if (reload_node(over, "backing", dev, -1))
+	if (vs_job_reload_node(over, "backing", dev, -1))
 		ret = -1;
 	free(dev);
 	nd = dropped_devices(j->node, chain, ib, names);
 	if (vs_job_send_finalize(nl, p->id, NULL))
 		return -1;
-	if (remove_devices(p->id, names, nd))
+	if (vs_job_remove_devices(p->id, names, nd))
 		ret = -1;
-	if (p->base_was_read_only && reload_node(p->base, NULL, NULL, 1))
+	if (p->base_was_read_only && vs_job_reload_node(p->base, NULL, NULL, 1))
 		ret = -1;
 	return ret;
 }
@@ -697,6 +716,73 @@ static int pivot_cb(const struct nlmsghdr *nlh, void *arg)
 	return 0;
 }
 
+int vs_job_take_table(const char *id, const char *filter, const char *node,
+		      char *old_dev, size_t len)
+{
+	char err[ERR_LEN], again[ERR_LEN], xdev[32], bdev[32];
+	char *target = NULL, *params = NULL, *line = NULL;
+	struct vs_node_stack fst, bst;
+	struct vs_table t = { 0 };
+	struct vs_node n;
+	uint64_t sectors;
+	uint16_t xflags;
+	sigset_t old;
+	int ret = -1;
+
+	if (node_devs(filter, &n, &fst))
+		return -1;
+	vs_node_free(&n);
+	if (node_devs(node, &n, &bst))
+		return -1;
+	vs_node_free(&n);
+	snprintf(old_dev, len, "%s", bst.holder.name);
+	dev_str(&fst.holder, xdev, sizeof(xdev));
+	dev_str(&bst.holder, bdev, sizeof(bdev));
+	xflags = strncmp(fst.holder.uuid, VS_DM_UUID_HOLDER_PREFIX,
+			 sizeof(VS_DM_UUID_HOLDER_PREFIX) - 1) ? 0 :
+		 HOLDER_UDEV_FLAGS;
+	if (vs_dm_get_table_len(bst.holder.name, &target, &params, &sectors,
+				err, sizeof(err)) || vs_table_split(params, &t)) {
+		pr_err("job %s: node '%s': cannot read its table: %s", id,
+		       node, err);
+		goto out;
+	}
+	vs_table_set_read_only(&t, false);
+	line = vs_table_join(&t);
+
+	/* as a move back: the workload's queue drains into NODE */
+	block_term_signals(&old);
+	if (vs_dm_suspend(fst.holder.name, err, sizeof(err))) {
+		pr_err("job %s: the disk stays on node '%s' through filter '%s': suspending '%s': %s",
+		       id, node, filter, fst.holder.name, err);
+		goto unblock;
+	}
+	if (vs_dm_suspend(bst.holder.name, err, sizeof(err)) ||
+	    vs_dm_load(fst.holder.name, xdev, target, line, sectors, false, err,
+		       sizeof(err)) ||
+	    vs_dm_resume(fst.holder.name, xdev, target, xflags, err,
+			 sizeof(err))) {
+		pr_err("job %s: the disk stays on node '%s' through filter '%s': moving the node up: %s",
+		       id, node, filter, err);
+		vs_dm_resume(bst.holder.name, bdev, target, HOLDER_UDEV_FLAGS,
+			     again, sizeof(again));
+		if (vs_dm_resume(fst.holder.name, xdev, "vstorage-mirror",
+				 xflags, again, sizeof(again)))
+			pr_err("job %s: and device '%s' stays suspended: %s",
+			       id, fst.holder.name, again);
+		goto unblock;
+	}
+	ret = 0;
+unblock:
+	sigprocmask(SIG_SETMASK, &old, NULL);
+out:
+	vs_table_free(&t);
+	free(line);
+	free(target);
+	free(params);
+	return ret;
+}
+
 /*
  * The device of filter F takes base B's table: B's node moves up to the
  * disk, and T, the layers between and B's old device go away.
@@ -705,82 +791,28 @@ static int pivot_graph(const struct vs_job *j, const struct vs_job_prep *p)
 {
 	char names[VS_CHAIN_MAX + 2][VS_DM_NAME_LEN];
 	struct vs_chain_link chain[VS_CHAIN_MAX];
-	char err[ERR_LEN], again[ERR_LEN], xdev[32], bdev[32];
-	char *target = NULL, *params = NULL, *line = NULL;
-	struct vs_node_stack fst, bst, tst;
-	struct vs_table t = { 0 };
+	struct vs_node_stack fst, tst;
 	struct vs_node n;
-	uint64_t sectors;
-	uint16_t xflags;
 	size_t nr, nd = 0, i;
-	sigset_t old;
-	int ib, ret = -1;
+	int ib;
 
 	nr = vs_backing_chain(j->node, chain, VS_CHAIN_MAX);
 	ib = chain_find(chain, nr, p->base);
 	if (node_devs(p->filter, &n, &fst))
 		return -1;
 	vs_node_free(&n);
-	if (node_devs(p->base, &n, &bst))
-		return -1;
-	vs_node_free(&n);
 	if (node_devs(j->node, &n, &tst))
 		return -1;
 	vs_node_free(&n);
-	dev_str(&fst.holder, xdev, sizeof(xdev));
-	dev_str(&bst.holder, bdev, sizeof(bdev));
-	xflags = strncmp(fst.holder.uuid, VS_DM_UUID_HOLDER_PREFIX,
-			 sizeof(VS_DM_UUID_HOLDER_PREFIX) - 1) ? 0 :
-		 HOLDER_UDEV_FLAGS;
-	if (vs_dm_get_table_len(bst.holder.name, &target, &params, &sectors,
-				err, sizeof(err)) || vs_table_split(params, &t)) {
-		pr_err("job %s: base '%s': cannot read its table: %s", p->id,
-		       p->base, err);
-		goto out;
-	}
-	vs_table_set_read_only(&t, false);
-	line = vs_table_join(&t);
-
-	/* as a move back: the workload's queue drains into B, B commits */
-	block_term_signals(&old);
-	if (vs_dm_suspend(fst.holder.name, err, sizeof(err))) {
-		pr_err("job %s: the disk stays on base '%s' through filter '%s': suspending '%s': %s",
-		       p->id, p->base, p->filter, fst.holder.name, err);
-		goto unblock;
-	}
-	if (vs_dm_suspend(bst.holder.name, err, sizeof(err)) ||
-	    vs_dm_load(fst.holder.name, xdev, target, line, sectors, false, err,
-		       sizeof(err)) ||
-	    vs_dm_resume(fst.holder.name, xdev, target, xflags, err,
-			 sizeof(err))) {
-		pr_err("job %s: the disk stays on base '%s' through filter '%s': moving the base up: %s",
-		       p->id, p->base, p->filter, err);
-		vs_dm_resume(bst.holder.name, bdev, target, HOLDER_UDEV_FLAGS,
-			     again, sizeof(again));
-		if (vs_dm_resume(fst.holder.name, xdev, "vstorage-mirror",
-				 xflags, again, sizeof(again)))
-			pr_err("job %s: and device '%s' stays suspended: %s",
-			       p->id, fst.holder.name, again);
-		goto unblock;
-	}
-	ret = 0;
-unblock:
-	sigprocmask(SIG_SETMASK, &old, NULL);
-	if (ret)
-		goto out;
 	/* T's own device (node add's, or insert-filter's under the disk) */
 	if (strcmp(tst.holder.name, fst.holder.name))
 		snprintf(names[nd++], VS_DM_NAME_LEN, "%s", tst.holder.name);
 	for (i = 0; ib > 0 && i < (size_t)ib; i++)
 		snprintf(names[nd++], VS_DM_NAME_LEN, "%s", chain[i].dm_name);
-	snprintf(names[nd++], VS_DM_NAME_LEN, "%s", bst.holder.name);
-	ret = remove_devices(p->id, names, nd);
-out:
-	vs_table_free(&t);
-	free(line);
-	free(target);
-	free(params);
-	return ret;
+	if (vs_job_take_table(p->id, p->filter, p->base, names[nd],
+			      VS_DM_NAME_LEN))
+		return -1;
+	return vs_job_remove_devices(p->id, names, nd + 1);
 }
 
 static int finalize_active(struct vs_nl *nl, const struct vs_job *j,
@@ -839,7 +871,7 @@ static int finalize_active(struct vs_nl *nl, const struct vs_job *j,
 		vs_job_unprepare(p);
 		return -1;
 	}
-	return pivot_graph(j, p);
+	return p->mirror ? vs_mirror_pivot_graph(j, p) : pivot_graph(j, p);
 }
 
 int vs_job_finalize(const char *id, bool strict)
@@ -877,10 +909,13 @@ int vs_job_finalize(const char *id, bool strict)
 		snprintf(p.base, sizeof(p.base), "%s", j.base);
 		p.active = j.active;
 		p.base_was_read_only = !strcmp(j.type, "commit");
+		p.mirror = !strcmp(j.type, "mirror");
+		snprintf(p.target, sizeof(p.target), "%s", j.target);
+		p.sync = j.sync;
 	}
 	if (!strcmp(j.type, "stream"))
 		ret = finalize_stream(&nl, &j, &p);
-	else if (p.active)
+	else if (p.active || p.mirror)
 		ret = finalize_active(&nl, &j, &p);
 	else
 		ret = finalize_commit(&nl, &j, &p);

@@ -254,6 +254,18 @@ int vs_job_parse(const struct nlmsghdr *nlh, struct vs_job *j)
 
 /* ---- printing ---- */
 
+static const char *const sync_names[] = {
+	[VSTORAGE_JOB_SYNC_FULL] = "full",
+	[VSTORAGE_JOB_SYNC_TOP] = "top",
+	[VSTORAGE_JOB_SYNC_NONE] = "none",
+};
+
+static const char *const copy_mode_names[] = {
+	[VSTORAGE_JOB_COPY_BACKGROUND] = "background",
+	[VSTORAGE_JOB_COPY_WRITE_BLOCKING] = "write-blocking",
+};
+
+
 void vs_job_print_header(void)
 {
 	print_fp("%-16s %-7s %-16s %-10s %17s %10s\n", "ID", "TYPE", "NODE",
@@ -321,6 +333,17 @@ void vs_job_print(const struct vs_job *j, const char *key, bool row)
 	print_bool(t, "paused", "paused: %s\n", j->paused);
 	if (!strcmp(j->type, "commit"))
 		print_bool(t, "active", "active: %s\n", j->active);
+	if (j->target[0]) {
+		print_string(t, "target", "target: %s\n", j->target);
+		print_string(t, "sync", "sync: %s\n",
+			     j->sync < ARRAY_SIZE(sync_names) && sync_names[j->sync] ?
+			     sync_names[j->sync] : "bitmap");
+		print_string(t, "copy-mode", "copy-mode: %s\n",
+			     j->copy_mode < ARRAY_SIZE(copy_mode_names) ?
+			     copy_mode_names[j->copy_mode] : "unknown");
+		print_u64(t, "granularity", "granularity: %" PRIu64 "\n",
+			  j->granularity);
+	}
 	if (j->has_io) {
 		print_string(t, "operation", "operation: %s\n",
 			     j->operation ? "write" : "read");
@@ -335,16 +358,83 @@ void vs_job_print(const struct vs_job *j, const char *key, bool row)
 
 /* ---- job start's arguments ---- */
 
+static int name_index(const char *const *names, size_t nr, const char *s,
+		      uint32_t *out)
+{
+	size_t i;
+
+	for (i = 0; i < nr; i++) {
+		if (names[i] && !strcmp(names[i], s)) {
+			*out = (uint32_t)i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* mirror's own keys: 1 when KEY is none of them. */
+static int mirror_key(struct vs_job_start *s, const char *key, const char *val,
+		      const char *arg)
+{
+	const char *why;
+	uint64_t v;
+
+	if (!strcmp(key, "target")) {
+		if (!*val) {
+			pr_err("%s: an empty target", arg);
+			return -1;
+		}
+		s->target = val;
+	} else if (!strcmp(key, "sync")) {
+		if (name_index(sync_names, ARRAY_SIZE(sync_names), val,
+			       &s->sync)) {
+			pr_err("%s: sync is one of full, top, none", arg);
+			return -1;
+		}
+		s->sync_given = true;
+	} else if (!strcmp(key, "copy-mode")) {
+		if (name_index(copy_mode_names, ARRAY_SIZE(copy_mode_names),
+			       val, &s->copy_mode)) {
+			pr_err("%s: copy-mode is background or write-blocking",
+			       arg);
+			return -1;
+		}
+	} else if (!strcmp(key, "granularity")) {
+		/* QEMU's bounds: a power of two from 512 B to 64 MiB */
+		if (parse_size(val, &v, &why)) {
+			pr_err("%s: %s", arg, why);
+			return -1;
+		}
+		if (v < 512 || v > (64 << 20) || (v & (v - 1))) {
+			pr_err("%s: granularity is a power of two from 512 to 64M",
+			       arg);
+			return -1;
+		}
+		s->granularity = (uint32_t)v;
+	} else if (!strcmp(key, "format")) {
+		if (strcmp(val, "qcow2") && strcmp(val, "raw")) {
+			pr_err("%s: format is qcow2 or raw", arg);
+			return -1;
+		}
+		s->format = val;
+	} else {
+		return 1;
+	}
+	return 0;
+}
+
 static int start_key(struct vs_job_start *s, const char *key, const char *val,
 		     const char *arg)
 {
-	bool stream = !strcmp(s->type, "stream");
+	bool commit = !strcmp(s->type, "commit");
+	bool mirror = !strcmp(s->type, "mirror");
 	const char *why;
 	bool b;
+	int r;
 
-	if (!strcmp(key, stream ? "node" : "top")) {
+	if (!strcmp(key, commit ? "top" : "node")) {
 		s->node = val;
-	} else if (!strcmp(key, "base")) {
+	} else if (!strcmp(key, "base") && !mirror) {
 		s->base = val;
 	} else if (!strcmp(key, "job-id")) {
 		s->id = val;
@@ -368,9 +458,15 @@ static int start_key(struct vs_job_start *s, const char *key, const char *val,
 			return -1;
 		}
 		*(key[5] == 'f' ? &s->auto_finalize : &s->auto_dismiss) = b;
+	} else if (mirror && (r = mirror_key(s, key, val, arg)) <= 0) {
+		return r;
+	} else if (mirror) {
+		pr_err("job start mirror: unknown key '%s' (keys: node, target, sync, granularity, copy-mode, format, job-id, speed, on-error, auto-finalize, auto-dismiss)",
+		       key);
+		return -1;
 	} else {
 		pr_err("job start %s: unknown key '%s' (keys: %s, base, job-id, speed, on-error, auto-finalize, auto-dismiss)",
-		       s->type, key, stream ? "node" : "top");
+		       s->type, key, commit ? "top" : "node");
 		return -1;
 	}
 	return 0;
@@ -379,7 +475,7 @@ static int start_key(struct vs_job_start *s, const char *key, const char *val,
 /* The node names a job start names: QEMU's rules, checked here. */
 static int check_names(const struct vs_job_start *s)
 {
-	const char *why, *node_key = strcmp(s->type, "stream") ? "top" : "node";
+	const char *why, *node_key = strcmp(s->type, "commit") ? "node" : "top";
 
 	if (check_node_name(s->node, &why)) {
 		pr_err("%s=%s: %s", node_key, s->node, why);
@@ -398,8 +494,11 @@ static int check_names(const struct vs_job_start *s)
 		return -1;
 	}
 	if (s->base && !strcmp(s->base, s->node)) {
-		pr_err("base=%s: the base is the %s itself", s->base,
-		       strcmp(s->type, "stream") ? "top" : "node");
+		pr_err("base=%s: the base is the %s itself", s->base, node_key);
+		return -1;
+	}
+	if (s->target && !strcmp(s->target, s->node)) {
+		pr_err("target=%s: the target is the node itself", s->target);
 		return -1;
 	}
 	return 0;
@@ -407,19 +506,20 @@ static int check_names(const struct vs_job_start *s)
 
 int vs_job_start_parse(int argc, char **argv, struct vs_job_start *s)
 {
-	char seen[8][KEY_MAX];
+	char seen[16][KEY_MAX];
 	size_t nr_seen = 0, k;
 	int i;
 
 	memset(s, 0, sizeof(*s));
 	s->auto_finalize = s->auto_dismiss = true;
 	if (argc < 1) {
-		pr_err("job start: missing TYPE (stream or commit)");
+		pr_err("job start: missing TYPE (stream, commit or mirror)");
 		return -1;
 	}
 	s->type = argv[0];
-	if (strcmp(s->type, "stream") && strcmp(s->type, "commit")) {
-		pr_err("job start: unknown job type '%s' (types: stream, commit)",
+	if (strcmp(s->type, "stream") && strcmp(s->type, "commit") &&
+	    strcmp(s->type, "mirror")) {
+		pr_err("job start: unknown job type '%s' (types: stream, commit, mirror)",
 		       s->type);
 		return -1;
 	}
@@ -446,7 +546,12 @@ int vs_job_start_parse(int argc, char **argv, struct vs_job_start *s)
 	}
 	if (!s->node) {
 		pr_err("job start %s: missing %s=NODE", s->type,
-		       strcmp(s->type, "stream") ? "top" : "node");
+		       strcmp(s->type, "commit") ? "node" : "top");
+		return -1;
+	}
+	if (!strcmp(s->type, "mirror") && (!s->target || !s->sync_given)) {
+		pr_err("job start mirror: missing %s", s->target ?
+		       "sync=full|top|none" : "target=NODE-OR-PATH");
 		return -1;
 	}
 	return check_names(s);

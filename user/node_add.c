@@ -504,7 +504,19 @@ int vs_add_prepare(struct vs_add_job *j, int argc, char **argv)
 	return check_name_free(ctx, &j->l, j->uuid, !ctx->dry_run);
 }
 
+static int node_add(int argc, char **argv, bool print);
+
 int cmd_node_add(int argc, char **argv)
+{
+	return node_add(argc, argv, true);
+}
+
+int vs_node_add(int argc, char **argv)
+{
+	return node_add(argc, argv, false) ? -1 : 0;
+}
+
+static int node_add(int argc, char **argv, bool print)
 {
 	struct vs_add_job j;
 	struct vs_add_ctx *ctx = &j.ctx;
@@ -549,7 +561,8 @@ int cmd_node_add(int argc, char **argv)
 	}
 	if (create_all(ctx, &spec))
 		goto out;
-	ret = is_json_context() ? print_new_node(ctx->node_name) : EXIT_OK;
+	ret = print && is_json_context() ? print_new_node(ctx->node_name) :
+					   EXIT_OK;
 out:
 	vs_add_job_free(&j);
 	free(params);

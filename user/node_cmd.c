@@ -512,6 +512,11 @@ static int node_del(const char *name)
 	return vs_remove_auto_chain(name, chain, nr_chain) ? EXIT_ERR : EXIT_OK;
 }
 
+int vs_node_del(const char *name)
+{
+	return node_del(name) == EXIT_OK ? 0 : -1;
+}
+
 /*
  * node resize NAME SIZE: the target grows (or refuses) the image on the
  * message "resize <bytes>", then the table is reloaded with the new length.

@@ -24,6 +24,7 @@ static unsigned int vs_jobs_gen;
 static const struct vs_job_type *const vs_job_types[] = {
 	&vs_job_stream,
 	&vs_job_commit,
+	&vs_job_mirror,
 };
 
 /* QEMU's JobSTT: which state may follow which. */
@@ -397,7 +398,7 @@ static bool vs_job_uses(const struct vs_job *job, const char *name)
 {
 	return name && name[0] &&
 	       (!strcmp(job->node, name) || !strcmp(job->base, name) ||
-		!strcmp(job->filter, name));
+		!strcmp(job->filter, name) || !strcmp(job->target, name));
 }
 
 /* Under vs_jobs_mutex. */
@@ -414,7 +415,8 @@ static int vs_job_check_new(const char *id, const struct vs_job_params *p,
 		if (other->state >= VSTORAGE_JOB_S_CONCLUDED)
 			continue;
 		if (vs_job_uses(other, p->node) || vs_job_uses(other, p->base) ||
-		    vs_job_uses(other, p->filter)) {
+		    vs_job_uses(other, p->filter) ||
+		    vs_job_uses(other, p->target)) {
 			NL_SET_ERR_MSG(extack,
 				       "a node of this job is in use by another job");
 			return -EBUSY;
@@ -439,7 +441,7 @@ int vs_job_new(const char *id, const char *type,
 		if (!strcmp(vs_job_types[i]->name, type))
 			t = vs_job_types[i];
 	if (!t) {
-		NL_SET_ERR_MSG(extack, "unknown job type (stream, commit)");
+		NL_SET_ERR_MSG(extack, "unknown job type (stream, commit, mirror)");
 		return -EINVAL;
 	}
 	/* QEMU: without a job-id, the job is named after its node */

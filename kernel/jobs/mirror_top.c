@@ -13,12 +13,22 @@
  * because a copy running between the two would read the old data and
  * clear the bit.)
  *
+ * Write-blocking (a mirror's copy-mode=write-blocking, QEMU's active
+ * mirroring): a data write to a range the job has copied already (its
+ * bits clear, no copy of it under way) goes to the source and to the
+ * job's target at once through dm-io, as dm-raid1 writes its legs, and
+ * completes when both did. It is not marked dirty, unless the target's
+ * write failed or a copy of an overlapping range began meanwhile (that
+ * copy may have read the source before the write). A write to a range
+ * not yet copied takes the usual path and is only marked dirty.
+ *
  * The pivot (FINALIZE of an active commit) freezes the filter: new bios
  * wait in a list, the writes in flight drain, the job copies what is
  * still dirty, flushes the target, and the filter switches its child and
  * lets the held bios go. A reload of a pivoted filter keeps the pivot:
  * the new instance takes it over from the live one with the same name.
  */
+#include <linux/dm-io.h>
 #include <linux/slab.h>
 
 #include "job.h"
@@ -39,6 +49,7 @@ struct mt_target {
 	unsigned int writes;		/* tracked writes in flight */
 	wait_queue_head_t drained;	/* writes reached 0, or thawed */
 	struct block_device *pivot;	/* the child since the pivot */
+	struct dm_io_client *io_client;	/* write-blocking writes */
 };
 
 /* Per bio (ti->per_io_data_size): the range a tracked write covers. */
@@ -46,6 +57,10 @@ struct mt_io {
 	sector_t sector;
 	unsigned int sectors;
 	bool tracked;
+	bool dual;		/* write-blocking: written to the target too */
+	bool dual_failed;	/* and the target's write failed */
+	struct vs_dirty *d;	/* dual: pinned by d->dual_writes */
+	u64 seq;		/* dual: d->copy_seq at map */
 };
 
 static LIST_HEAD(mt_trackers);		/* struct vs_dirty, by filter name */
@@ -87,7 +102,7 @@ static void mt_dirty_put(struct vs_dirty *d)
 static struct mt_target *mt_get(const char *filter);
 
 struct vs_dirty *vs_dirty_track(const char *filter, u64 size, u32 shift,
-				const char **error)
+				bool fill, const char **error)
 {
 	struct vs_dirty *d;
 	struct mt_target *mt;
@@ -99,6 +114,9 @@ struct vs_dirty *vs_dirty_track(const char *filter, u64 size, u32 shift,
 	d->nr = DIV_ROUND_UP_ULL(size, 1ULL << shift);
 	d->shift = shift;
 	refcount_set(&d->refs, 1);
+	spin_lock_init(&d->lock);
+	atomic_set(&d->dual_writes, 0);
+	init_waitqueue_head(&d->dual_wait);
 	strscpy(d->filter, filter, sizeof(d->filter));
 	d->bits = bitmap_zalloc(d->nr, GFP_KERNEL);
 	if (!d->bits) {
@@ -106,7 +124,8 @@ struct vs_dirty *vs_dirty_track(const char *filter, u64 size, u32 shift,
 		return ERR_PTR(-ENOMEM);
 	}
 	/* everything is to copy at first; the copy skips what base has */
-	bitmap_fill(d->bits, d->nr);
+	if (fill)
+		bitmap_fill(d->bits, d->nr);
 
 	mutex_lock(&mt_trackers_mutex);
 	mt = mt_get(filter);
@@ -134,6 +153,7 @@ void vs_dirty_untrack(struct vs_dirty *d)
 	struct mt_target *mt;
 	unsigned long flags;
 
+	vs_dirty_set_blocking(d, NULL);
 	mutex_lock(&mt_trackers_mutex);
 	list_del(&d->list);
 	mt = mt_get(d->filter);
@@ -150,18 +170,145 @@ void vs_dirty_untrack(struct vs_dirty *d)
 	mt_dirty_put(d);
 }
 
+void vs_dirty_set_blocking(struct vs_dirty *d, struct block_device *to)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&d->lock, flags);
+	d->to = to;
+	spin_unlock_irqrestore(&d->lock, flags);
+	/* the writes that took the old target finish before it goes */
+	if (!to)
+		wait_event(d->dual_wait, !atomic_read(&d->dual_writes));
+}
+
+void vs_dirty_copy_begin(struct vs_dirty *d, u64 offset, u64 len)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&d->lock, flags);
+	d->copy_seq++;
+	d->copy_start = offset;
+	d->copy_end = offset + len;
+	d->copying = true;
+	spin_unlock_irqrestore(&d->lock, flags);
+}
+
+void vs_dirty_copy_end(struct vs_dirty *d)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&d->lock, flags);
+	d->copying = false;
+	spin_unlock_irqrestore(&d->lock, flags);
+}
+
+static bool mt_overlaps_copy(struct vs_dirty *d, const struct mt_io *io)
+{
+	u64 start = (u64)io->sector << SECTOR_SHIFT;
+	u64 end = start + ((u64)io->sectors << SECTOR_SHIFT);
+
+	return start < d->copy_end && d->copy_start < end;
+}
+
+/*
+ * Under mt->lock: whether the write IO (range set) goes to the target too:
+ * write-blocking is on, the range is clean and no copy of it is under way.
+ * Then IO pins D until mt_end_io().
+ */
+static bool mt_dual_start(struct vs_dirty *d, struct mt_io *io)
+{
+	u64 first = ((u64)io->sector << SECTOR_SHIFT) >> d->shift;
+	u64 last = (((u64)(io->sector + io->sectors) << SECTOR_SHIFT) - 1) >>
+		   d->shift;
+	bool dual = false;
+
+	spin_lock(&d->lock);
+	if (d->to && last < d->nr && !(d->copying && mt_overlaps_copy(d, io)) &&
+	    find_next_bit(d->bits, last + 1, first) > last) {
+		dual = true;
+		io->d = d;
+		io->seq = d->copy_seq;
+		io->dual_failed = false;
+		atomic_inc(&d->dual_writes);
+	}
+	spin_unlock(&d->lock);
+	return dual;
+}
+
+/*
+ * A dual write completed (IO, with ERROR from the source): whether its
+ * range must be copied again, and D unpinned.
+ */
+static bool mt_dual_end(struct mt_io *io, blk_status_t error)
+{
+	struct vs_dirty *d = io->d;
+	unsigned long flags;
+	bool mark;
+
+	spin_lock_irqsave(&d->lock, flags);
+	mark = error || io->dual_failed || d->copy_seq - io->seq > 1 ||
+	       (d->copy_seq != io->seq && mt_overlaps_copy(d, io));
+	spin_unlock_irqrestore(&d->lock, flags);
+	io->dual = false;
+	if (atomic_dec_and_test(&d->dual_writes))
+		wake_up_all(&d->dual_wait);
+	return mark;
+}
+
 static struct block_device *mt_child_bdev(struct mt_target *mt)
 {
 	return mt->pivot ?: mt->child->bdev;
+}
+
+/* dm-io's callback: region 0 is the source, region 1 the target. */
+static void mt_dual_done(unsigned long error, void *context)
+{
+	struct bio *bio = context;
+	struct mt_io *io = dm_per_bio_data(bio, sizeof(struct mt_io));
+
+	if (error & 2)
+		io->dual_failed = true;
+	if (error & 1)
+		bio->bi_status = BLK_STS_IOERR;
+	bio_endio(bio);		/* to mt_end_io() */
+}
+
+static void mt_dual_submit(struct mt_target *mt, struct bio *bio,
+			   struct block_device *source)
+{
+	struct mt_io *io = dm_per_bio_data(bio, sizeof(struct mt_io));
+	struct dm_io_region where[2] = {
+		{ .bdev = source, .sector = bio->bi_iter.bi_sector,
+		  .count = bio_sectors(bio) },
+		{ .bdev = io->d->to, .sector = bio->bi_iter.bi_sector,
+		  .count = bio_sectors(bio) },
+	};
+	struct dm_io_request req = {
+		.bi_opf = bio->bi_opf,
+		.mem.type = DM_IO_BIO,
+		.mem.ptr.bio = bio,
+		.notify.fn = mt_dual_done,
+		.notify.context = bio,
+		.client = mt->io_client,
+	};
+
+	if (dm_io(&req, 2, where, NULL, bio_prio(bio))) {
+		bio->bi_status = BLK_STS_IOERR;
+		bio_endio(bio);
+	}
 }
 
 static int mt_map(struct dm_target *ti, struct bio *bio)
 {
 	struct mt_target *mt = ti->private;
 	struct mt_io *io = dm_per_bio_data(bio, sizeof(struct mt_io));
+	struct block_device *child;
 	unsigned long flags;
+	bool dual = false;
 
 	io->tracked = false;
+	io->dual = false;
 	bio->bi_iter.bi_sector = dm_target_offset(ti, bio->bi_iter.bi_sector);
 	vs_node_account(&mt->node, bio);
 
@@ -176,9 +323,18 @@ static int mt_map(struct dm_target *ti, struct bio *bio)
 		io->sectors = bio_sectors(bio);
 		io->tracked = true;
 		mt->writes++;
+		/* only data: discard and write-zeroes are copied by the job */
+		if (bio_op(bio) == REQ_OP_WRITE && !mt->pivot)
+			dual = mt_dual_start(mt->dirty, io);
 	}
-	bio_set_dev(bio, mt_child_bdev(mt));
+	io->dual = dual;
+	child = mt_child_bdev(mt);
 	spin_unlock_irqrestore(&mt->lock, flags);
+	if (dual) {
+		mt_dual_submit(mt, bio, child);
+		return DM_MAPIO_SUBMITTED;
+	}
+	bio_set_dev(bio, child);
 	return DM_MAPIO_REMAPPED;
 }
 
@@ -188,14 +344,17 @@ static int mt_end_io(struct dm_target *ti, struct bio *bio,
 	struct mt_target *mt = ti->private;
 	struct mt_io *io = dm_per_bio_data(bio, sizeof(struct mt_io));
 	unsigned long flags;
+	bool mark;
 
 	vs_node_account_error(&mt->node, bio, *error);
 	if (!io->tracked)
 		return DM_ENDIO_DONE;
 	io->tracked = false;
+	/* a dual write that nothing raced with is on the target already */
+	mark = !io->dual || mt_dual_end(io, *error);
 	spin_lock_irqsave(&mt->lock, flags);
 	/* a failed write may have changed part of the range: copy it again */
-	if (mt->dirty)
+	if (mt->dirty && mark)
 		vs_dirty_mark(mt->dirty, io->sector, io->sectors);
 	if (!--mt->writes)
 		wake_up_all(&mt->drained);
@@ -236,6 +395,7 @@ static void mt_thaw(struct mt_target *mt, struct block_device *to)
 
 		/* tracked no more: the job has finished with this filter */
 		io->tracked = false;
+		io->dual = false;
 		bio_set_dev(bio, mt_child_bdev(mt));
 		dm_submit_bio_remap(bio, NULL);
 	}
@@ -366,6 +526,13 @@ static int mt_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		ret = -EINVAL;
 		goto out_put_dev;
 	}
+	mt->io_client = dm_io_client_create();
+	if (IS_ERR(mt->io_client)) {
+		ti->error = "cannot create the dm-io client";
+		ret = PTR_ERR(mt->io_client);
+		mt->io_client = NULL;
+		goto out_put_dev;
+	}
 	ret = mt_take_over(mt);
 	if (ret) {
 		ti->error = "cannot open the device the live instance pivoted to";
@@ -397,6 +564,7 @@ out_untrack:
 	if (mt->pivot)
 		blkdev_put(mt->pivot, FMODE_READ | FMODE_WRITE);
 	mt_dirty_put(mt->dirty);
+	dm_io_client_destroy(mt->io_client);
 out_put_dev:
 	dm_put_device(ti, mt->child);
 out_free:
@@ -413,6 +581,7 @@ static void mt_dtr(struct dm_target *ti)
 	if (mt->pivot)
 		blkdev_put(mt->pivot, FMODE_READ | FMODE_WRITE);
 	mt_dirty_put(mt->dirty);
+	dm_io_client_destroy(mt->io_client);
 	dm_put_device(ti, mt->child);
 	kfree(mt->path);
 	kfree(mt);

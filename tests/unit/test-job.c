@@ -129,11 +129,45 @@ static void test_start_args(void)
 	       s.speed_given && !s.speed,
 	       "commit top=t speed=0 (unlimited)");
 
-	start_bad("no type", "Error: job start: missing TYPE (stream or commit)\n",
+	result(start_ok(&s, ARGS("mirror", "node=n", "target=/i/t.qcow2",
+				 "sync=top", "granularity=4k",
+				 "copy-mode=write-blocking", "format=raw")) &&
+	       !strcmp(s.node, "n") && !strcmp(s.target, "/i/t.qcow2") &&
+	       s.sync_given && s.sync == VSTORAGE_JOB_SYNC_TOP &&
+	       s.granularity == 4096 &&
+	       s.copy_mode == VSTORAGE_JOB_COPY_WRITE_BLOCKING &&
+	       !strcmp(s.format, "raw"),
+	       "mirror with every key of its own");
+	result(start_ok(&s, ARGS("mirror", "node=n", "target=t", "sync=none")) &&
+	       s.sync == VSTORAGE_JOB_SYNC_NONE && !s.granularity &&
+	       s.copy_mode == VSTORAGE_JOB_COPY_BACKGROUND && !s.format,
+	       "mirror defaults (background, the kernel's granularity)");
+
+	start_bad("no type",
+		  "Error: job start: missing TYPE (stream, commit or mirror)\n",
 		  (char *[]){ NULL });
 	start_bad("an unknown type",
-		  "Error: job start: unknown job type 'mirror' (types: stream, commit)\n",
-		  ARGS("mirror", "node=a"));
+		  "Error: job start: unknown job type 'backup2' (types: stream, commit, mirror)\n",
+		  ARGS("backup2", "node=a"));
+	start_bad("a mirror without sync",
+		  "Error: job start mirror: missing sync=full|top|none\n",
+		  ARGS("mirror", "node=a", "target=b"));
+	start_bad("a mirror without target",
+		  "Error: job start mirror: missing target=NODE-OR-PATH\n",
+		  ARGS("mirror", "node=a", "sync=full"));
+	start_bad("a mirror onto itself",
+		  "Error: target=a: the target is the node itself\n",
+		  ARGS("mirror", "node=a", "target=a", "sync=full"));
+	start_bad("a bad granularity",
+		  "Error: granularity=3k: granularity is a power of two from 512 to 64M\n",
+		  ARGS("mirror", "node=a", "target=b", "sync=full",
+		       "granularity=3k"));
+	start_bad("sync=bitmap for mirror",
+		  "Error: sync=bitmap: sync is one of full, top, none\n",
+		  ARGS("mirror", "node=a", "target=b", "sync=bitmap"));
+	start_bad("target= of stream",
+		  "Error: job start stream: unknown key 'target' (keys: node, base, job-id, speed, on-error, auto-finalize, auto-dismiss)\n",
+		  ARGS("stream", "node=a", "target=b"));
 	start_bad("an unknown key",
 		  "Error: job start stream: unknown key 'nodes' (keys: node, base, job-id, speed, on-error, auto-finalize, auto-dismiss)\n",
 		  ARGS("stream", "nodes=a"));
