@@ -332,7 +332,7 @@ static int q2_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 			goto out_unregister;
 	}
 
-	ti->per_io_data_size = sizeof(struct q2_io);
+	ti->per_io_data_size = VS_NODE_IO_SIZE(sizeof(struct q2_io));
 	/* metadata commits ride on flushes, whatever the child needs */
 	vs_backend_set_caps(&q->be, ti, true);
 	ti->num_discard_bios = 1;
@@ -394,6 +394,7 @@ static int q2_map(struct dm_target *ti, struct bio *bio)
 	io->q = q;
 	io->counted = Q2_UNCOUNTED;
 	io->split = false;
+	vs_bitmap_map(ti, bio);
 	if (unlikely(!q->loaded))
 		return DM_MAPIO_KILL;
 	if (op_is_write(bio_op(bio)) && READ_ONCE(q->node.read_only) &&
@@ -419,6 +420,7 @@ static int q2_end_io(struct dm_target *ti, struct bio *bio,
 	struct q2 *q = ti->private;
 
 	vs_node_account_error(&q->node, bio, *error);
+	vs_bitmap_end_io(&q->node, bio);
 	q2_io_done(q, bio);
 	return DM_ENDIO_DONE;
 }
