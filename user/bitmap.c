@@ -50,7 +50,9 @@ static int check_args(const char *node, const char *const *names, int nr)
 	}
 	for (i = 0; i < nr; i++) {
 		if (vs_bitmap_name_check(names[i], &why)) {
-			pr_err("invalid bitmap name '%s': %s", names[i], why);
+			/* at most 64 bytes of it: it may be huge */
+			pr_err("invalid bitmap name '%.64s%s': %s", names[i],
+			       strlen(names[i]) > 64 ? "..." : "", why);
 			return -1;
 		}
 	}

@@ -188,17 +188,17 @@ for a in sys.argv[1:]:
 print(out.hex())
 PY
 }
-C_ADD=$(enum_index x vstorage_cmd VSTORAGE_CMD_BITMAP_ADD)
-C_DEL=$(enum_index x vstorage_cmd VSTORAGE_CMD_BITMAP_DEL)
-C_MERGE=$(enum_index x vstorage_cmd VSTORAGE_CMD_BITMAP_MERGE)
-C_GET=$(enum_index x vstorage_cmd VSTORAGE_CMD_BITMAP_GET)
-A_NAME=$(enum_index x vstorage_attr VSTORAGE_A_NODE_NAME)
-A_BM=$(($(enum_index x vstorage_attr VSTORAGE_A_BITMAP) | 0x8000))
-B_NAME=$(enum_index x vstorage_bitmap_attr VSTORAGE_BITMAP_NAME)
-B_GRAN=$(enum_index x vstorage_bitmap_attr VSTORAGE_BITMAP_GRANULARITY)
-B_SRC=$(enum_index x vstorage_bitmap_attr VSTORAGE_BITMAP_SOURCE)
-B_COUNT=$(enum_index x vstorage_bitmap_attr VSTORAGE_BITMAP_COUNT)
-B_PERS=$(enum_index x vstorage_bitmap_attr VSTORAGE_BITMAP_PERSISTENT)
+C_ADD=$(enum_index vstorage_cmd VSTORAGE_CMD_BITMAP_ADD)
+C_DEL=$(enum_index vstorage_cmd VSTORAGE_CMD_BITMAP_DEL)
+C_MERGE=$(enum_index vstorage_cmd VSTORAGE_CMD_BITMAP_MERGE)
+C_GET=$(enum_index vstorage_cmd VSTORAGE_CMD_BITMAP_GET)
+A_NAME=$(enum_index vstorage_attr VSTORAGE_A_NODE_NAME)
+A_BM=$(($(enum_index vstorage_attr VSTORAGE_A_BITMAP) | 0x8000))
+B_NAME=$(enum_index vstorage_bitmap_attr VSTORAGE_BITMAP_NAME)
+B_GRAN=$(enum_index vstorage_bitmap_attr VSTORAGE_BITMAP_GRANULARITY)
+B_SRC=$(enum_index vstorage_bitmap_attr VSTORAGE_BITMAP_SOURCE)
+B_COUNT=$(enum_index vstorage_bitmap_attr VSTORAGE_BITMAP_COUNT)
+B_PERS=$(enum_index vstorage_bitmap_attr VSTORAGE_BITMAP_PERSISTENT)
 probe() {
 	local want=$1 out
 	shift
