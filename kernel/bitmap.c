@@ -64,6 +64,11 @@ struct vs_bm_node {
 	bool loaded;			/* a format loaded its stored bitmaps */
 };
 
+#define VS_BM_BUSY_RESIZE \
+	"a job uses a dirty bitmap of this node: its size cannot change now"
+#define VS_BM_INCONSISTENT \
+	"the bitmap is inconsistent (the image was not closed cleanly): it can only be deleted"
+
 static LIST_HEAD(vs_bm_nodes);
 static DEFINE_MUTEX(vs_bm_lock);
 
@@ -187,7 +192,7 @@ static int vs_bm_node_resize(struct vs_bm_node *bn, u64 size, char **error)
 	lockdep_assert_held(&bn->lock);
 	list_for_each_entry(bm, &bn->bitmaps, list) {
 		if (bm->busy) {
-			*error = "a job uses a dirty bitmap of this node: its size cannot change now";
+			*error = VS_BM_BUSY_RESIZE;
 			return -EBUSY;
 		}
 		if (vs_bm_nr(size, bm->shift) > VS_BITMAP_MAX_BITS) {
@@ -266,11 +271,10 @@ void vs_bitmaps_detach(struct vs_node *node)
 		return;
 	node->bitmaps = NULL;
 	mutex_lock(&vs_bm_lock);
-	if (--bn->users) {
+	if (--bn->users)
 		bn = NULL;
-	} else {
+	else
 		list_del(&bn->list);
-	}
 	mutex_unlock(&vs_bm_lock);
 	if (bn)
 		vs_bm_node_free(bn);
@@ -325,7 +329,7 @@ static struct vs_bitmap *vs_bm_find_usable(struct vs_bm_node *bn,
 	else if (bm->busy)
 		*error = "the bitmap is in use by a job";
 	else if (bm->inconsistent)
-		*error = "the bitmap is inconsistent (the image was not closed cleanly): it can only be deleted";
+		*error = VS_BM_INCONSISTENT;
 	else
 		return bm;
 	return NULL;

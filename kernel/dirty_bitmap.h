@@ -104,14 +104,18 @@ int vs_bitmap_get(const char *node, const char *name, unsigned long idx,
 		  struct vs_bitmap_info *info);
 void vs_bitmap_info_free(struct vs_bitmap_info *info);
 
-/* A copy of bitmap NAME of node NODE as it stands, for backup's sync=bitmap:
- * the bitmap becomes busy (in-use), and from now on new writes go to a successor.
+/*
+ * A copy of bitmap NAME of node NODE as it stands, for backup's
+ * sync=bitmap: the bitmap becomes busy (in-use), and from now on new
+ * writes go to a successor.
  */
 struct vs_bitmap_snap { unsigned long *bits; u64 nr; u32 granularity; };
 int vs_bitmap_job_begin(const char *node, const char *name,
 			struct vs_bitmap_snap *snap, const char **error);
-/* The job's end: clear true (on-success and the job succeeded, or always): the bitmap keeps only
- * the successor's bits; clear false: the bitmap is the frozen bits | the successor's. Frees snap->bits.
+/*
+ * The job's end: clear true (on-success and the job succeeded, or always):
+ * the bitmap keeps only the successor's bits; clear false: the bitmap is
+ * the frozen bits | the successor's. Frees snap->bits.
  */
 void vs_bitmap_job_end(const char *node, const char *name,
 		       struct vs_bitmap_snap *snap, bool clear);

@@ -306,6 +306,7 @@ static int q2_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	q->node.driver = "qcow2";
 	q->node.ops = &q2_node_ops;
 	q->node.read_only = !writable || q->corrupt;
+	q->node.persistent_bitmaps = writable && q->h.version >= 3;
 	q->node.children[0] = (struct vs_child) {
 		.role = "file", .path = q->path,
 		.dev = vs_backend_devt(&q->be),
@@ -327,7 +328,8 @@ static int q2_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	 * in preresume, when it is suspended and committed.
 	 */
 	if (!q->reload_pending) {
-		ret = q2_meta_load(q, &ti->error);
+		ret = q2_meta_load(q, &ti->error) ?:
+		      q2_bitmaps_open(q, &ti->error);
 		if (ret)
 			goto out_unregister;
 	}
@@ -344,6 +346,7 @@ static int q2_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 out_unregister:
 	vs_node_unregister(&q->node);
 	q2_meta_free(q);
+	q2_bitmaps_free(q);
 out_io:
 	q2_io_exit(q);
 out_backing:
@@ -362,6 +365,11 @@ static void q2_dtr(struct dm_target *ti)
 {
 	struct q2 *q = ti->private;
 
+	/* the bitmaps go with the last instance: write them back first */
+	mutex_lock(&q->meta_lock);
+	if (q->loaded && !q->suspended_clean && q->bm_in_use)
+		q2_bitmaps_store(q, false);
+	mutex_unlock(&q->meta_lock);
 	vs_node_unregister(&q->node);
 	cancel_delayed_work_sync(&q->clean_work);
 	q2_io_exit(q);
@@ -377,6 +385,7 @@ static void q2_dtr(struct dm_target *ti)
 			q2_trim_file(q);
 	}
 	q2_meta_free(q);
+	q2_bitmaps_free(q);
 	mutex_unlock(&q->meta_lock);
 	if (q->backing)
 		vs_backend_close(q->backing);
@@ -442,13 +451,16 @@ static int q2_preresume(struct dm_target *ti)
 			q->reload_pending = false;
 	}
 	if (!q->loaded && !ret) {
-		ret = q2_meta_load(q, &error);
+		ret = q2_meta_load(q, &error) ?: q2_bitmaps_open(q, &error);
 		if (ret) {
 			q2_err(q, "cannot open the image: %s",
 			       error ?: "out of memory");
 			q2_meta_free(q);
 		}
 	}
+	/* while it runs, the image says its bitmaps are in use */
+	if (!ret && !q->bm_in_use)
+		ret = q2_bitmaps_store(q, true);
 	mutex_unlock(&q->meta_lock);
 	return ret;
 }
@@ -474,9 +486,11 @@ static void q2_postsuspend(struct dm_target *ti)
 	q2_drain(q);
 	/*
 	 * A reload's new instance reads the image after this: leave nothing
-	 * in memory, deferred refcount decrements included.
+	 * in memory, deferred refcount decrements included; the bitmaps
+	 * written back, no longer in use.
 	 */
-	if (q2_commit_all(q) || q2_mark_clean(q)) {
+	if ((q->bm_in_use && q2_bitmaps_store(q, false)) ||
+	    q2_commit_all(q) || q2_mark_clean(q)) {
 		q2_err(q, "metadata could not be committed at suspend");
 	} else {
 		q2_trim_file(q);
