@@ -363,7 +363,17 @@ wr /dev/mapper/p0 $((1 * M)) 4096
 wr /dev/mapper/p0 $((3 * M + 64 * K)) $((128 * K))
 fio_verify /dev/mapper/p0 qbm --rw=randwrite --bs=4k --iodepth=16 --offset=32M --size=4M
 expect_count p0 pb $((64 * K + 128 * K + 4 * M)) "writes to the qcow2 node"
-# while open, the image says the bitmaps are in use
+# new persistent bitmaps reach the image when the device is suspended
+# (as QEMU stores new ones at close); resumed, the image says they are in
+# use, so that a crash leaves them inconsistent
+dmsetup suspend p0 || fail "dmsetup suspend p0"
+[ "$(qemu_bitmaps "$D/p.qcow2")" = "pb:65536:auto p4k:4096:" ] ||
+	fail "while suspended: qemu-img info says $(qemu_bitmaps "$D/p.qcow2")"
+# (qemu-nbd cannot open it now: the node holds QEMU's image locks)
+got=$(file_dirty "$D/p.qcow2" pb) || fail "reading pb while suspended"
+[ "$got" = "$((1 * M))+$((64 * K)) $((3 * M + 64 * K))+$((128 * K)) $((32 * M))+$((4 * M))" ] ||
+	fail "stored at suspend: pb in the file is '$got'"
+dmsetup resume p0 || fail "dmsetup resume p0"
 [ "$(qemu_bitmaps "$D/p.qcow2")" = "pb:65536:auto,in-use p4k:4096:in-use" ] ||
 	fail "while open: qemu-img info says $(qemu_bitmaps "$D/p.qcow2")"
 # a copy now is what an unclean shutdown leaves
