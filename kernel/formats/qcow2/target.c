@@ -365,9 +365,13 @@ static void q2_dtr(struct dm_target *ti)
 {
 	struct q2 *q = ti->private;
 
-	/* the bitmaps go with the last instance: write them back first */
+	/*
+	 * The bitmaps go with the last instance: write them back first, if
+	 * this instance serves the image (not one never resumed, whose
+	 * image another instance may be writing).
+	 */
 	mutex_lock(&q->meta_lock);
-	if (q->loaded && !q->suspended_clean && q->bm_in_use)
+	if (q->loaded && !q->suspended_clean && q->bm_keep && q->node.live)
 		q2_bitmaps_store(q, false);
 	mutex_unlock(&q->meta_lock);
 	vs_node_unregister(&q->node);
@@ -489,7 +493,7 @@ static void q2_postsuspend(struct dm_target *ti)
 	 * in memory, deferred refcount decrements included; the bitmaps
 	 * written back, no longer in use.
 	 */
-	if ((q->bm_in_use && q2_bitmaps_store(q, false)) ||
+	if ((q->bm_keep && q2_bitmaps_store(q, false)) ||
 	    q2_commit_all(q) || q2_mark_clean(q)) {
 		q2_err(q, "metadata could not be committed at suspend");
 	} else {
