@@ -142,15 +142,12 @@ expect_error "invalid bitmap name.*empty" bitmap add r0 ""
 expect_error "control" bitmap add r0 "$(printf 'a\tb')"
 expect_error "1023" bitmap add r0 "$(printf 'x%.0s' $(seq 1024))"
 expect_error "power of 2" bitmap add r0 x granularity=1000
-expect_error "power of 2" bitmap add r0 x granularity=256
 expect_error "power of 2" bitmap add r0 x granularity=4G
 expect_error "more than once" bitmap add r0 x granularity=4K granularity=8K
 expect_error "unknown option" bitmap add r0 x size=4K
 expect_error "already" bitmap add r0 b0
 expect_error "only qcow2|cannot store" bitmap add r0 p persistent=on
 expect_error "no such bitmap" bitmap del r0 nosuch
-expect_error "no such bitmap" bitmap clear r0 nosuch
-expect_error "no such bitmap" bitmap enable r0 nosuch
 expect_error "no such source" bitmap merge r0 b0 nosuch
 expect_error "no such bitmap" bitmap merge r0 nosuch b0
 vstoragectl bitmap >/dev/null 2>&1 && fail "bitmap without a command accepted"
@@ -229,15 +226,12 @@ probe '^error EINVAL .+' "$C_ADD" $A_NAME:strz:r0
 probe '^error EINVAL .+' "$C_ADD" $A_BM:bin:"$(nest $B_NAME=strz:n2)"
 probe '^error EINVAL .+' "$C_ADD" $A_NAME:strz:r0 $A_BM:bin:"$(nest $B_GRAN=u32:65536)"
 probe '^error EINVAL .+' "$C_ADD" $A_NAME:strz:r0 $A_BM:bin:"$(nest $B_NAME=strz:n2 $B_GRAN=u32:1000)"
-probe '^error EINVAL .+' "$C_ADD" $A_NAME:strz:r0 $A_BM:bin:"$(nest $B_NAME=strz:n2 $B_GRAN=u32:256)"
 probe '^error EINVAL .*' "$C_ADD" $A_NAME:strz:r0 $A_BM:bin:"$(nest $B_NAME=strz:n2 $B_GRAN=u8:16)"
 probe '^error EINVAL .*' "$C_ADD" $A_NAME:strz:r0 $A_BM:bin:"$(nest $B_NAME=str:n2)"
 probe '^error EINVAL .+' "$C_ADD" $A_NAME:strz:r0 $A_BM:bin:"$(nest $B_NAME=strz:)"
 probe '^error (EINVAL|ERANGE) .*' "$C_ADD" $A_NAME:strz:r0 $A_BM:bin:"$(nest $B_NAME=strz:n2 $B_PERS=u8:2)"
 probe '^error EINVAL .*' "$C_ADD" $A_NAME:strz:r0 $A_BM:bin:"$(nest $B_NAME=strz:n2 $B_COUNT=u64:5)"
-probe '^error EINVAL .*' "$C_ADD" $A_NAME:strz:r0 $A_BM:bin:"$(nest $B_NAME=strz:n2 77=u32:5)"
 probe '^error EINVAL .*' "$C_ADD" $A_NAME:strz:r0 $A_BM:bin:"$(nest $B_NAME=strz:n2)"00
-probe '^error EINVAL .*' "$C_ADD" $A_NAME:strz:r0 $A_BM:raw-len:4000
 probe '^error EINVAL .+' "$C_ADD" $A_NAME:strz:r0 $A_BM:bin:"$(nest $B_NAME=strz:n2 $B_SRC=strz:b0)"
 probe '^error EINVAL .+' "$C_DEL" $A_NAME:strz:r0 $A_BM:bin:"$(nest $B_NAME=strz:n1 $B_GRAN=u32:4096)"
 probe '^error EINVAL .+' "$C_MERGE" $A_NAME:strz:r0 $A_BM:bin:"$(nest $B_NAME=strz:n1)"
