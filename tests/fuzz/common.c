@@ -663,6 +663,53 @@ out:
 	free(copy);
 }
 
+/*
+ * qcow2_set_bitmaps_ext() on the parsed area: removing the extension (and
+ * adding one) gives an area that parses, with the same other extensions,
+ * backing file name and header fields but autoclear bit 0.
+ */
+static void bitmaps_ext_check(const struct fuzz_parsed *p)
+{
+	const struct qcow2_header *h = &p->h;
+	struct qcow2_extensions e2;
+	struct qcow2_header h2;
+	u32 len = p->area_len, used, nb;
+	u8 *out;
+	int ret;
+
+	if (h->version < 3)
+		return;
+	out = malloc(len ? len : 1);
+	FUZZ_ASSERT(out);
+	for (nb = 0; nb < 2; nb++) {
+		ret = qcow2_set_bitmaps_ext(p->area, out, len, h, nb,
+					    nb ? 32 : 0, nb ? h->cluster_size : 0,
+					    &used);
+		FUZZ_ASSERT(!ret || ret == -ENOSPC || ret == -EINVAL);
+		if (ret)
+			continue;
+		FUZZ_ASSERT(used <= len);
+		FUZZ_ASSERT(!qcow2_header_parse(out, len, p->file_size, &h2, NULL));
+		FUZZ_ASSERT(h2.bitmaps_autoclear == !!nb);
+		FUZZ_ASSERT(h2.size == h->size && h2.l1_table_offset == h->l1_table_offset &&
+			    h2.backing_file_size == (h->has_backing ? h->backing_file_size : 0));
+		if (h2.has_backing)
+			FUZZ_ASSERT(!memcmp(out + h2.backing_file_offset,
+					    p->area + h->backing_file_offset,
+					    h2.backing_file_size));
+		/* a directory at cluster 1 may be refused; removal never is */
+		ret = qcow2_extensions_parse(out, len, p->file_size, &h2, &e2, NULL);
+		if (nb)
+			continue;
+		FUZZ_ASSERT(!ret);
+		FUZZ_ASSERT(!(e2.present & QCOW2_EXTF_BITMAPS));
+		FUZZ_ASSERT(e2.nb_unknown == p->e.nb_unknown);
+		FUZZ_ASSERT((e2.present | QCOW2_EXTF_BITMAPS) ==
+			    (p->e.present | QCOW2_EXTF_BITMAPS));
+	}
+	free(out);
+}
+
 /* qcow2_overlap_check() on the fixed ranges: each hits itself. */
 static void fixed_ranges_check(const struct qcow2_header *h,
 			       const struct qcow2_extensions *e)
@@ -760,6 +807,7 @@ int fuzz_parse_header(const struct fuzz_image *img, struct fuzz_parsed *p)
 	feature_names_check(p);
 	check_open_check(h, &p->e);
 	extensions_rebuild_check(p);
+	bitmaps_ext_check(p);
 	fixed_ranges_check(h, &p->e);
 	return 0;
 }
