@@ -24,6 +24,7 @@ static unsigned int vs_jobs_gen;
 static const struct vs_job_type *const vs_job_types[] = {
 	&vs_job_stream,
 	&vs_job_commit,
+	&vs_job_backup,
 };
 
 /* QEMU's JobSTT: which state may follow which. */
@@ -439,7 +440,7 @@ int vs_job_new(const char *id, const char *type,
 		if (!strcmp(vs_job_types[i]->name, type))
 			t = vs_job_types[i];
 	if (!t) {
-		NL_SET_ERR_MSG(extack, "unknown job type (stream, commit)");
+		NL_SET_ERR_MSG(extack, "unknown job type (stream, commit, backup)");
 		return -EINVAL;
 	}
 	/* QEMU: without a job-id, the job is named after its node */
