@@ -29,10 +29,11 @@
 
 /*
  * sync=bitmap needs the dirty bitmaps (kernel/dirty_bitmap.h, branch
- * "bitmap"). Without that header this file builds with a stub that
- * refuses sync=bitmap: VS_BACKUP_BITMAP_STUB.
+ * "bitmap"); kernel/Kbuild defines VS_HAVE_DIRTY_BITMAP when the header
+ * is there. Without it this file builds with a stub that refuses
+ * sync=bitmap: VS_BACKUP_BITMAP_STUB.
  */
-#if __has_include("dirty_bitmap.h")
+#ifdef VS_HAVE_DIRTY_BITMAP
 #include "dirty_bitmap.h"
 #else
 #define VS_BACKUP_BITMAP_STUB
