@@ -66,8 +66,8 @@ void vs_job_print_header(void);
 
 /* What `job start` was given. */
 struct vs_job_start {
-	const char *type;		/* "stream" or "commit" */
-	const char *node;		/* node= (stream), top= (commit) */
+	const char *type;		/* "stream", "commit" or "backup" */
+	const char *node;		/* node= (stream, backup), top= (commit) */
 	const char *base;		/* NULL when not given */
 	const char *id;			/* NULL when not given */
 	bool speed_given;
@@ -75,6 +75,13 @@ struct vs_job_start {
 	bool on_error_given;
 	uint32_t on_error;
 	bool auto_finalize, auto_dismiss;
+	/* backup (job_obj.c's backup_key()) */
+	const char *target;		/* a node, a device or a file */
+	bool sync_given;
+	uint32_t sync;			/* enum vstorage_job_sync */
+	const char *bitmap;
+	bool bitmap_mode_given;
+	uint32_t bitmap_mode;		/* enum vstorage_job_bitmap_mode */
 };
 
 /*
@@ -124,6 +131,10 @@ struct vs_job_prep {
 	char base[VSTORAGE_NODE_NAME_MAX + 1];		/* commit: resolved */
 	bool active;			/* commit of the disk's active layer */
 	bool base_was_read_only;	/* commit: made writable by the prep */
+	/* backup (job_backup.c) */
+	char target[VSTORAGE_NODE_NAME_MAX + 1];	/* the target node */
+	bool target_auto;		/* a node the prep added: removed at the end */
+	char view[VSTORAGE_NODE_NAME_MAX + 1];		/* fleecing view, or "" */
 };
 
 /*
@@ -151,5 +162,21 @@ int vs_job_finalize(const char *id, bool strict);
  * 0, or -1 (printed): the job runs, but nobody will finalize it.
  */
 int vs_job_supervise(const struct vs_job_prep *p);
+
+/* ---- job_backup.c: the backup job's graph changes ---- */
+
+/* A filter, target node and view: 0, or -1 (printed, nothing left). */
+int vs_backup_prepare(const struct vs_job_start *s, struct vs_job_prep *p);
+/* What vs_backup_prepare() added goes (best effort, errors printed). */
+int vs_backup_unprepare(const struct vs_job_prep *p);
+/* At pending: the filter out, JOB_FINALIZE, the automatic nodes out. */
+int vs_backup_finalize(struct vs_nl *nl, const struct vs_job *j,
+		       const struct vs_job_prep *p);
+/*
+ * The supervisor's watch of a fleecing view: when the view node the prep
+ * added is gone, the job is completed (ends). Called at every wake-up.
+ */
+void vs_backup_watch(struct vs_nl *nl, const struct vs_job_prep *p,
+		     bool *asked);
 
 #endif /* VS_JOB_H */

@@ -135,6 +135,9 @@ int vs_job_prep_save(const struct vs_job_prep *p)
 	}
 	fprintf(f, "filter=%s\nbase=%s\nactive=%d\nbase-read-only=%d\n",
 		p->filter, p->base, p->active, p->base_was_read_only);
+	if (p->target[0])
+		fprintf(f, "target=%s\ntarget-auto=%d\nview=%s\n", p->target,
+			p->target_auto, p->view);
 	if (fclose(f)) {
 		pr_err("cannot write %s: %s", path, strerror(errno));
 		ret = -1;
@@ -171,6 +174,12 @@ int vs_job_prep_load(const char *id, struct vs_job_prep *p)
 			p->active = *v == '1';
 		else if (!strcmp(line, "base-read-only"))
 			p->base_was_read_only = *v == '1';
+		else if (!strcmp(line, "target"))
+			snprintf(p->target, sizeof(p->target), "%s", v);
+		else if (!strcmp(line, "target-auto"))
+			p->target_auto = *v == '1';
+		else if (!strcmp(line, "view"))
+			snprintf(p->view, sizeof(p->view), "%s", v);
 	}
 	fclose(f);
 	/* an empty file is a lock taken before the preparation was saved */
@@ -538,6 +547,8 @@ undo:
 
 int vs_job_prepare(const struct vs_job_start *s, struct vs_job_prep *p)
 {
+	if (!strcmp(s->type, "backup"))
+		return vs_backup_prepare(s, p);
 	return strcmp(s->type, "stream") ? prepare_commit(s, p) :
 					   prepare_stream(s, p);
 }
@@ -545,6 +556,9 @@ int vs_job_prepare(const struct vs_job_start *s, struct vs_job_prep *p)
 int vs_job_unprepare(const struct vs_job_prep *p)
 {
 	int ret = 0;
+
+	if (p->target[0])
+		return vs_backup_unprepare(p);
 
 	if (p->filter[0] && node_exists(p->filter) &&
 	    vs_node_remove_filter(p->filter))
@@ -877,8 +891,11 @@ int vs_job_finalize(const char *id, bool strict)
 		snprintf(p.base, sizeof(p.base), "%s", j.base);
 		p.active = j.active;
 		p.base_was_read_only = !strcmp(j.type, "commit");
+		snprintf(p.target, sizeof(p.target), "%s", j.target);
 	}
-	if (!strcmp(j.type, "stream"))
+	if (!strcmp(j.type, "backup"))
+		ret = vs_backup_finalize(&nl, &j, &p);
+	else if (!strcmp(j.type, "stream"))
 		ret = finalize_stream(&nl, &j, &p);
 	else if (p.active)
 		ret = finalize_active(&nl, &j, &p);
@@ -942,10 +959,14 @@ static int super_cb(const struct nlmsghdr *nlh, void *arg)
 static int supervise(const char *id)
 {
 	struct super s = { .id = id };
+	struct vs_job_prep prep;
+	bool watch, asked = false;
 	struct vs_nl ev, req;
 	struct vs_job j;
 	int r;
 
+	/* a fleecing view to watch (backup): looked at every half second */
+	watch = !vs_job_prep_load(id, &prep) && prep.view[0];
 	if (vs_nl_open(&ev, false))
 		return EXIT_ERR;
 	if (vs_nl_open(&req, false) ||
@@ -966,7 +987,9 @@ static int supervise(const char *id)
 			s.finalized = true;
 			vs_job_finalize(id, false);
 		}
-		r = poll(&pfd, 1, s.finalize ? 0 : 5000);
+		if (watch)
+			vs_backup_watch(&req, &prep, &asked);
+		r = poll(&pfd, 1, s.finalize ? 0 : watch ? 500 : 5000);
 		if (r > 0) {
 			r = vs_nl_recv_events(&ev, super_cb, &s);
 			if (r == 0 || r == -EINTR || r == -EAGAIN)

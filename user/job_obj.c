@@ -335,16 +335,113 @@ void vs_job_print(const struct vs_job *j, const char *key, bool row)
 
 /* ---- job start's arguments ---- */
 
+static const char *const sync_names[] = {
+	[VSTORAGE_JOB_SYNC_FULL] = "full",
+	[VSTORAGE_JOB_SYNC_TOP] = "top",
+	[VSTORAGE_JOB_SYNC_NONE] = "none",
+	[VSTORAGE_JOB_SYNC_BITMAP] = "bitmap",
+};
+
+static const char *const bitmap_mode_names[] = {
+	[VSTORAGE_JOB_BITMAP_ON_SUCCESS] = "on-success",
+	[VSTORAGE_JOB_BITMAP_NEVER] = "never",
+	[VSTORAGE_JOB_BITMAP_ALWAYS] = "always",
+};
+
+static int name_index(const char *const *names, size_t nr, const char *v,
+		      uint32_t *out)
+{
+	size_t i;
+
+	for (i = 0; i < nr; i++) {
+		if (names[i] && !strcmp(names[i], v)) {
+			*out = (uint32_t)i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* backup's own keys: 1 when KEY is none of them. */
+static int backup_key(struct vs_job_start *s, const char *key,
+		      const char *val, const char *arg)
+{
+	if (!strcmp(key, "target")) {
+		if (!*val) {
+			pr_err("%s: target is a node, a device or a file", arg);
+			return -1;
+		}
+		s->target = val;
+	} else if (!strcmp(key, "sync")) {
+		if (name_index(sync_names, ARRAY_SIZE(sync_names), val,
+			       &s->sync)) {
+			pr_err("%s: sync is one of full, top, none, bitmap", arg);
+			return -1;
+		}
+		s->sync_given = true;
+	} else if (!strcmp(key, "bitmap")) {
+		if (!*val || strlen(val) > VSTORAGE_NODE_NAME_MAX) {
+			pr_err("%s: a bitmap name of 1 to %d characters", arg,
+			       VSTORAGE_NODE_NAME_MAX);
+			return -1;
+		}
+		s->bitmap = val;
+	} else if (!strcmp(key, "bitmap-mode")) {
+		if (name_index(bitmap_mode_names, ARRAY_SIZE(bitmap_mode_names),
+			       val, &s->bitmap_mode)) {
+			pr_err("%s: bitmap-mode is one of on-success, never, always",
+			       arg);
+			return -1;
+		}
+		s->bitmap_mode_given = true;
+	} else {
+		return 1;
+	}
+	return 0;
+}
+
+/* backup's checks after all keys: 0 or -1 (printed). */
+static int backup_check(const struct vs_job_start *s)
+{
+	if (!s->target) {
+		pr_err("job start backup: missing target=NODE|DEVICE|FILE");
+		return -1;
+	}
+	if (!s->sync_given) {
+		pr_err("job start backup: missing sync=full|top|none|bitmap");
+		return -1;
+	}
+	if (s->sync == VSTORAGE_JOB_SYNC_BITMAP && !s->bitmap) {
+		pr_err("job start backup: sync=bitmap needs bitmap=NAME");
+		return -1;
+	}
+	if (s->sync != VSTORAGE_JOB_SYNC_BITMAP &&
+	    (s->bitmap || s->bitmap_mode_given)) {
+		pr_err("job start backup: %s goes with sync=bitmap only",
+		       s->bitmap ? "bitmap" : "bitmap-mode");
+		return -1;
+	}
+	if (!strcmp(s->target, s->node)) {
+		pr_err("target=%s: the target is the node itself", s->target);
+		return -1;
+	}
+	return 0;
+}
+
 static int start_key(struct vs_job_start *s, const char *key, const char *val,
 		     const char *arg)
 {
-	bool stream = !strcmp(s->type, "stream");
+	bool stream = strcmp(s->type, "commit");
+	bool backup = !strcmp(s->type, "backup");
 	const char *why;
+	int r;
 	bool b;
 
+	if (backup && (r = backup_key(s, key, val, arg)) <= 0)
+		return r;
 	if (!strcmp(key, stream ? "node" : "top")) {
 		s->node = val;
-	} else if (!strcmp(key, "base")) {
+	} else if (!strcmp(key, "base") && !backup) {
 		s->base = val;
 	} else if (!strcmp(key, "job-id")) {
 		s->id = val;
@@ -368,6 +465,10 @@ static int start_key(struct vs_job_start *s, const char *key, const char *val,
 			return -1;
 		}
 		*(key[5] == 'f' ? &s->auto_finalize : &s->auto_dismiss) = b;
+	} else if (backup) {
+		pr_err("job start backup: unknown key '%s' (keys: node, target, sync, bitmap, bitmap-mode, job-id, speed, on-error, auto-finalize, auto-dismiss)",
+		       key);
+		return -1;
 	} else {
 		pr_err("job start %s: unknown key '%s' (keys: %s, base, job-id, speed, on-error, auto-finalize, auto-dismiss)",
 		       s->type, key, stream ? "node" : "top");
@@ -379,7 +480,7 @@ static int start_key(struct vs_job_start *s, const char *key, const char *val,
 /* The node names a job start names: QEMU's rules, checked here. */
 static int check_names(const struct vs_job_start *s)
 {
-	const char *why, *node_key = strcmp(s->type, "stream") ? "top" : "node";
+	const char *why, *node_key = strcmp(s->type, "commit") ? "node" : "top";
 
 	if (check_node_name(s->node, &why)) {
 		pr_err("%s=%s: %s", node_key, s->node, why);
@@ -402,24 +503,27 @@ static int check_names(const struct vs_job_start *s)
 		       strcmp(s->type, "stream") ? "top" : "node");
 		return -1;
 	}
+	if (!strcmp(s->type, "backup"))
+		return backup_check(s);
 	return 0;
 }
 
 int vs_job_start_parse(int argc, char **argv, struct vs_job_start *s)
 {
-	char seen[8][KEY_MAX];
+	char seen[12][KEY_MAX];
 	size_t nr_seen = 0, k;
 	int i;
 
 	memset(s, 0, sizeof(*s));
 	s->auto_finalize = s->auto_dismiss = true;
 	if (argc < 1) {
-		pr_err("job start: missing TYPE (stream or commit)");
+		pr_err("job start: missing TYPE (stream, commit or backup)");
 		return -1;
 	}
 	s->type = argv[0];
-	if (strcmp(s->type, "stream") && strcmp(s->type, "commit")) {
-		pr_err("job start: unknown job type '%s' (types: stream, commit)",
+	if (strcmp(s->type, "stream") && strcmp(s->type, "commit") &&
+	    strcmp(s->type, "backup")) {
+		pr_err("job start: unknown job type '%s' (types: stream, commit, backup)",
 		       s->type);
 		return -1;
 	}
@@ -446,7 +550,7 @@ int vs_job_start_parse(int argc, char **argv, struct vs_job_start *s)
 	}
 	if (!s->node) {
 		pr_err("job start %s: missing %s=NODE", s->type,
-		       strcmp(s->type, "stream") ? "top" : "node");
+		       strcmp(s->type, "commit") ? "node" : "top");
 		return -1;
 	}
 	return check_names(s);
