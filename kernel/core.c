@@ -36,6 +36,7 @@ static void __exit vs_core_exit(void)
 	vs_mirror_top_exit();
 	vs_jobs_exit();
 	vs_tgroups_exit();
+	vs_bitmaps_exit();
 }
 
 module_init(vs_core_init);

@@ -484,6 +484,55 @@ static const struct genl_ops vs_genl_ops[] = {
 		.maxattr = VSTORAGE_A_MAX,
 		.flags = GENL_ADMIN_PERM,
 	},
+	{
+		.cmd = VSTORAGE_CMD_BITMAP_ADD,
+		.doit = vs_nl_bitmap_doit,
+		.policy = vs_bitmap_policy,
+		.maxattr = VSTORAGE_A_MAX,
+		.flags = GENL_ADMIN_PERM,
+	},
+	{
+		.cmd = VSTORAGE_CMD_BITMAP_DEL,
+		.doit = vs_nl_bitmap_doit,
+		.policy = vs_bitmap_policy,
+		.maxattr = VSTORAGE_A_MAX,
+		.flags = GENL_ADMIN_PERM,
+	},
+	{
+		.cmd = VSTORAGE_CMD_BITMAP_CLEAR,
+		.doit = vs_nl_bitmap_doit,
+		.policy = vs_bitmap_policy,
+		.maxattr = VSTORAGE_A_MAX,
+		.flags = GENL_ADMIN_PERM,
+	},
+	{
+		.cmd = VSTORAGE_CMD_BITMAP_ENABLE,
+		.doit = vs_nl_bitmap_doit,
+		.policy = vs_bitmap_policy,
+		.maxattr = VSTORAGE_A_MAX,
+		.flags = GENL_ADMIN_PERM,
+	},
+	{
+		.cmd = VSTORAGE_CMD_BITMAP_DISABLE,
+		.doit = vs_nl_bitmap_doit,
+		.policy = vs_bitmap_policy,
+		.maxattr = VSTORAGE_A_MAX,
+		.flags = GENL_ADMIN_PERM,
+	},
+	{
+		.cmd = VSTORAGE_CMD_BITMAP_MERGE,
+		.doit = vs_nl_bitmap_doit,
+		.policy = vs_bitmap_policy,
+		.maxattr = VSTORAGE_A_MAX,
+		.flags = GENL_ADMIN_PERM,
+	},
+	{
+		.cmd = VSTORAGE_CMD_BITMAP_GET,
+		.doit = vs_nl_bitmap_get_doit,
+		.dumpit = vs_nl_bitmap_get_dumpit,
+		.policy = vs_bitmap_policy,
+		.maxattr = VSTORAGE_A_MAX,
+	},
 };
 
 struct genl_family vs_genl_family __ro_after_init = {

@@ -70,3 +70,21 @@ static const struct nla_policy vs_job_attr_policy[VSTORAGE_JOB_MAX + 1] = {
 const struct nla_policy vs_job_policy[VSTORAGE_A_MAX + 1] = {
 	[VSTORAGE_A_JOB] = NLA_POLICY_NESTED(vs_job_attr_policy),
 };
+
+static const struct nla_policy vs_bitmap_attr_policy[VSTORAGE_BITMAP_MAX + 1] = {
+	[VSTORAGE_BITMAP_NAME] = { .type = NLA_NUL_STRING,
+				   .len = VSTORAGE_BITMAP_NAME_MAX },
+	/* a power of 2 from 512 to 2^31: vs_bitmap_add() says which */
+	[VSTORAGE_BITMAP_GRANULARITY] = { .type = NLA_U32 },
+	[VSTORAGE_BITMAP_PERSISTENT] = NLA_POLICY_MAX(NLA_U8, 1),
+	[VSTORAGE_BITMAP_DISABLED] = NLA_POLICY_MAX(NLA_U8, 1),
+	[VSTORAGE_BITMAP_SOURCE] = { .type = NLA_NUL_STRING,
+				     .len = VSTORAGE_BITMAP_NAME_MAX },
+};
+
+/* Reply-only attributes (COUNT, ENABLED, BUSY, ...) are refused in requests. */
+const struct nla_policy vs_bitmap_policy[VSTORAGE_A_MAX + 1] = {
+	[VSTORAGE_A_NODE_NAME] = { .type = NLA_NUL_STRING,
+				   .len = VSTORAGE_NODE_NAME_MAX },
+	[VSTORAGE_A_BITMAP] = NLA_POLICY_NESTED(vs_bitmap_attr_policy),
+};

@@ -113,6 +113,9 @@ int vs_node_register(struct vs_node *node, struct dm_target *ti, char **error)
 			goto out;
 		}
 	}
+	ret = vs_bitmaps_attach(node, error);
+	if (ret)
+		goto out;
 	list_add_tail(&node->list, &vs_nodes);
 	node->registered = true;
 	WRITE_ONCE(vs_nodes_gen, vs_nodes_gen + 1);
@@ -241,6 +244,7 @@ void vs_node_unregister(struct vs_node *node)
 
 	vs_node_put(node);
 	wait_for_completion(&node->released);
+	vs_bitmaps_detach(node);
 	free_percpu(node->stats);
 	node->stats = NULL;
 	node->registered = false;

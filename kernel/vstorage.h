@@ -23,6 +23,7 @@
 
 struct sk_buff;
 struct vs_node;
+struct vs_bm_node;
 struct vs_cbw_ops;
 
 /*
@@ -141,6 +142,8 @@ struct vs_node {
 	const struct vs_node_ops *ops;
 	struct dm_target *ti;
 	bool read_only;
+	/* the format stores bitmaps in the image (dirty_bitmap.h) */
+	bool persistent_bitmaps;
 	struct vs_child children[VS_MAX_CHILDREN];
 	unsigned int nr_children;
 
@@ -153,6 +156,8 @@ struct vs_node {
 	/* was live until another instance took over; never serves again */
 	bool superseded;
 	bool registered;
+	/* the name's dirty bitmaps, shared by its instances (bitmap.c) */
+	struct vs_bm_node *bitmaps;
 };
 
 /* ti->error for a name that vs_node_name_valid() refuses */
@@ -298,6 +303,7 @@ int vs_tgroup_set_submit(const char *name, void (*submit)(struct bio *bio));
 
 #include "backend.h"
 #include "target.h"
+#include "dirty_bitmap.h"
 
 /* Bios handed from map() to a worker (bioq.c). */
 struct vs_bio_queue {
@@ -322,6 +328,7 @@ extern const struct nla_policy vs_node_get_policy[];
 extern const struct nla_policy vs_block_status_policy[];
 extern const struct nla_policy vs_tgroup_policy[];
 extern const struct nla_policy vs_job_policy[];
+extern const struct nla_policy vs_bitmap_policy[];
 
 /* Throttle group operations (tgroup_nl.c) of the family (netlink.c). */
 extern struct genl_family vs_genl_family;
@@ -331,6 +338,10 @@ int vs_nl_tgroup_set_doit(struct sk_buff *skb, struct genl_info *info);
 int vs_nl_tgroup_del_doit(struct sk_buff *skb, struct genl_info *info);
 int vs_nl_tgroup_get_doit(struct sk_buff *skb, struct genl_info *info);
 int vs_nl_tgroup_get_dumpit(struct sk_buff *skb, struct netlink_callback *cb);
+/* Dirty bitmap operations (bitmap_nl.c). */
+int vs_nl_bitmap_doit(struct sk_buff *skb, struct genl_info *info);
+int vs_nl_bitmap_get_doit(struct sk_buff *skb, struct genl_info *info);
+int vs_nl_bitmap_get_dumpit(struct sk_buff *skb, struct netlink_callback *cb);
 void vs_nl_multicast(struct sk_buff *skb);
 bool vs_nl_has_listeners(void);
 

@@ -202,5 +202,7 @@ int vs_node_remove_filter(const char *name);
 
 void usage_job(FILE *f);
 int cmd_job(int argc, char **argv);
+void usage_bitmap(FILE *f);
+int cmd_bitmap(int argc, char **argv);
 
 #endif /* VS_CMDS_H */

@@ -27,10 +27,12 @@ void usage_main(FILE *f)
 {
 	fprintf(f,
 		"Usage: vstoragectl [OPTIONS] OBJECT { COMMAND | help }\n"
-		"where  OBJECT := { node | throttle-group | graph | job | export | monitor }\n"
+		"where  OBJECT := { node | bitmap | throttle-group | graph | job | export | monitor }\n"
 		"       OPTIONS := { -j[son] | -p[retty] | -h[elp] | -V[ersion] }\n"
 		"\n");
 	usage_node(f);
+	fputc('\n', f);
+	usage_bitmap(f);
 	fputc('\n', f);
 	usage_tgroup(f);
 	fputc('\n', f);
@@ -92,6 +94,8 @@ int main(int argc, char **argv)
 	output_init(json, pretty);
 	if (!strcmp(obj, "node")) {
 		ret = cmd_node(argc - 1, argv + 1);
+	} else if (!strcmp(obj, "bitmap")) {
+		ret = cmd_bitmap(argc - 1, argv + 1);
 	} else if (!strcmp(obj, "throttle-group")) {
 		ret = cmd_tgroup(argc - 1, argv + 1);
 	} else if (!strcmp(obj, "graph")) {

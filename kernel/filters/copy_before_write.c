@@ -626,6 +626,7 @@ static int cbw_map(struct dm_target *ti, struct bio *bio)
 	u64 first, last;
 
 	io->counted = false;
+	vs_bitmap_map(ti, bio);
 	bio_set_dev(bio, st->child);
 	bio->bi_iter.bi_sector = dm_target_offset(ti, bio->bi_iter.bi_sector);
 	vs_node_account(&ct->node, bio);
@@ -662,6 +663,7 @@ static int cbw_end_io(struct dm_target *ti, struct bio *bio,
 	bool wake;
 
 	vs_node_account_error(&ct->node, bio, *error);
+	vs_bitmap_end_io(&ct->node, bio);
 	if (!io->counted)
 		return DM_ENDIO_DONE;
 	io->counted = false;
@@ -789,7 +791,7 @@ static int cbw_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	ti->num_flush_bios = 1;
 	ti->num_discard_bios = 1;
 	ti->num_write_zeroes_bios = 1;
-	ti->per_io_data_size = sizeof(struct cbw_io);
+	ti->per_io_data_size = VS_NODE_IO_SIZE(sizeof(struct cbw_io));
 	/* parked writes go down with dm_submit_bio_remap() */
 	ti->accounts_remapped_io = true;
 	ti->private = ct;

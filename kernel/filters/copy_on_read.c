@@ -191,6 +191,7 @@ static int cor_map(struct dm_target *ti, struct bio *bio)
 	u64 first, nr;
 
 	io->writer = false;
+	vs_bitmap_map(ti, bio);
 	bio_set_dev(bio, ct->child->bdev);
 	bio->bi_iter.bi_sector = dm_target_offset(ti, bio->bi_iter.bi_sector);
 	vs_node_account(&ct->node, bio);
@@ -219,6 +220,7 @@ static int cor_end_io(struct dm_target *ti, struct bio *bio,
 	u64 first, nr;
 
 	vs_node_account_error(&ct->node, bio, *error);
+	vs_bitmap_end_io(&ct->node, bio);
 	if (!io->writer)
 		return DM_ENDIO_DONE;
 	io->writer = false;
@@ -649,7 +651,7 @@ static int cor_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	ti->num_flush_bios = 1;
 	ti->num_discard_bios = 1;
 	ti->num_write_zeroes_bios = 1;
-	ti->per_io_data_size = sizeof(struct cor_io);
+	ti->per_io_data_size = VS_NODE_IO_SIZE(sizeof(struct cor_io));
 	/* the reads and writes that waited go down with dm_submit_bio_remap() */
 	ti->accounts_remapped_io = true;
 	ti->private = ct;

@@ -37,6 +37,7 @@ static int thr_map(struct dm_target *ti, struct bio *bio)
 {
 	struct thr_target *tt = ti->private;
 
+	vs_bitmap_map(ti, bio);
 	if (tt->node.read_only && op_is_write(bio_op(bio)) &&
 	    bio->bi_iter.bi_size)
 		return DM_MAPIO_KILL;
@@ -54,6 +55,7 @@ static int thr_end_io(struct dm_target *ti, struct bio *bio,
 	struct thr_target *tt = ti->private;
 
 	vs_node_account_error(&tt->node, bio, *error);
+	vs_bitmap_end_io(&tt->node, bio);
 	return DM_ENDIO_DONE;
 }
 
@@ -147,6 +149,7 @@ static int thr_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	ti->num_flush_bios = 1;
 	ti->num_discard_bios = 1;
 	ti->num_write_zeroes_bios = 1;
+	ti->per_io_data_size = VS_NODE_IO_SIZE(0);
 	/* bios that waited are submitted with dm_submit_bio_remap() */
 	ti->accounts_remapped_io = true;
 	ti->private = tt;

@@ -35,6 +35,7 @@ static int raw_map(struct dm_target *ti, struct bio *bio)
 	u64 pos = rt->opt.offset +
 		((u64)dm_target_offset(ti, bio->bi_iter.bi_sector) << SECTOR_SHIFT);
 
+	vs_bitmap_map(ti, bio);
 	if (rt->node.read_only && op_is_write(bio_op(bio)) &&
 	    bio->bi_iter.bi_size)
 		return DM_MAPIO_KILL;
@@ -51,6 +52,7 @@ static int raw_end_io(struct dm_target *ti, struct bio *bio,
 	struct raw_target *rt = ti->private;
 
 	vs_node_account_error(&rt->node, bio, *error);
+	vs_bitmap_end_io(&rt->node, bio);
 	return DM_ENDIO_DONE;
 }
 
@@ -164,7 +166,7 @@ static int raw_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	if (ret)
 		goto out_close;
 
-	ti->per_io_data_size = sizeof(struct vs_backend_io);
+	ti->per_io_data_size = VS_NODE_IO_SIZE(sizeof(struct vs_backend_io));
 
 	rt->node.driver = "raw";
 	rt->node.ops = &raw_node_ops;

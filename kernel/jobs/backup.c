@@ -25,32 +25,8 @@
 #include <linux/delay.h>
 #include <linux/slab.h>
 
-#include "job.h"
-
-/*
- * sync=bitmap needs the dirty bitmaps (kernel/dirty_bitmap.h, branch
- * "bitmap"); kernel/Kbuild defines VS_HAVE_DIRTY_BITMAP when the header
- * is there. Without it this file builds with a stub that refuses
- * sync=bitmap: VS_BACKUP_BITMAP_STUB.
- */
-#ifdef VS_HAVE_DIRTY_BITMAP
 #include "dirty_bitmap.h"
-#else
-#define VS_BACKUP_BITMAP_STUB
-struct vs_bitmap_snap { unsigned long *bits; u64 nr; u32 granularity; };
-
-static int vs_bitmap_job_begin(const char *node, const char *name,
-			       struct vs_bitmap_snap *snap, const char **error)
-{
-	*error = "this build has no dirty bitmaps: sync=bitmap is not available";
-	return -EOPNOTSUPP;
-}
-
-static void vs_bitmap_job_end(const char *node, const char *name,
-			      struct vs_bitmap_snap *snap, bool clear)
-{
-}
-#endif
+#include "job.h"
 
 /* bytes one step asks the filter to copy at most: its limit */
 #define VS_BACKUP_STEP		(1U << 20)

@@ -162,6 +162,7 @@ static int mt_map(struct dm_target *ti, struct bio *bio)
 	unsigned long flags;
 
 	io->tracked = false;
+	vs_bitmap_map(ti, bio);
 	bio->bi_iter.bi_sector = dm_target_offset(ti, bio->bi_iter.bi_sector);
 	vs_node_account(&mt->node, bio);
 
@@ -190,6 +191,7 @@ static int mt_end_io(struct dm_target *ti, struct bio *bio,
 	unsigned long flags;
 
 	vs_node_account_error(&mt->node, bio, *error);
+	vs_bitmap_end_io(&mt->node, bio);
 	if (!io->tracked)
 		return DM_ENDIO_DONE;
 	io->tracked = false;
@@ -387,7 +389,7 @@ static int mt_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	ti->num_flush_bios = 1;
 	ti->num_discard_bios = 1;
 	ti->num_write_zeroes_bios = 1;
-	ti->per_io_data_size = sizeof(struct mt_io);
+	ti->per_io_data_size = VS_NODE_IO_SIZE(sizeof(struct mt_io));
 	/* held bios go down with dm_submit_bio_remap() */
 	ti->accounts_remapped_io = true;
 	ti->private = mt;

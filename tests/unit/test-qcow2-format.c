@@ -2431,6 +2431,101 @@ static void test_set_backing(void)
 				   3, &used), -ENOSPC);
 }
 
+/*
+ * Writing bitmaps: directory entries encode to what qcow2_bitmap_dir_parse()
+ * reads back; the extension is added first, replaced, and removed with the
+ * autoclear bit; the other extensions and the backing name are kept.
+ */
+static void test_bitmaps_write(void)
+{
+	static u8 out[65536], out2[65536];
+	struct qcow2_header h, h2;
+	struct qcow2_extensions e, e2;
+	struct qcow2_bitmap bm[2];
+	const char *r = NULL;
+	u8 unk[5] = { 1, 2, 3, 4, 5 };
+	u32 pos = 112, used, l0, l1;
+	u64 fs = mk_header(3, 16, 64ULL << 20, false) + 16 * 65536;
+
+	/* sizes: 64 MiB at 64 KiB is 1024 bits, one cluster of data */
+	CHECK_EQ(qcow2_bitmap_bits(64ULL << 20, 16), 1024);
+	CHECK_EQ(qcow2_bitmap_bits((64ULL << 20) + 1, 16), 1025);
+	CHECK_EQ(qcow2_bitmap_table_size(64ULL << 20, 16, 16), 1);
+	CHECK_EQ(qcow2_bitmap_table_size(64ULL << 20, 9, 16), 1);
+	CHECK_EQ(qcow2_bitmap_table_size(1ULL << 40, 9, 16), 4096);
+	CHECK_EQ(qcow2_bitmap_entry_len(1), 32);
+	CHECK_EQ(qcow2_bitmap_entry_len(8), 32);
+	CHECK_EQ(qcow2_bitmap_entry_len(9), 40);
+
+	ext(&pos, QCOW2_EXT_BACKING_FORMAT, "qcow2", 5);
+	ext(&pos, 0x12345678, unk, sizeof(unk));
+	ext(&pos, QCOW2_EXT_END, NULL, 0);
+	memcpy(hbuf + pos, "mid.qcow2", 9);
+	put64(hbuf, 8, pos);
+	put32(hbuf, 16, 9);
+	CHECK_EQ(parse_ext(fs, &h, &e, &r), 0);
+
+	/* a directory of two bitmaps at 5 * 64K */
+	memset(dbuf, 0xff, sizeof(dbuf));
+	l0 = qcow2_bitmap_entry_encode(dbuf, 6 * 65536, 1, QCOW2_BITMAP_AUTO,
+				       16, "b0", 2);
+	l1 = qcow2_bitmap_entry_encode(dbuf + l0, 7 * 65536, 1,
+				       QCOW2_BITMAP_IN_USE, 9, "bitmap-one", 10);
+	CHECK_EQ(l0, 32);
+	CHECK_EQ(l1, 40);
+
+	CHECK_EQ(qcow2_set_bitmaps_ext(hbuf, out, 65536, &h, 2, l0 + l1,
+				       5 * 65536, &used), 0);
+	CHECK_EQ(qcow2_header_parse(out, 65536, fs, &h2, &r), 0);
+	CHECK(h2.bitmaps_autoclear);
+	CHECK_EQ(qcow2_extensions_parse(out, 65536, fs, &h2, &e2, &r), 0);
+	CHECK(e2.present & QCOW2_EXTF_BITMAPS);
+	CHECK(!e2.bitmaps_stale);
+	CHECK_EQ(e2.nb_bitmaps, 2);
+	CHECK_EQ(e2.bitmap_directory_size, l0 + l1);
+	CHECK_EQ(e2.bitmap_directory_offset, 5 * 65536);
+	CHECK_EQ(e2.nb_unknown, 1);
+	CHECK(!memcmp(out + e2.unknown[0].offset, unk, 5));
+	CHECK_EQ(e2.backing_format.len, 5);
+	CHECK(h2.has_backing);
+	CHECK(!memcmp(out + h2.backing_file_offset, "mid.qcow2", 9));
+	CHECK_EQ(used, h2.backing_file_offset + 9);
+	CHECK(!memcmp(out + 20, hbuf + 20, 68));	/* up to autoclear */
+	CHECK_EQ(qcow2_bitmap_dir_parse(&h2, &e2, fs, dbuf, l0 + l1, bm, &r), 0);
+	CHECK_EQ(bm[0].table_offset, 6 * 65536);
+	CHECK_EQ(bm[0].flags, QCOW2_BITMAP_AUTO);
+	CHECK_EQ(bm[0].granularity_bits, 16);
+	CHECK(!memcmp(dbuf + bm[0].name_offset, "b0", 2));
+	CHECK_EQ(bm[1].flags, QCOW2_BITMAP_IN_USE);
+	CHECK_EQ(bm[1].granularity_bits, 9);
+	CHECK(!memcmp(dbuf + bm[1].name_offset, "bitmap-one", 10));
+
+	/* replaced: one extension still, with the new values */
+	CHECK_EQ(qcow2_set_bitmaps_ext(out, out2, 65536, &h2, 1, l0,
+				       8 * 65536, &used), 0);
+	CHECK_EQ(qcow2_header_parse(out2, 65536, fs, &h2, &r), 0);
+	CHECK_EQ(qcow2_extensions_parse(out2, 65536, fs, &h2, &e2, &r), 0);
+	CHECK_EQ(e2.nb_bitmaps, 1);
+	CHECK_EQ(e2.bitmap_directory_offset, 8 * 65536);
+	CHECK_EQ(e2.nb_unknown, 1);
+
+	/* removed, the autoclear bit with it */
+	CHECK_EQ(qcow2_set_bitmaps_ext(out2, out, 65536, &h2, 0, 0, 0, &used), 0);
+	CHECK_EQ(qcow2_header_parse(out, 65536, fs, &h2, &r), 0);
+	CHECK(!h2.bitmaps_autoclear);
+	CHECK_EQ(qcow2_extensions_parse(out, 65536, fs, &h2, &e2, &r), 0);
+	CHECK(!(e2.present & QCOW2_EXTF_BITMAPS));
+	CHECK(!memcmp(out + h2.backing_file_offset, "mid.qcow2", 9));
+
+	/* refusals: no room, v2 */
+	CHECK_EQ(qcow2_set_bitmaps_ext(hbuf, out, 188, &h, 2, l0 + l1,
+				       5 * 65536, &used), -ENOSPC);
+	mk_header(2, 16, 64ULL << 20, false);
+	CHECK_EQ(parse(fs, &h, &r), 0);
+	CHECK_EQ(qcow2_set_bitmaps_ext(hbuf, out, 65536, &h, 1, l0, 5 * 65536,
+				       &used), -EINVAL);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc > 1)
@@ -2470,6 +2565,7 @@ int main(int argc, char **argv)
 	run("snapshot-table-limit", test_snapshot_table_limit);
 	run("bitmaps", test_bitmaps);
 	run("bitmap-table-entries", test_bitmap_table_entries);
+	run("bitmaps-write", test_bitmaps_write);
 	run("overlap", test_overlap);
 	run("overlap-random", test_overlap_random);
 	run("overlap-ranges-check", test_overlap_ranges_check);

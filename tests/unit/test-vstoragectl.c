@@ -464,6 +464,7 @@ int main(void)
 	test_qcow2_image();
 	test_jsonparse();
 	test_job();
+	test_bitmap();
 
 	printf("1..%d\n# %d tests, %d failed\n", tests, tests, failures);
 	return failures ? 1 : 0;

@@ -14,6 +14,7 @@ void check_str(const char *name, const char *got, const char *want);
 /* Runs fn with the output layer (JSON or human) writing into a string. */
 char *output_run(bool json, void (*fn)(void));
 
+void test_bitmap(void);
 void test_dm_table(void);
 void test_job(void);
 void test_jsonparse(void);

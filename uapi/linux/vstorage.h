@@ -103,6 +103,28 @@ enum vstorage_cmd {
 	VSTORAGE_CMD_JOB_COMPLETED,
 	VSTORAGE_CMD_JOB_CANCELLED,
 	VSTORAGE_CMD_JOB_IO_ERROR,
+	/*
+	 * Dirty bitmaps (Documentation/bitmaps.rst). Every request carries
+	 * NODE_NAME and one VSTORAGE_A_BITMAP nest (vstorage_bitmap_attr)
+	 * naming the bitmap (BITMAP_NAME), but a GET dump of all a node's
+	 * bitmaps.
+	 * BITMAP_ADD (admin): BITMAP_NAME, optional BITMAP_GRANULARITY
+	 * (default 65536), BITMAP_PERSISTENT, BITMAP_DISABLED.
+	 * BITMAP_DEL, BITMAP_CLEAR, BITMAP_ENABLE, BITMAP_DISABLE (admin):
+	 * BITMAP_NAME. BITMAP_MERGE (admin): BITMAP_NAME (the target) and
+	 * BITMAP_SOURCE (repeated, at least one).
+	 * BITMAP_GET: BITMAP_NAME, or a dump (NODE_NAME, no nest needed).
+	 * Reply: NODE_NAME and the bitmap object: BITMAP_NAME,
+	 * BITMAP_GRANULARITY, BITMAP_COUNT, BITMAP_PERSISTENT, BITMAP_ENABLED,
+	 * BITMAP_BUSY, BITMAP_INCONSISTENT.
+	 */
+	VSTORAGE_CMD_BITMAP_ADD,
+	VSTORAGE_CMD_BITMAP_DEL,
+	VSTORAGE_CMD_BITMAP_CLEAR,
+	VSTORAGE_CMD_BITMAP_ENABLE,
+	VSTORAGE_CMD_BITMAP_DISABLE,
+	VSTORAGE_CMD_BITMAP_MERGE,
+	VSTORAGE_CMD_BITMAP_GET,
 
 	__VSTORAGE_CMD_MAX,
 	VSTORAGE_CMD_MAX = __VSTORAGE_CMD_MAX - 1
@@ -130,6 +152,7 @@ enum vstorage_attr {
 	VSTORAGE_A_TGROUP_MEMBER,	/* string, node name, repeated */
 	VSTORAGE_A_TGROUP_STATS,	/* nest vstorage_tgroup_stats_attr */
 	VSTORAGE_A_JOB,			/* nest vstorage_job_attr */
+	VSTORAGE_A_BITMAP,		/* nest vstorage_bitmap_attr */
 
 	__VSTORAGE_A_MAX,
 	VSTORAGE_A_MAX = __VSTORAGE_A_MAX - 1
@@ -363,6 +386,27 @@ enum vstorage_job_bitmap_mode {
 	VSTORAGE_JOB_BITMAP_NEVER,
 	VSTORAGE_JOB_BITMAP_ALWAYS,
 	__VSTORAGE_JOB_BITMAP_MAX
+};
+
+/* QEMU's limit: a bitmap name is 1 to 1023 bytes (qcow2's limit too) */
+#define VSTORAGE_BITMAP_NAME_MAX	1023
+
+enum vstorage_bitmap_attr {
+	VSTORAGE_BITMAP_UNSPEC,
+	VSTORAGE_BITMAP_PAD,
+	VSTORAGE_BITMAP_NAME,		/* string, no control characters */
+	VSTORAGE_BITMAP_GRANULARITY,	/* u32, bytes a bit covers: 2^9..2^31 */
+	VSTORAGE_BITMAP_PERSISTENT,	/* u8: stored in the image (qcow2) */
+	VSTORAGE_BITMAP_DISABLED,	/* u8, ADD: does not record at first */
+	VSTORAGE_BITMAP_SOURCE,		/* string, MERGE: repeated */
+	VSTORAGE_BITMAP_COUNT,		/* u64, dirty bytes (bits * granularity) */
+	VSTORAGE_BITMAP_ENABLED,	/* u8, records writes */
+	VSTORAGE_BITMAP_BUSY,		/* u8, in use by a job (frozen) */
+	/* u8: was in use when the image was opened (unclean shutdown) */
+	VSTORAGE_BITMAP_INCONSISTENT,
+
+	__VSTORAGE_BITMAP_MAX,
+	VSTORAGE_BITMAP_MAX = __VSTORAGE_BITMAP_MAX - 1
 };
 
 /* QEMU's BlockErrorAction */

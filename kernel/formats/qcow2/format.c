@@ -1044,3 +1044,88 @@ int qcow2_bitmap_table_entry_decode(const struct qcow2_geometry *g, u64 entry,
 		*kind = QCOW2_BMT_ZEROES;
 	return 0;
 }
+
+u32 qcow2_bitmap_entry_encode(void *buf, u64 table_offset, u32 table_size,
+			      u32 flags, u8 granularity_bits, const char *name,
+			      u16 name_len)
+{
+	u32 len = qcow2_bitmap_entry_len(name_len);
+	u8 *p = buf;
+
+	memset(p, 0, len);
+	put_unaligned_be64(table_offset, p);
+	put_unaligned_be32(table_size, p + 8);
+	put_unaligned_be32(flags, p + 12);
+	p[16] = QCOW2_BITMAP_TYPE_DIRTY;
+	p[17] = granularity_bits;
+	put_unaligned_be16(name_len, p + 18);
+	/* extra_data_size (p + 20) stays 0 */
+	memcpy(p + QCOW2_BITMAP_ENTRY_HDR_LEN, name, name_len);
+	return len;
+}
+
+int qcow2_set_bitmaps_ext(const void *buf, void *out, u32 len,
+			  const struct qcow2_header *h, u32 nb, u64 dir_size,
+			  u64 dir_offset, u32 *used)
+{
+	const u8 *in = buf;
+	u32 off = h->ext_start, pos = h->ext_start;
+	u32 name_len = h->has_backing ? h->backing_file_size : 0;
+	u64 autoclear;
+	u8 ext[24];
+	int ret;
+
+	if (h->version < 3 || h->ext_start > len || h->ext_end > len ||
+	    pos % 8 || (name_len && (h->backing_file_offset > len ||
+				     name_len > len - h->backing_file_offset)))
+		return -EINVAL;
+	memset(out, 0, len);
+	memcpy(out, in, h->ext_start);
+	if (nb) {
+		memset(ext, 0, sizeof(ext));
+		put_unaligned_be32(nb, ext);
+		put_unaligned_be64(dir_size, ext + 8);
+		put_unaligned_be64(dir_offset, ext + 16);
+		ret = qcow2_ext_put(out, len, &pos, QCOW2_EXT_BITMAPS, ext,
+				    sizeof(ext));
+		if (ret)
+			return ret;
+	}
+	/* keep every extension but the old bitmaps one, in its order */
+	while (off + 8 <= h->ext_end) {
+		u32 type = get_unaligned_be32(in + off);
+		u32 elen = get_unaligned_be32(in + off + 4);
+
+		if (type == QCOW2_EXT_END)
+			break;
+		if (elen > h->ext_end - off - 8)
+			return -EINVAL;
+		if (type != QCOW2_EXT_BITMAPS) {
+			ret = qcow2_ext_put(out, len, &pos, type,
+					    in + off + 8, elen);
+			if (ret)
+				return ret;
+		}
+		if (ALIGN(elen, 8) > h->ext_end - off - 8)
+			break;
+		off += 8 + ALIGN(elen, 8);
+	}
+	ret = qcow2_ext_put(out, len, &pos, QCOW2_EXT_END, NULL, 0);
+	if (ret)
+		return ret;
+	if (name_len > len - pos)
+		return -ENOSPC;
+	if (name_len)
+		memcpy((u8 *)out + pos, in + h->backing_file_offset, name_len);
+	put_unaligned_be64(name_len ? pos : 0,
+			   (u8 *)out + QCOW2_HOFF_BACKING_OFFSET);
+	put_unaligned_be32(name_len, (u8 *)out + QCOW2_HOFF_BACKING_SIZE);
+	autoclear = get_unaligned_be64(in + QCOW2_HOFF_AUTOCLEAR);
+	if (nb)
+		autoclear |= QCOW2_AUTOCLEAR_BITMAPS;
+	else
+		autoclear &= ~QCOW2_AUTOCLEAR_BITMAPS;
+	put_unaligned_be64(autoclear, (u8 *)out + QCOW2_HOFF_AUTOCLEAR);
+	*used = pos + name_len;
+	return 0;
+}

@@ -615,6 +615,49 @@ enum qcow2_bmt_kind {
 	QCOW2_BMT_DATA,		/* bitmap data at the offset */
 };
 
+/* Bits of a bitmap of an image of @size bytes at 2^@gran_bits per bit. */
+static inline u64 qcow2_bitmap_bits(u64 size, u32 gran_bits)
+{
+	return (size >> gran_bits) + !!(size & ((1ULL << gran_bits) - 1));
+}
+
+/* Entries of its bitmap table: data clusters of @cluster_bits. */
+static inline u64 qcow2_bitmap_table_size(u64 size, u32 gran_bits,
+					  u32 cluster_bits)
+{
+	u64 bits = qcow2_bitmap_bits(size, gran_bits);
+
+	return (bits + (1ULL << (cluster_bits + 3)) - 1) >> (cluster_bits + 3);
+}
+
+/* Bytes of a directory entry with a name of @name_len bytes, no extra data. */
+static inline u32 qcow2_bitmap_entry_len(u32 name_len)
+{
+	return ALIGN(QCOW2_BITMAP_ENTRY_HDR_LEN + name_len, 8);
+}
+
+/*
+ * Encode one directory entry (type dirty, no extra data) at @buf, which
+ * has room for qcow2_bitmap_entry_len(@name_len) bytes; returns that.
+ */
+u32 qcow2_bitmap_entry_encode(void *buf, u64 table_offset, u32 table_size,
+			      u32 flags, u8 granularity_bits, const char *name,
+			      u16 name_len);
+
+/*
+ * QEMU's update of the bitmaps extension: rebuild the header area of the
+ * parsed header @h from @buf (@len bytes: the first cluster) into @out
+ * (@len bytes) with a bitmaps extension of @nb bitmaps, the directory of
+ * @dir_size bytes at @dir_offset, and autoclear bit 0 set; with @nb 0 the
+ * extension goes and the bit is cleared. The other extensions and the
+ * backing file name are kept, the bitmaps extension comes first. *used:
+ * the bytes of @out to write back. -ENOSPC when it does not fit, -EINVAL
+ * for a malformed area or a v2 header.
+ */
+int qcow2_set_bitmaps_ext(const void *buf, void *out, u32 len,
+			  const struct qcow2_header *h, u32 nb, u64 dir_size,
+			  u64 dir_offset, u32 *used);
+
 /* Decode a bitmap table entry; -EUCLEAN if reserved bits or misaligned. */
 int qcow2_bitmap_table_entry_decode(const struct qcow2_geometry *g, u64 entry,
 				    u64 *offset, enum qcow2_bmt_kind *kind,

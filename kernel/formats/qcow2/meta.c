@@ -282,10 +282,13 @@ void q2_mark_corrupt(struct q2 *q, const char *reason)
 /*
  * Before the first change to the image: autoclear bits name features that
  * a writer which does not maintain them must clear (bitmaps: QEMU then
- * treats them as inconsistent instead of trusting stale bits).
+ * treats them as inconsistent instead of trusting stale bits). The
+ * bitmaps bit stays when this instance keeps the bitmaps (bitmaps.c).
  */
 int q2_write_prepare(struct q2 *q)
 {
+	/* bitmaps.c keeps the bitmaps extension up to date */
+	u64 keep = q->bm_keep ? QCOW2_AUTOCLEAR_BITMAPS : 0;
 	int ret;
 
 	if (q->write_prepared)
@@ -293,8 +296,8 @@ int q2_write_prepare(struct q2 *q)
 	if (q->corrupt || !q->be.writable)
 		return -EIO;
 	if (q->h.version >= 3 &&
-	    (q->h.autoclear_features || (q->lazy && !q->h.dirty))) {
-		q->h.autoclear_features = 0;
+	    ((q->h.autoclear_features & ~keep) || (q->lazy && !q->h.dirty))) {
+		q->h.autoclear_features &= keep;
 		if (q->lazy) {
 			/* refcounts on disk may lag from now on */
 			q->h.incompatible_features |= QCOW2_INCOMPAT_DIRTY;
@@ -1102,6 +1105,22 @@ int q2_alloc_cluster(struct q2 *q, u64 *host)
 	return -ENOSPC;
 }
 
+/* The refcount of host cluster HOST (0 where no refcount block is). */
+int q2_refcount_get(struct q2 *q, u64 host, u64 *refcount)
+{
+	struct q2_cache_entry *e;
+	u32 index;
+	int ret;
+
+	*refcount = 0;
+	ret = q2_refblock(q, host >> q->g->cluster_bits, false, &e, &index);
+	if (ret || !e)
+		return ret;
+	*refcount = qcow2_refblock_get(e->buf, q->g->refcount_order, index);
+	q2_cache_put(e);
+	return 0;
+}
+
 /* Drop one reference to host cluster HOST once the next commit is done. */
 int q2_refcount_dec_deferred(struct q2 *q, u64 host)
 {
@@ -1335,7 +1354,7 @@ int q2_commit_all(struct q2 *q)
  * Something else may take a cluster on the way (a new refcount block):
  * give back what was taken and start again after it.
  */
-static int q2_alloc_run(struct q2 *q, u64 n, u64 *first)
+int q2_alloc_run(struct q2 *q, u64 n, u64 *first)
 {
 	u32 bits = q->g->cluster_bits;
 	int tries, ret = -EIO;

@@ -12,6 +12,7 @@
  * cache.c     the bounded L2 and refcount-block caches
  * compress.c  reading compressed clusters (zlib, zstd)
  * repair.c    rebuilding the refcounts of a dirty (lazy) image
+ * bitmaps.c   persistent dirty bitmaps: loading and storing them
  * format.c    on-disk structure: header, extensions, snapshots, bitmaps
  * entries.c   on-disk table entries: L1/L2, refcounts, overlap check
  *             (format.c and entries.c are also built in userspace:
@@ -130,6 +131,11 @@ struct q2 {
 	bool suspended_clean;
 	bool corrupt;
 	bool write_prepared;		/* autoclear/dirty bits dealt with */
+	/* persistent bitmaps (bitmaps.c) */
+	bool bm_keep;			/* this instance keeps the image's bitmaps */
+	bool bm_in_use;			/* the image says they are in use (by us) */
+	u64 *bm_old;			/* the clusters they take on disk */
+	u32 nr_bm_old;
 	bool lazy;			/* refcounts written only when clean */
 	__be64 *l1;
 	u32 l1_size;			/* entries */
@@ -226,6 +232,8 @@ int q2_write_prepare(struct q2 *q);
 int q2_l2_for_write(struct q2 *q, u64 pos, struct q2_cache_entry **entry,
 		    u32 *index);
 int q2_alloc_cluster(struct q2 *q, u64 *host);
+int q2_alloc_run(struct q2 *q, u64 n, u64 *first);
+int q2_refcount_get(struct q2 *q, u64 host, u64 *refcount);
 int q2_refcount_dec_deferred(struct q2 *q, u64 host);
 int q2_check_overlap(struct q2 *q, u64 offset, u64 len, unsigned int ignore);
 void q2_mark_corrupt(struct q2 *q, const char *reason);
@@ -236,6 +244,11 @@ int q2_grow_file_to(struct q2 *q, u64 end);
 int q2_header_write_flush(struct q2 *q);
 int q2_mark_clean(struct q2 *q);
 void q2_trim_file(struct q2 *q);
+
+/* bitmaps.c */
+int q2_bitmaps_open(struct q2 *q, char **error);
+int q2_bitmaps_store(struct q2 *q, bool in_use);
+void q2_bitmaps_free(struct q2 *q);
 
 /* repair.c */
 int q2_repair_refcounts(struct q2 *q);

@@ -306,6 +306,7 @@ static int q2_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	q->node.driver = "qcow2";
 	q->node.ops = &q2_node_ops;
 	q->node.read_only = !writable || q->corrupt;
+	q->node.persistent_bitmaps = writable && q->h.version >= 3;
 	q->node.children[0] = (struct vs_child) {
 		.role = "file", .path = q->path,
 		.dev = vs_backend_devt(&q->be),
@@ -327,12 +328,13 @@ static int q2_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	 * in preresume, when it is suspended and committed.
 	 */
 	if (!q->reload_pending) {
-		ret = q2_meta_load(q, &ti->error);
+		ret = q2_meta_load(q, &ti->error) ?:
+		      q2_bitmaps_open(q, &ti->error);
 		if (ret)
 			goto out_unregister;
 	}
 
-	ti->per_io_data_size = sizeof(struct q2_io);
+	ti->per_io_data_size = VS_NODE_IO_SIZE(sizeof(struct q2_io));
 	/* metadata commits ride on flushes, whatever the child needs */
 	vs_backend_set_caps(&q->be, ti, true);
 	ti->num_discard_bios = 1;
@@ -344,6 +346,7 @@ static int q2_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 out_unregister:
 	vs_node_unregister(&q->node);
 	q2_meta_free(q);
+	q2_bitmaps_free(q);
 out_io:
 	q2_io_exit(q);
 out_backing:
@@ -362,6 +365,11 @@ static void q2_dtr(struct dm_target *ti)
 {
 	struct q2 *q = ti->private;
 
+	/* the bitmaps go with the last instance: write them back first */
+	mutex_lock(&q->meta_lock);
+	if (q->loaded && !q->suspended_clean && q->bm_in_use)
+		q2_bitmaps_store(q, false);
+	mutex_unlock(&q->meta_lock);
 	vs_node_unregister(&q->node);
 	cancel_delayed_work_sync(&q->clean_work);
 	q2_io_exit(q);
@@ -377,6 +385,7 @@ static void q2_dtr(struct dm_target *ti)
 			q2_trim_file(q);
 	}
 	q2_meta_free(q);
+	q2_bitmaps_free(q);
 	mutex_unlock(&q->meta_lock);
 	if (q->backing)
 		vs_backend_close(q->backing);
@@ -394,6 +403,7 @@ static int q2_map(struct dm_target *ti, struct bio *bio)
 	io->q = q;
 	io->counted = Q2_UNCOUNTED;
 	io->split = false;
+	vs_bitmap_map(ti, bio);
 	if (unlikely(!q->loaded))
 		return DM_MAPIO_KILL;
 	if (op_is_write(bio_op(bio)) && READ_ONCE(q->node.read_only) &&
@@ -419,6 +429,7 @@ static int q2_end_io(struct dm_target *ti, struct bio *bio,
 	struct q2 *q = ti->private;
 
 	vs_node_account_error(&q->node, bio, *error);
+	vs_bitmap_end_io(&q->node, bio);
 	q2_io_done(q, bio);
 	return DM_ENDIO_DONE;
 }
@@ -440,13 +451,16 @@ static int q2_preresume(struct dm_target *ti)
 			q->reload_pending = false;
 	}
 	if (!q->loaded && !ret) {
-		ret = q2_meta_load(q, &error);
+		ret = q2_meta_load(q, &error) ?: q2_bitmaps_open(q, &error);
 		if (ret) {
 			q2_err(q, "cannot open the image: %s",
 			       error ?: "out of memory");
 			q2_meta_free(q);
 		}
 	}
+	/* while it runs, the image says its bitmaps are in use */
+	if (!ret && !q->bm_in_use)
+		ret = q2_bitmaps_store(q, true);
 	mutex_unlock(&q->meta_lock);
 	return ret;
 }
@@ -472,9 +486,11 @@ static void q2_postsuspend(struct dm_target *ti)
 	q2_drain(q);
 	/*
 	 * A reload's new instance reads the image after this: leave nothing
-	 * in memory, deferred refcount decrements included.
+	 * in memory, deferred refcount decrements included; the bitmaps
+	 * written back, no longer in use.
 	 */
-	if (q2_commit_all(q) || q2_mark_clean(q)) {
+	if ((q->bm_in_use && q2_bitmaps_store(q, false)) ||
+	    q2_commit_all(q) || q2_mark_clean(q)) {
 		q2_err(q, "metadata could not be committed at suspend");
 	} else {
 		q2_trim_file(q);
