@@ -163,6 +163,12 @@ int vs_job_finalize(const char *id, bool strict);
  */
 int vs_job_supervise(const struct vs_job_prep *p);
 
+/*
+ * Reloads the device holding node NAME with table option KEY set to
+ * VALUE (job_graph.c's reload_node()). 0, or -1 (printed).
+ */
+int vs_job_reload_node(const char *name, const char *key, const char *value);
+
 /* ---- job_backup.c: the backup job's graph changes ---- */
 
 /* A filter, target node and view: 0, or -1 (printed, nothing left). */

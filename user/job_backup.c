@@ -201,11 +201,15 @@ static int create_target(const struct vs_job_start *s, const char *path,
 			*backing_node = xstrdup(chain[0].node);
 		}
 	} else if (s->sync == VSTORAGE_JOB_SYNC_NONE) {
-		/* the overlay of the live disk: N's device, opened by name */
+		/*
+		 * The overlay of the live disk. Opened without a backing
+		 * first: N's device moves under the filter, and only then is
+		 * the overlay reloaded over it (fleece_backing()).
+		 */
 		file = node_file(n);
 		o.backing = file;
 		o.backing_fmt = strcmp(n->driver, "qcow2") ? "raw" : "qcow2";
-		*backing_node = xstrdup(s->node);
+		*backing_node = xstrdup("none");
 	}
 	ret = qcow2_new_file(path, &o, err, sizeof(err));
 	if (ret)
@@ -290,13 +294,37 @@ static int resolve_target(const struct vs_job_start *s, struct vs_job_prep *p,
 	}
 	snprintf(file, sizeof(file), "file=%s", s->target);
 	if (backing)
-		snprintf(barg, sizeof(barg), "backing=%s", backing);
+		snprintf(barg, sizeof(barg), "backing=%.50s", backing);
 	r = add_node(driver, p->target, file, backing ? barg : NULL, NULL);
 	free(backing);
 	if (r)
 		return -1;
 	p->target_auto = true;
 	return 0;
+}
+
+/*
+ * The fleecing overlay (target node T) reads what it has not copied from
+ * NODE's own device, the one under the filter: T is reloaded over it. 0
+ * or -1 (printed).
+ */
+static int fleece_backing(const char *node, const char *target)
+{
+	struct vs_node_stack st;
+	struct vs_node n;
+	char dev[VS_DM_NAME_LEN + 16];
+
+	if (vs_node_fetch(node, &n))
+		return -1;
+	if (vs_node_stack(&n, &st)) {
+		pr_err("node '%s': no device-mapper device has its device number",
+		       node);
+		vs_node_free(&n);
+		return -1;
+	}
+	vs_node_free(&n);
+	snprintf(dev, sizeof(dev), "/dev/mapper/%s", st.holder.name);
+	return vs_job_reload_node(target, "backing", dev);
 }
 
 int vs_backup_prepare(const struct vs_job_start *s, struct vs_job_prep *p)
@@ -332,6 +360,8 @@ int vs_backup_prepare(const struct vs_job_start *s, struct vs_job_prep *p)
 	}
 	/* fleecing: the read-only view of the point in time */
 	if (s->sync == VSTORAGE_JOB_SYNC_NONE && p->target_auto) {
+		if (fleece_backing(s->node, p->target))
+			goto undo;
 		snprintf(p->view, sizeof(p->view), "%.26s-view", p->id);
 		snprintf(file, sizeof(file), "file=%s", p->target);
 		if (add_node("raw", p->view, file, "read-only=on", NULL)) {
