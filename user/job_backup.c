@@ -375,14 +375,32 @@ undo:
 	return -1;
 }
 
+/*
+ * A fleecing overlay holds the node's device under the filter (its
+ * backing): node remove-filter could not tell which device is the node's
+ * and the filter holds the overlay. So the view goes first, the overlay
+ * lets go of its backing, then the filter goes. 0 or -1 (printed).
+ */
+static int fleece_detach(const struct vs_job_prep *p)
+{
+	if (!p->view[0])
+		return 0;
+	if (del_node(p->view))
+		return -1;
+	if (exists(p->target) &&
+	    vs_job_reload_node(p->target, "backing", "none"))
+		return -1;
+	return 0;
+}
+
 int vs_backup_unprepare(const struct vs_job_prep *p)
 {
 	int ret = 0;
 
+	if (fleece_detach(p))
+		ret = -1;
 	if (p->filter[0] && exists(p->filter) &&
 	    vs_node_remove_filter(p->filter))
-		ret = -1;
-	if (p->view[0] && del_node(p->view))
 		ret = -1;
 	if (p->target_auto && del_node(p->target))
 		ret = -1;
@@ -395,6 +413,8 @@ int vs_backup_finalize(struct vs_nl *nl, const struct vs_job *j,
 	int ret = 0;
 
 	/* the copy is complete and the filter disarmed: it may go first */
+	if (fleece_detach(p))
+		ret = -1;
 	if (p->filter[0] && exists(p->filter) &&
 	    vs_node_remove_filter(p->filter)) {
 		pr_err("job %s: the copy-before-write node '%s' stays: remove it with vstoragectl node remove-filter",
@@ -403,8 +423,6 @@ int vs_backup_finalize(struct vs_nl *nl, const struct vs_job *j,
 	}
 	if (vs_job_send_finalize(nl, p->id, NULL))
 		return -1;
-	if (p->view[0] && del_node(p->view))
-		ret = -1;
 	if (p->target_auto && del_node(p->target))
 		ret = -1;
 	return ret;
