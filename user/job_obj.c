@@ -254,6 +254,13 @@ int vs_job_parse(const struct nlmsghdr *nlh, struct vs_job *j)
 
 /* ---- printing ---- */
 
+static const char *const sync_names[] = {
+	[VSTORAGE_JOB_SYNC_FULL] = "full",
+	[VSTORAGE_JOB_SYNC_TOP] = "top",
+	[VSTORAGE_JOB_SYNC_NONE] = "none",
+	[VSTORAGE_JOB_SYNC_BITMAP] = "bitmap",
+};
+
 void vs_job_print_header(void)
 {
 	print_fp("%-16s %-7s %-16s %-10s %17s %10s\n", "ID", "TYPE", "NODE",
@@ -321,6 +328,16 @@ void vs_job_print(const struct vs_job *j, const char *key, bool row)
 	print_bool(t, "paused", "paused: %s\n", j->paused);
 	if (!strcmp(j->type, "commit"))
 		print_bool(t, "active", "active: %s\n", j->active);
+	if (j->target[0]) {
+		print_string(t, "target", "target: %s\n", j->target);
+		print_string(t, "sync", "sync: %s\n",
+			     j->sync < ARRAY_SIZE(sync_names) && sync_names[j->sync] ?
+			     sync_names[j->sync] : "unknown");
+		print_u64(t, "granularity", "granularity: %" PRIu64 "\n",
+			  j->granularity);
+	}
+	if (j->bitmap[0])
+		print_string(t, "bitmap", "bitmap: %s\n", j->bitmap);
 	if (j->has_io) {
 		print_string(t, "operation", "operation: %s\n",
 			     j->operation ? "write" : "read");
@@ -334,13 +351,6 @@ void vs_job_print(const struct vs_job *j, const char *key, bool row)
 }
 
 /* ---- job start's arguments ---- */
-
-static const char *const sync_names[] = {
-	[VSTORAGE_JOB_SYNC_FULL] = "full",
-	[VSTORAGE_JOB_SYNC_TOP] = "top",
-	[VSTORAGE_JOB_SYNC_NONE] = "none",
-	[VSTORAGE_JOB_SYNC_BITMAP] = "bitmap",
-};
 
 static const char *const bitmap_mode_names[] = {
 	[VSTORAGE_JOB_BITMAP_ON_SUCCESS] = "on-success",
