@@ -24,6 +24,7 @@
 struct sk_buff;
 struct vs_node;
 struct vs_bm_node;
+struct vs_cbw_ops;
 
 /*
  * Result of one block-status query: the first `length` bytes from the
@@ -65,6 +66,45 @@ struct vs_node_ops {
 	 */
 	int (*populate)(struct vs_node *node, u64 offset, u64 length,
 			u32 base_depth, u64 *copied, int *operation);
+	/* A copy-before-write node, for backup jobs; NULL for others. */
+	const struct vs_cbw_ops *cbw;
+};
+
+/*
+ * What a backup job (kernel/jobs/backup.c) asks of the copy-before-write
+ * filter it works through (kernel/filters/copy_before_write.c,
+ * Documentation/targets/copy-before-write.rst). The filter owns the
+ * bitmap of chunks still to copy, so that its own copies (before a
+ * workload write) and the job's never both write a chunk.
+ */
+struct vs_cbw_ops {
+	/*
+	 * The point in time: writes are held and the writes in flight
+	 * drain, then FILL (may be NULL: every chunk) sets the chunks to
+	 * copy in TODO (NR chunks of 1 << SHIFT bytes, all clear) and may
+	 * take its own snapshot of what the writes did so far (a dirty
+	 * bitmap); then the filter copies before every write to a chunk
+	 * still to copy. TOP_ONLY: a chunk the child's top layer does not
+	 * allocate is not copied. -EBUSY when another job armed it.
+	 */
+	int (*arm)(struct vs_node *node, bool top_only,
+		   int (*fill)(void *ctx, unsigned long *todo, u64 nr,
+			       u32 shift),
+		   void *ctx);
+	/*
+	 * Copy what is still to copy of [offset, offset + length) (at most
+	 * 1 MiB) to the target; *copied: the bytes written. -EAGAIN: some of
+	 * it is being copied before a write, ask again. Another error sets
+	 * *operation (0 read, 1 write); the chunks stay to copy.
+	 */
+	int (*copy)(struct vs_node *node, u64 offset, u64 length, u64 *copied,
+		    int *operation);
+	/* 0, or the error of a copy before a write (the point in time is lost). */
+	int (*check)(struct vs_node *node);
+	/* The chunk size, and how much is still to copy, in bytes. */
+	void (*progress)(struct vs_node *node, u32 *chunk, u64 *todo);
+	/* Writes go down without copies again. */
+	void (*disarm)(struct vs_node *node);
 };
 
 /*

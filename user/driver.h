@@ -136,6 +136,7 @@ extern const struct vs_driver vs_driver_qcow2;
 extern const struct vs_driver vs_driver_throttle;
 extern const struct vs_driver vs_driver_cor;
 extern const struct vs_driver vs_driver_mirror;
+extern const struct vs_driver vs_driver_cbw;
 extern const struct vs_driver *const vs_drivers[];
 
 const struct vs_driver *vs_driver_find(const char *name);

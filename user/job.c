@@ -50,6 +50,9 @@ void usage_job(FILE *f)
 		"       vstoragectl [-j] job start mirror node=NODE target=NODE-OR-PATH sync=full|top|none\n"
 		"                  [granularity=BYTES] [copy-mode=background|write-blocking]\n"
 		"                  [format=qcow2|raw] [OPTION=VALUE ...]\n"
+		"       vstoragectl [-j] job start backup node=NODE target=NODE|DEVICE|FILE\n"
+		"                  sync=full|top|none|bitmap [bitmap=NAME]\n"
+		"                  [bitmap-mode=on-success|never|always] [OPTION=VALUE ...]\n"
 		"       vstoragectl [-j [-p]] job { list | show ID }\n"
 		"       vstoragectl job { pause | resume | cancel | complete | finalize | dismiss } ID\n"
 		"       vstoragectl job set-speed ID BYTES\n"
@@ -327,6 +330,19 @@ static int job_verb(const char *verb, uint8_t cmd, const char *id,
 
 /* ---- start ---- */
 
+/* backup's attributes: the target node the preparation resolved, sync. */
+static int put_backup(struct nl_msg *msg, const struct vs_job_start *s,
+		      const struct vs_job_prep *p)
+{
+	if (strcmp(s->type, "backup"))
+		return 0;
+	return nla_put_string(msg, VSTORAGE_JOB_TARGET, p->target) ||
+	       nla_put_u32(msg, VSTORAGE_JOB_SYNC, s->sync) ||
+	       (s->bitmap && nla_put_string(msg, VSTORAGE_JOB_BITMAP, s->bitmap)) ||
+	       (s->bitmap_mode_given &&
+		nla_put_u32(msg, VSTORAGE_JOB_BITMAP_MODE, s->bitmap_mode));
+}
+
 static int put_start(struct nl_msg *msg, const struct vs_job_start *s,
 		     const struct vs_job_prep *p)
 {
@@ -348,7 +364,8 @@ static int put_start(struct nl_msg *msg, const struct vs_job_start *s,
 	    (s->on_error_given &&
 	     nla_put_u32(msg, VSTORAGE_JOB_ON_ERROR, s->on_error)) ||
 	    nla_put_u8(msg, VSTORAGE_JOB_AUTO_FINALIZE, s->auto_finalize) ||
-	    nla_put_u8(msg, VSTORAGE_JOB_AUTO_DISMISS, s->auto_dismiss))
+	    nla_put_u8(msg, VSTORAGE_JOB_AUTO_DISMISS, s->auto_dismiss) ||
+	    put_backup(msg, s, p))
 		return -1;
 	nla_nest_end(msg, nest);
 	return 0;

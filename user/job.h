@@ -68,8 +68,8 @@ void vs_job_print_header(void);
 
 /* What `job start` was given. */
 struct vs_job_start {
-	const char *type;		/* "stream", "commit" or "mirror" */
-	const char *node;		/* node= (stream, mirror), top= (commit) */
+	const char *type;	/* "stream", "commit", "mirror" or "backup" */
+	const char *node;	/* node= (stream, mirror, backup), top= (commit) */
 	const char *base;		/* NULL when not given */
 	/* mirror */
 	const char *target;		/* a node name, or a path */
@@ -84,6 +84,13 @@ struct vs_job_start {
 	bool on_error_given;
 	uint32_t on_error;
 	bool auto_finalize, auto_dismiss;
+	/* backup (job_obj.c's backup_key()) */
+	const char *target;		/* a node, a device or a file */
+	bool sync_given;
+	uint32_t sync;			/* enum vstorage_job_sync */
+	const char *bitmap;
+	bool bitmap_mode_given;
+	uint32_t bitmap_mode;		/* enum vstorage_job_bitmap_mode */
 };
 
 /*
@@ -133,11 +140,12 @@ struct vs_job_prep {
 	char base[VSTORAGE_NODE_NAME_MAX + 1];		/* commit: resolved */
 	bool active;			/* commit of the disk's active layer */
 	bool base_was_read_only;	/* commit: made writable by the prep */
-	/* mirror (job_mirror.c) */
-	bool mirror;
+	/* mirror (job_mirror.c) and backup (job_backup.c) */
+	bool mirror, backup;
 	char target[VSTORAGE_NODE_NAME_MAX + 1];	/* the target node */
-	bool target_added;		/* node added by the prep */
+	bool target_added;		/* a node the prep added */
 	uint32_t sync;
+	char view[VSTORAGE_NODE_NAME_MAX + 1];	/* backup's fleecing view, or "" */
 };
 
 /*
@@ -197,5 +205,27 @@ int vs_job_remove_devices(const char *job, char names[][VS_JOB_DM_NAME_LEN],
  * 0, or -1 (printed): the job runs, but nobody will finalize it.
  */
 int vs_job_supervise(const struct vs_job_prep *p);
+
+/*
+ * Reloads the device holding node NAME with table option KEY set to
+ * VALUE (job_graph.c's reload_node()). 0, or -1 (printed).
+ */
+int vs_job_reload_node(const char *name, const char *key, const char *value);
+
+/* ---- job_backup.c: the backup job's graph changes ---- */
+
+/* A filter, target node and view: 0, or -1 (printed, nothing left). */
+int vs_backup_prepare(const struct vs_job_start *s, struct vs_job_prep *p);
+/* What vs_backup_prepare() added goes (best effort, errors printed). */
+int vs_backup_unprepare(const struct vs_job_prep *p);
+/* At pending: the filter out, JOB_FINALIZE, the automatic nodes out. */
+int vs_backup_finalize(struct vs_nl *nl, const struct vs_job *j,
+		       const struct vs_job_prep *p);
+/*
+ * The supervisor's watch of a fleecing view: when the view node the prep
+ * added is gone, the job is completed (ends). Called at every wake-up.
+ */
+void vs_backup_watch(struct vs_nl *nl, const struct vs_job_prep *p,
+		     bool *asked);
 
 #endif /* VS_JOB_H */

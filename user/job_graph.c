@@ -135,9 +135,10 @@ int vs_job_prep_save(const struct vs_job_prep *p)
 	}
 	fprintf(f, "filter=%s\nbase=%s\nactive=%d\nbase-read-only=%d\n",
 		p->filter, p->base, p->active, p->base_was_read_only);
-	if (p->mirror)
-		fprintf(f, "mirror=1\ntarget=%s\ntarget-added=%d\nsync=%u\n",
-			p->target, p->target_added, p->sync);
+	if (p->target[0])
+		fprintf(f, "mirror=%d\nbackup=%d\ntarget=%s\ntarget-added=%d\nsync=%u\nview=%s\n",
+			p->mirror, p->backup, p->target, p->target_added,
+			p->sync, p->view);
 	if (fclose(f)) {
 		pr_err("cannot write %s: %s", path, strerror(errno));
 		ret = -1;
@@ -176,12 +177,16 @@ int vs_job_prep_load(const char *id, struct vs_job_prep *p)
 			p->base_was_read_only = *v == '1';
 		else if (!strcmp(line, "mirror"))
 			p->mirror = *v == '1';
+		else if (!strcmp(line, "backup"))
+			p->backup = *v == '1';
 		else if (!strcmp(line, "target"))
 			snprintf(p->target, sizeof(p->target), "%s", v);
 		else if (!strcmp(line, "target-added"))
 			p->target_added = *v == '1';
 		else if (!strcmp(line, "sync"))
 			p->sync = (uint32_t)strtoul(v, NULL, 10);
+		else if (!strcmp(line, "view"))
+			snprintf(p->view, sizeof(p->view), "%s", v);
 	}
 	fclose(f);
 	/* an empty file is a lock taken before the preparation was saved */
@@ -285,6 +290,11 @@ out:
 	free(target);
 	free(params);
 	return ret;
+}
+
+int vs_job_reload_node(const char *name, const char *key, const char *value)
+{
+	return reload_node(name, key, value, -1);
 }
 
 /* "/dev/mapper/<the node's user-visible device>" (malloc'd), or NULL. */
@@ -549,6 +559,10 @@ int vs_job_prepare(const struct vs_job_start *s, struct vs_job_prep *p)
 {
 	if (!strcmp(s->type, "mirror"))
 		return vs_mirror_prepare(s, p);
+	if (!strcmp(s->type, "backup")) {
+		p->backup = true;
+		return vs_backup_prepare(s, p);
+	}
 	return strcmp(s->type, "stream") ? prepare_commit(s, p) :
 					   prepare_stream(s, p);
 }
@@ -557,6 +571,8 @@ int vs_job_unprepare(const struct vs_job_prep *p)
 {
 	int ret = 0;
 
+	if (p->backup)
+		return vs_backup_unprepare(p);
 	/*
 	 * A mirror's target node first: with sync=none it holds the node's
 	 * device, which remove-filter moves back. Its image stays: after a
@@ -910,10 +926,13 @@ int vs_job_finalize(const char *id, bool strict)
 		p.active = j.active;
 		p.base_was_read_only = !strcmp(j.type, "commit");
 		p.mirror = !strcmp(j.type, "mirror");
+		p.backup = !strcmp(j.type, "backup");
 		snprintf(p.target, sizeof(p.target), "%s", j.target);
 		p.sync = j.sync;
 	}
-	if (!strcmp(j.type, "stream"))
+	if (!strcmp(j.type, "backup"))
+		ret = vs_backup_finalize(&nl, &j, &p);
+	else if (!strcmp(j.type, "stream"))
 		ret = finalize_stream(&nl, &j, &p);
 	else if (p.active || p.mirror)
 		ret = finalize_active(&nl, &j, &p);
@@ -977,10 +996,14 @@ static int super_cb(const struct nlmsghdr *nlh, void *arg)
 static int supervise(const char *id)
 {
 	struct super s = { .id = id };
+	struct vs_job_prep prep;
+	bool watch, asked = false;
 	struct vs_nl ev, req;
 	struct vs_job j;
 	int r;
 
+	/* a fleecing view to watch (backup): looked at every half second */
+	watch = !vs_job_prep_load(id, &prep) && prep.view[0];
 	if (vs_nl_open(&ev, false))
 		return EXIT_ERR;
 	if (vs_nl_open(&req, false) ||
@@ -1001,7 +1024,9 @@ static int supervise(const char *id)
 			s.finalized = true;
 			vs_job_finalize(id, false);
 		}
-		r = poll(&pfd, 1, s.finalize ? 0 : 5000);
+		if (watch)
+			vs_backup_watch(&req, &prep, &asked);
+		r = poll(&pfd, 1, s.finalize ? 0 : watch ? 500 : 5000);
 		if (r > 0) {
 			r = vs_nl_recv_events(&ev, super_cb, &s);
 			if (r == 0 || r == -EINTR || r == -EAGAIN)

@@ -258,13 +258,13 @@ static const char *const sync_names[] = {
 	[VSTORAGE_JOB_SYNC_FULL] = "full",
 	[VSTORAGE_JOB_SYNC_TOP] = "top",
 	[VSTORAGE_JOB_SYNC_NONE] = "none",
+	[VSTORAGE_JOB_SYNC_BITMAP] = "bitmap",
 };
 
 static const char *const copy_mode_names[] = {
 	[VSTORAGE_JOB_COPY_BACKGROUND] = "background",
 	[VSTORAGE_JOB_COPY_WRITE_BLOCKING] = "write-blocking",
 };
-
 
 void vs_job_print_header(void)
 {
@@ -337,13 +337,16 @@ void vs_job_print(const struct vs_job *j, const char *key, bool row)
 		print_string(t, "target", "target: %s\n", j->target);
 		print_string(t, "sync", "sync: %s\n",
 			     j->sync < ARRAY_SIZE(sync_names) && sync_names[j->sync] ?
-			     sync_names[j->sync] : "bitmap");
-		print_string(t, "copy-mode", "copy-mode: %s\n",
-			     j->copy_mode < ARRAY_SIZE(copy_mode_names) ?
-			     copy_mode_names[j->copy_mode] : "unknown");
+			     sync_names[j->sync] : "unknown");
+		if (!strcmp(j->type, "mirror"))
+			print_string(t, "copy-mode", "copy-mode: %s\n",
+				     j->copy_mode < ARRAY_SIZE(copy_mode_names) ?
+				     copy_mode_names[j->copy_mode] : "unknown");
 		print_u64(t, "granularity", "granularity: %" PRIu64 "\n",
 			  j->granularity);
 	}
+	if (j->bitmap[0])
+		print_string(t, "bitmap", "bitmap: %s\n", j->bitmap);
 	if (j->has_io) {
 		print_string(t, "operation", "operation: %s\n",
 			     j->operation ? "write" : "read");
@@ -358,13 +361,19 @@ void vs_job_print(const struct vs_job *j, const char *key, bool row)
 
 /* ---- job start's arguments ---- */
 
-static int name_index(const char *const *names, size_t nr, const char *s,
+static const char *const bitmap_mode_names[] = {
+	[VSTORAGE_JOB_BITMAP_ON_SUCCESS] = "on-success",
+	[VSTORAGE_JOB_BITMAP_NEVER] = "never",
+	[VSTORAGE_JOB_BITMAP_ALWAYS] = "always",
+};
+
+static int name_index(const char *const *names, size_t nr, const char *v,
 		      uint32_t *out)
 {
 	size_t i;
 
 	for (i = 0; i < nr; i++) {
-		if (names[i] && !strcmp(names[i], s)) {
+		if (names[i] && !strcmp(names[i], v)) {
 			*out = (uint32_t)i;
 			return 0;
 		}
@@ -387,7 +396,7 @@ static int mirror_key(struct vs_job_start *s, const char *key, const char *val,
 		s->target = val;
 	} else if (!strcmp(key, "sync")) {
 		if (name_index(sync_names, ARRAY_SIZE(sync_names), val,
-			       &s->sync)) {
+			       &s->sync) || s->sync == VSTORAGE_JOB_SYNC_BITMAP) {
 			pr_err("%s: sync is one of full, top, none", arg);
 			return -1;
 		}
@@ -423,18 +432,89 @@ static int mirror_key(struct vs_job_start *s, const char *key, const char *val,
 	return 0;
 }
 
+/* backup's own keys: 1 when KEY is none of them. */
+static int backup_key(struct vs_job_start *s, const char *key,
+		      const char *val, const char *arg)
+{
+	if (!strcmp(key, "target")) {
+		if (!*val) {
+			pr_err("%s: target is a node, a device or a file", arg);
+			return -1;
+		}
+		s->target = val;
+	} else if (!strcmp(key, "sync")) {
+		if (name_index(sync_names, ARRAY_SIZE(sync_names), val,
+			       &s->sync)) {
+			pr_err("%s: sync is one of full, top, none, bitmap", arg);
+			return -1;
+		}
+		s->sync_given = true;
+	} else if (!strcmp(key, "bitmap")) {
+		if (!*val || strlen(val) > VSTORAGE_NODE_NAME_MAX) {
+			pr_err("%s: a bitmap name of 1 to %d characters", arg,
+			       VSTORAGE_NODE_NAME_MAX);
+			return -1;
+		}
+		s->bitmap = val;
+	} else if (!strcmp(key, "bitmap-mode")) {
+		if (name_index(bitmap_mode_names, ARRAY_SIZE(bitmap_mode_names),
+			       val, &s->bitmap_mode)) {
+			pr_err("%s: bitmap-mode is one of on-success, never, always",
+			       arg);
+			return -1;
+		}
+		s->bitmap_mode_given = true;
+	} else {
+		return 1;
+	}
+	return 0;
+}
+
+/* backup's checks after all keys: 0 or -1 (printed). */
+static int backup_check(const struct vs_job_start *s)
+{
+	if (!s->target) {
+		pr_err("job start backup: missing target=NODE|DEVICE|FILE");
+		return -1;
+	}
+	if (!s->sync_given) {
+		pr_err("job start backup: missing sync=full|top|none|bitmap");
+		return -1;
+	}
+	if (s->sync == VSTORAGE_JOB_SYNC_BITMAP && !s->bitmap) {
+		pr_err("job start backup: sync=bitmap needs bitmap=NAME");
+		return -1;
+	}
+	if (s->sync != VSTORAGE_JOB_SYNC_BITMAP &&
+	    (s->bitmap || s->bitmap_mode_given)) {
+		pr_err("job start backup: %s goes with sync=bitmap only",
+		       s->bitmap ? "bitmap" : "bitmap-mode");
+		return -1;
+	}
+	if (!strcmp(s->target, s->node)) {
+		pr_err("target=%s: the target is the node itself", s->target);
+		return -1;
+	}
+	return 0;
+}
+
 static int start_key(struct vs_job_start *s, const char *key, const char *val,
 		     const char *arg)
 {
 	bool commit = !strcmp(s->type, "commit");
 	bool mirror = !strcmp(s->type, "mirror");
+	bool backup = !strcmp(s->type, "backup");
 	const char *why;
 	bool b;
 	int r;
 
+	if (mirror && (r = mirror_key(s, key, val, arg)) <= 0)
+		return r;
+	if (backup && (r = backup_key(s, key, val, arg)) <= 0)
+		return r;
 	if (!strcmp(key, commit ? "top" : "node")) {
 		s->node = val;
-	} else if (!strcmp(key, "base") && !mirror) {
+	} else if (!strcmp(key, "base") && !mirror && !backup) {
 		s->base = val;
 	} else if (!strcmp(key, "job-id")) {
 		s->id = val;
@@ -458,11 +538,11 @@ static int start_key(struct vs_job_start *s, const char *key, const char *val,
 			return -1;
 		}
 		*(key[5] == 'f' ? &s->auto_finalize : &s->auto_dismiss) = b;
-	} else if (mirror && (r = mirror_key(s, key, val, arg)) <= 0) {
-		return r;
-	} else if (mirror) {
-		pr_err("job start mirror: unknown key '%s' (keys: node, target, sync, granularity, copy-mode, format, job-id, speed, on-error, auto-finalize, auto-dismiss)",
-		       key);
+	} else if (mirror || backup) {
+		pr_err("job start %s: unknown key '%s' (keys: %s, job-id, speed, on-error, auto-finalize, auto-dismiss)",
+		       s->type, key, mirror ?
+		       "node, target, sync, granularity, copy-mode, format" :
+		       "node, target, sync, bitmap, bitmap-mode");
 		return -1;
 	} else {
 		pr_err("job start %s: unknown key '%s' (keys: %s, base, job-id, speed, on-error, auto-finalize, auto-dismiss)",
@@ -501,6 +581,8 @@ static int check_names(const struct vs_job_start *s)
 		pr_err("target=%s: the target is the node itself", s->target);
 		return -1;
 	}
+	if (!strcmp(s->type, "backup"))
+		return backup_check(s);
 	return 0;
 }
 
@@ -513,13 +595,13 @@ int vs_job_start_parse(int argc, char **argv, struct vs_job_start *s)
 	memset(s, 0, sizeof(*s));
 	s->auto_finalize = s->auto_dismiss = true;
 	if (argc < 1) {
-		pr_err("job start: missing TYPE (stream, commit or mirror)");
+		pr_err("job start: missing TYPE (stream, commit, mirror or backup)");
 		return -1;
 	}
 	s->type = argv[0];
 	if (strcmp(s->type, "stream") && strcmp(s->type, "commit") &&
-	    strcmp(s->type, "mirror")) {
-		pr_err("job start: unknown job type '%s' (types: stream, commit, mirror)",
+	    strcmp(s->type, "mirror") && strcmp(s->type, "backup")) {
+		pr_err("job start: unknown job type '%s' (types: stream, commit, mirror, backup)",
 		       s->type);
 		return -1;
 	}

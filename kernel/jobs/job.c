@@ -25,6 +25,7 @@ static const struct vs_job_type *const vs_job_types[] = {
 	&vs_job_stream,
 	&vs_job_commit,
 	&vs_job_mirror,
+	&vs_job_backup,
 };
 
 /* QEMU's JobSTT: which state may follow which. */
@@ -441,7 +442,7 @@ int vs_job_new(const char *id, const char *type,
 		if (!strcmp(vs_job_types[i]->name, type))
 			t = vs_job_types[i];
 	if (!t) {
-		NL_SET_ERR_MSG(extack, "unknown job type (stream, commit, mirror)");
+		NL_SET_ERR_MSG(extack, "unknown job type (stream, commit, mirror, backup)");
 		return -EINVAL;
 	}
 	/* QEMU: without a job-id, the job is named after its node */

@@ -58,6 +58,7 @@ struct vs_job_type {
 extern const struct vs_job_type vs_job_stream;
 extern const struct vs_job_type vs_job_commit;
 extern const struct vs_job_type vs_job_mirror;
+extern const struct vs_job_type vs_job_backup;
 
 struct vs_job {
 	struct kref kref;

@@ -108,6 +108,50 @@ static void start_bad(const char *name, const char *want, char **argv)
 	free(err);
 }
 
+static void test_start_backup(void)
+{
+	struct vs_job_start s;
+
+	result(start_ok(&s, ARGS("backup", "node=d", "target=/b/x.qcow2",
+				 "sync=full")) &&
+	       !strcmp(s.node, "d") && !strcmp(s.target, "/b/x.qcow2") &&
+	       s.sync_given && s.sync == VSTORAGE_JOB_SYNC_FULL && !s.bitmap &&
+	       !s.bitmap_mode_given,
+	       "backup node=d target=/b/x.qcow2 sync=full");
+	result(start_ok(&s, ARGS("backup", "node=d", "target=t", "sync=bitmap",
+				 "bitmap=b0", "bitmap-mode=always",
+				 "speed=1M")) &&
+	       s.sync == VSTORAGE_JOB_SYNC_BITMAP && !strcmp(s.bitmap, "b0") &&
+	       s.bitmap_mode_given &&
+	       s.bitmap_mode == VSTORAGE_JOB_BITMAP_ALWAYS,
+	       "backup sync=bitmap with a bitmap and a mode");
+	start_bad("backup without a target",
+		  "Error: job start backup: missing target=NODE|DEVICE|FILE\n",
+		  ARGS("backup", "node=d", "sync=full"));
+	start_bad("backup without sync",
+		  "Error: job start backup: missing sync=full|top|none|bitmap\n",
+		  ARGS("backup", "node=d", "target=t"));
+	start_bad("a bad sync",
+		  "Error: sync=incremental: sync is one of full, top, none, bitmap\n",
+		  ARGS("backup", "node=d", "target=t", "sync=incremental"));
+	start_bad("sync=bitmap without a bitmap",
+		  "Error: job start backup: sync=bitmap needs bitmap=NAME\n",
+		  ARGS("backup", "node=d", "target=t", "sync=bitmap"));
+	start_bad("a bitmap without sync=bitmap",
+		  "Error: job start backup: bitmap goes with sync=bitmap only\n",
+		  ARGS("backup", "node=d", "target=t", "sync=full", "bitmap=b"));
+	start_bad("a bad bitmap-mode",
+		  "Error: bitmap-mode=sometimes: bitmap-mode is one of on-success, never, always\n",
+		  ARGS("backup", "node=d", "target=t", "sync=bitmap", "bitmap=b",
+		       "bitmap-mode=sometimes"));
+	start_bad("base= of backup",
+		  "Error: job start backup: unknown key 'base' (keys: node, target, sync, bitmap, bitmap-mode, job-id, speed, on-error, auto-finalize, auto-dismiss)\n",
+		  ARGS("backup", "node=d", "base=b"));
+	start_bad("the node as its own target",
+		  "Error: target=d: the target is the node itself\n",
+		  ARGS("backup", "node=d", "target=d", "sync=full"));
+}
+
 static void test_start_args(void)
 {
 	struct vs_job_start s;
@@ -144,10 +188,10 @@ static void test_start_args(void)
 	       "mirror defaults (background, the kernel's granularity)");
 
 	start_bad("no type",
-		  "Error: job start: missing TYPE (stream, commit or mirror)\n",
+		  "Error: job start: missing TYPE (stream, commit, mirror or backup)\n",
 		  (char *[]){ NULL });
 	start_bad("an unknown type",
-		  "Error: job start: unknown job type 'backup2' (types: stream, commit, mirror)\n",
+		  "Error: job start: unknown job type 'backup2' (types: stream, commit, mirror, backup)\n",
 		  ARGS("backup2", "node=a"));
 	start_bad("a mirror without sync",
 		  "Error: job start mirror: missing sync=full|top|none\n",
@@ -213,6 +257,7 @@ static void test_start_args(void)
 	start_bad("base = node",
 		  "Error: base=a: the base is the top itself\n",
 		  ARGS("commit", "top=a", "base=a"));
+	test_start_backup();
 }
 
 /* ---- progress line ---- */

@@ -1,0 +1,232 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# The backup job (QEMU's blockdev-backup) through the copy-before-write
+# filter, while fio writes through the disk with crc32c verification. The
+# reference of each point in time is taken with the workload stopped right
+# before job start; fio starts again at once and writes during the job.
+# - sync=full into a new qcow2 image: the image reads exactly as the disk
+#   did at the start, although fio rewrote part of it during the job (the
+#   filter copied old data before writes: its count is > 0);
+# - sync=top into a new image backed by the disk's backing file: QEMU
+#   reads that chain exactly as the disk was;
+# - sync=none (image fleecing): the read-only view node <id>-view reads as
+#   the disk at the start while fio writes; deleting the view ends the job
+#   (the supervisor completes it) and removes the filter and the target
+#   node;
+# - errors: a target smaller than the node, a second backup of one node,
+#   and an I/O error under the target (dm-error) with on-error=report: the
+#   job fails, fio's writes all complete and verify, the filter goes;
+# - sync=bitmap (when this build has dirty bitmaps): three incremental
+#   backups, each a qcow2 backed by the previous, restore (qemu-img convert
+#   of the last) to the disk at each start;
+# - qemu-img check is clean on every image.
+# timeout: 600
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
+. "$(dirname "$0")/../lib.sh"
+# shellcheck source-path=SCRIPTDIR source=../vstorage.sh
+. "$(dirname "$0")/../vstorage.sh"
+# shellcheck source-path=SCRIPTDIR source=../qcow2.sh
+. "$(dirname "$0")/../qcow2.sh"
+# shellcheck source-path=SCRIPTDIR source=../jobs.sh
+. "$(dirname "$0")/../jobs.sh"
+q_host && skip "needs the kernel"
+qcow2_begin
+require_cmd fio
+require_module dm-vstorage-copy-before-write
+jobs_begin
+
+M=$((1 << 20))
+ERRDEV=bk78err
+LOOP=
+
+backup_cleanup() {
+	jobs_cleanup
+	dmsetup remove --retry "$ERRDEV" >/dev/null 2>&1 || true
+	[ -z "$LOOP" ] || losetup -d "$LOOP" 2>/dev/null || true
+}
+trap backup_cleanup EXIT
+
+# start_point NAME: fio stopped, the disk's content into $D/NAME.raw
+start_point() {
+	fio_stop "$fpid"
+	dd if=/dev/mapper/vm1 of="$D/$1.raw" bs=1M iflag=direct status=none
+}
+
+# fio_again: fio rounds through the disk once more (fpid)
+fio_again() {
+	fio_rounds /dev/mapper/vm1 $((40 * M)) $((8 * M)) &
+	fpid=$!
+}
+
+# cbw_bytes: what the filter on vm1 copied before writes so far
+cbw_bytes() {
+	dmsetup status vm1 | awk '$3 == "vstorage-cbw" { print $13 }'
+}
+
+# wait_nodes_gone NODE...: until none of them exists
+wait_nodes_gone() {
+	local n i
+	for n in "$@"; do
+		for ((i = 0; i < 100; i++)); do
+			vstoragectl node show "$n" >/dev/null 2>&1 || break
+			sleep 0.1
+		done
+		vstoragectl node show "$n" >/dev/null 2>&1 && fail "node $n is still there"
+	done
+	return 0
+}
+
+job_chain "$D/a" 48M
+q_open vm1 "$D/a/top.qcow2"
+dev1=$(devt /dev/mapper/vm1)
+fio_again
+sleep 2
+
+# --- refusals -------------------------------------------------------------------
+qemu-img create -q -f qcow2 "$D/small.qcow2" 16M
+expect_error "smaller than node 'vm1'" job start backup node=vm1 target="$D/small.qcow2" sync=full
+expect_error "no node named 'nonode'" job start backup node=nonode target="$D/x.qcow2" sync=full
+expect_error "no such node" job start backup node=vm1 target=nonode sync=full
+[ -e "$D/x.qcow2" ] && fail "a refused backup created its target"
+vstoragectl job start backup node=vm1 job-id=b1 target="$D/f1.qcow2" sync=none >/dev/null ||
+	fail "job start backup sync=none"
+expect_error "in use by job b1" job start backup node=vm1 job-id=b2 target="$D/f2.qcow2" sync=full
+vstoragectl job cancel b1 || fail "job cancel b1"
+wait_job_state b1 gone 60
+wait_nodes_gone b1-cbw b1-view b1-target
+dmsetup table vm1 | grep -q vstorage-cbw && fail "the filter stayed after a cancel: $(dmsetup table vm1)"
+
+# --- sync=full under fio -----------------------------------------------------------
+start_point full
+vstoragectl job start backup node=vm1 target="$D/full.qcow2" sync=full speed=8M >/dev/null ||
+	fail "job start backup sync=full"
+fio_again
+dmsetup table vm1 | grep -q " vstorage-cbw vm1-cbw " ||
+	fail "no copy-before-write filter on the disk: $(dmsetup table vm1)"
+[ "$(job_field vm1 target)" = vm1-target ] || fail "the job's target: $(job_field vm1 target)"
+[ "$(job_field vm1 granularity)" = 65536 ] || fail "granularity $(job_field vm1 granularity)"
+expect_error "in use by job vm1" node del vm1
+# fio rewrites chunks the job has not reached: the filter copies them first
+for ((i = 0; i < 100; i++)); do
+	c=$(cbw_bytes)
+	[ -n "$c" ] && [ "$c" -gt 0 ] && break
+	sleep 0.1
+done
+[ -n "$c" ] && [ "$c" -gt 0 ] || fail "the filter copied nothing before writes: $(dmsetup status vm1)"
+vstoragectl job wait vm1 || fail "job wait: the backup failed"
+info "copied before writes: $c bytes (at least)"
+wait_nodes_gone vm1-cbw vm1-target
+[ "$(devt /dev/mapper/vm1)" = "$dev1" ] || fail "the disk's dev_t changed"
+fio_stop "$fpid"
+fio_verify_only /dev/mapper/vm1 $((40 * M)) $((8 * M))
+img_check "$D/full.qcow2"
+[ "$(backing_of "$D/full.qcow2")" = none ] || fail "a full backup has a backing file"
+oracle_raw "$D/full.qcow2" "$D/full-got.raw"
+same_raw "$D/full.raw" "$D/full-got.raw" "the full backup and the disk at its start"
+cmp -s "$D/full.raw" <(dd if=/dev/mapper/vm1 bs=1M iflag=direct status=none) &&
+	fail "fio changed nothing during the backup: the test proves nothing"
+fio_again
+
+# --- sync=top: the top layer, backed by the disk's backing file ----------------------
+start_point top
+vstoragectl job start backup node=vm1 target="$D/a/topbk.qcow2" sync=top >/dev/null ||
+	fail "job start backup sync=top"
+fio_again
+vstoragectl job wait vm1 || fail "job wait: the top backup failed"
+wait_nodes_gone vm1-cbw vm1-target
+img_check "$D/a/topbk.qcow2"
+[ "$(backing_of "$D/a/topbk.qcow2")" = mid.qcow2 ] ||
+	fail "the top backup's backing file: $(backing_of "$D/a/topbk.qcow2")"
+oracle_raw "$D/a/topbk.qcow2" "$D/top-got.raw"
+same_raw "$D/top.raw" "$D/top-got.raw" "the top backup over the disk's backing chain and the disk at its start"
+# only the top layer's data: far less than the full backup
+tsz=$(stat -c %s "$D/a/topbk.qcow2")
+fsz=$(stat -c %s "$D/full.qcow2")
+[ "$tsz" -lt "$fsz" ] || fail "the top backup ($tsz bytes) is not smaller than the full one ($fsz)"
+
+# --- sync=none: image fleecing ----------------------------------------------------
+start_point fleece
+vstoragectl job start backup node=vm1 target="$D/fleece.qcow2" sync=none >/dev/null ||
+	fail "job start backup sync=none"
+fio_again
+wait_job_state vm1 ready 30
+[ "$(json_get "$(vstoragectl -j node show vm1-view)" 'j["read-only"]')" = True ] ||
+	fail "the fleecing view is not read-only"
+sleep 2
+# read the view while fio writes the disk
+dd if=/dev/mapper/vm1-view of="$D/fleece-got.raw" bs=1M iflag=direct status=none ||
+	fail "cannot read the fleecing view"
+same_raw "$D/fleece.raw" "$D/fleece-got.raw" "the fleecing view, read under fio, and the disk at the start"
+c=$(cbw_bytes)
+[ "$c" -gt 0 ] || fail "no copy before a write during fleecing"
+# deleting the view ends the job
+vstoragectl node del vm1-view || fail "node del of the view"
+wait_job_state vm1 gone 30
+wait_nodes_gone vm1-cbw vm1-target
+img_check "$D/fleece.qcow2"
+fio_stop "$fpid"
+fio_verify_only /dev/mapper/vm1 $((40 * M)) $((8 * M))
+fio_again
+
+# --- an I/O error under the target: on-error=report --------------------------------
+truncate -s 80M "$D/err.img"
+LOOP=$(losetup -f --show "$D/err.img")
+dmsetup create "$ERRDEV" --table "0 $((80 * 2048)) linear $LOOP 0" || fail "dmsetup create"
+vstoragectl job start backup node=vm1 target=/dev/mapper/$ERRDEV sync=full speed=2M \
+	on-error=report >/dev/null || fail "job start backup to a device"
+sleep 1
+dmsetup suspend "$ERRDEV"
+dmsetup load "$ERRDEV" --table "0 $((80 * 2048)) error"
+dmsetup resume "$ERRDEV"
+rc=0
+vstoragectl job wait vm1 >"$D/wait.out" 2>&1 || rc=$?
+[ "$rc" -ne 0 ] || fail "the backup onto a failing device succeeded"
+grep -q "failed" "$D/wait.out" || fail "job wait: $(cat "$D/wait.out")"
+info "backup onto a failing device: $(cat "$D/wait.out")"
+wait_nodes_gone vm1-cbw vm1-target
+dmsetup table vm1 | grep -q vstorage-cbw && fail "the filter stayed after the failure"
+sleep 1
+fio_stop "$fpid"
+fio_verify_only /dev/mapper/vm1 $((40 * M)) $((8 * M))
+dmsetup remove --retry "$ERRDEV" || fail "dmsetup remove $ERRDEV"
+losetup -d "$LOOP"
+LOOP=
+# the error log of the supervisor is the failure's: not a case failure
+: >"$VSTORAGECTL_JOB_LOG"
+
+# --- sync=bitmap: a chain of three incremental backups ------------------------------
+if vstoragectl bitmap help >/dev/null 2>&1; then
+	fio_again
+	start_point inc0
+	vstoragectl bitmap add vm1 b0 || fail "bitmap add"
+	vstoragectl job start backup node=vm1 target="$D/inc0.qcow2" sync=full >/dev/null ||
+		fail "the full backup the chain starts with"
+	fio_again
+	vstoragectl job wait vm1 || fail "the full backup failed"
+	prev=$D/inc0.qcow2
+	for k in 1 2 3; do
+		sleep 2
+		start_point "inc$k"
+		qemu-img create -q -f qcow2 -b "$prev" -F qcow2 "$D/inc$k.qcow2" 64M
+		vstoragectl job start backup node=vm1 target="$D/inc$k.qcow2" sync=bitmap \
+			bitmap=b0 >/dev/null || fail "incremental backup $k"
+		fio_again
+		vstoragectl job wait vm1 || fail "incremental backup $k failed"
+		wait_nodes_gone vm1-cbw vm1-target
+		img_check "$D/inc$k.qcow2"
+		oracle_raw "$D/inc$k.qcow2" "$D/inc$k-got.raw"
+		same_raw "$D/inc$k.raw" "$D/inc$k-got.raw" "incremental $k restored and the disk at its start"
+		prev=$D/inc$k.qcow2
+	done
+	fio_stop "$fpid"
+	vstoragectl bitmap del vm1 b0 || fail "bitmap del"
+else
+	info "no dirty bitmaps in this build: sync=bitmap not tested"
+	fio_stop "$fpid"
+fi
+
+q_close vm1
+for i in top mid base; do img_check "$D/a/$i.qcow2"; done
+jobs_end
