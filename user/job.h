@@ -71,9 +71,9 @@ struct vs_job_start {
 	const char *type;	/* "stream", "commit", "mirror" or "backup" */
 	const char *node;	/* node= (stream, mirror, backup), top= (commit) */
 	const char *base;		/* NULL when not given */
-	/* mirror */
+	/* mirror and backup */
 	const char *target;		/* a node name, or a path */
-	const char *format;		/* "qcow2", "raw", or NULL */
+	const char *format;		/* mirror: "qcow2", "raw", or NULL */
 	bool sync_given;
 	uint32_t sync;			/* enum vstorage_job_sync */
 	uint32_t granularity;		/* 0: the kernel's default */
@@ -85,9 +85,6 @@ struct vs_job_start {
 	uint32_t on_error;
 	bool auto_finalize, auto_dismiss;
 	/* backup (job_obj.c's backup_key()) */
-	const char *target;		/* a node, a device or a file */
-	bool sync_given;
-	uint32_t sync;			/* enum vstorage_job_sync */
 	const char *bitmap;
 	bool bitmap_mode_given;
 	uint32_t bitmap_mode;		/* enum vstorage_job_bitmap_mode */
@@ -205,12 +202,6 @@ int vs_job_remove_devices(const char *job, char names[][VS_JOB_DM_NAME_LEN],
  * 0, or -1 (printed): the job runs, but nobody will finalize it.
  */
 int vs_job_supervise(const struct vs_job_prep *p);
-
-/*
- * Reloads the device holding node NAME with table option KEY set to
- * VALUE (job_graph.c's reload_node()). 0, or -1 (printed).
- */
-int vs_job_reload_node(const char *name, const char *key, const char *value);
 
 /* ---- job_backup.c: the backup job's graph changes ---- */
 

@@ -324,7 +324,7 @@ static int fleece_backing(const char *node, const char *target)
 	}
 	vs_node_free(&n);
 	snprintf(dev, sizeof(dev), "/dev/mapper/%s", st.holder.name);
-	return vs_job_reload_node(target, "backing", dev);
+	return vs_job_reload_node(target, "backing", dev, -1);
 }
 
 int vs_backup_prepare(const struct vs_job_start *s, struct vs_job_prep *p)
@@ -388,7 +388,7 @@ static int fleece_detach(const struct vs_job_prep *p)
 	if (del_node(p->view))
 		return -1;
 	if (exists(p->target) &&
-	    vs_job_reload_node(p->target, "backing", "none"))
+	    vs_job_reload_node(p->target, "backing", "none", -1))
 		return -1;
 	return 0;
 }

@@ -292,11 +292,6 @@ out:
 	return ret;
 }
 
-int vs_job_reload_node(const char *name, const char *key, const char *value)
-{
-	return reload_node(name, key, value, -1);
-}
-
 /* "/dev/mapper/<the node's user-visible device>" (malloc'd), or NULL. */
 static char *node_dev_path(const char *name)
 {
