@@ -521,4 +521,16 @@ q_open h0 "$D/hbase.qcow2"
 expect_count h0 hb $((64 * K)) "the undamaged image's bitmap"
 q_close h0
 img_check "$D/hbase.qcow2"
+# --- a resize keeps the bitmaps, at the new size ------------------------------
+info "[${SECONDS}s] resize"
+q_open p0 "$D/p.qcow2"
+before=$(vstoragectl bitmap list p0 | awk '$1 == "pb:" { print $5 }')
+vstoragectl node resize p0 96M || fail "node resize p0 96M"
+expect_count p0 pb "$before" "pb after a resize"
+wr /dev/mapper/p0 $((80 * M)) 4096
+expect_count p0 pb $((before + 64 * K)) "a write past the old end"
+q_close p0
+img_check "$D/p.qcow2"
+got=$(file_dirty "$D/p.qcow2" pb) || fail "reading pb after the resize"
+[[ $got == *" $((80 * M))+$((64 * K))" ]] || fail "after the resize, pb in the file is '$got'"
 info "[${SECONDS}s] done"
