@@ -218,8 +218,7 @@ static int node_devs(const char *name, struct vs_node *n,
 	return 0;
 }
 
-/* Whether node NAME exists (without an error when it does not). */
-static bool node_exists(const char *name)
+bool vs_job_node_exists(const char *name)
 {
 	struct vs_node n;
 	struct vs_nl nl;
@@ -562,13 +561,13 @@ int vs_job_unprepare(const struct vs_job_prep *p)
 	 * device, which remove-filter moves back. Its image stays: after a
 	 * cancel when ready, it is a copy.
 	 */
-	if (p->target_added && node_exists(p->target) &&
+	if (p->target_added && vs_job_node_exists(p->target) &&
 	    vs_node_del(p->target))
 		ret = -1;
-	if (p->filter[0] && node_exists(p->filter) &&
+	if (p->filter[0] && vs_job_node_exists(p->filter) &&
 	    vs_node_remove_filter(p->filter))
 		ret = -1;
-	if (p->base_was_read_only && node_exists(p->base) &&
+	if (p->base_was_read_only && vs_job_node_exists(p->base) &&
 	    vs_job_reload_node(p->base, NULL, NULL, 1))
 		ret = -1;
 	return ret;
