@@ -39,10 +39,6 @@ jobs_begin
 
 M=$((1 << 20))
 
-same_path() {
-	[ "$(readlink -f "$1")" = "$(readlink -f "$2")" ] || fail "$3: '$1', not '$2'"
-}
-
 # src DIR: DIR/top.qcow2 (0x33 in [4M, 6M)) over DIR/base.qcow2 (0x11
 # in [0, 4M)), 16M each; fio writes [8M, 12M)
 src() {
