@@ -170,8 +170,8 @@ static int make_target(const struct vs_job_start *s, const struct vs_node *src,
 			       s->target);
 			return -1;
 		}
-		nt->fmt = S_ISBLK(st.st_mode) ? "raw" :
-			  s->format ? s->format : probe_format(s->target);
+		nt->fmt = s->format ? s->format :
+			  S_ISBLK(st.st_mode) ? "raw" : probe_format(s->target);
 		return 0;
 	}
 	if (errno != ENOENT) {

@@ -16,7 +16,7 @@
 #   the target made for sync=top is backed by the source's backing file,
 #   the one for sync=none by the source's image, the one for full by
 #   nothing; format=raw makes a raw file; qemu-img check is clean on
-#   every image;
+#   every image written;
 # - refusals: a smaller target, a second mirror (or a commit) on the
 #   node, the node's own image or name as target, bad keys;
 # - an I/O error under the target (dm-error) honours on-error: report
@@ -80,8 +80,10 @@ mirror_run() {
 		[ "$(json_get "$(qemu-img info --output=json "$tgt")" 'j["format"]')" = raw ] ||
 			fail "format=raw made a $(qemu-img info "$tgt")"
 	fi
-	expect_error "in use by job $vm" job start mirror node="$vm" target="$dir/t2.qcow2" sync=full job-id=second
-	expect_error "in use by job $vm" job start commit top="$vm" job-id=c2
+	if [ "$vm" = m1 ]; then
+		expect_error "in use by job $vm" job start mirror node="$vm" target="$dir/t2.qcow2" sync=full job-id=second
+		expect_error "in use by job $vm" job start commit top="$vm" job-id=c2
+	fi
 	t1=$SECONDS
 	wait_job_state "$vm" ready 120
 	info "ready after $((SECONDS - t1)) s"
@@ -142,7 +144,8 @@ mirror_run() {
 		fio_verify_only "/dev/mapper/$vm" $((8 * M)) $((4 * M))
 		q_close "$vm"
 	fi
-	for i in top base; do img_check "$dir/$i.qcow2"; done
+	# base.qcow2 is only ever read (the backing file): top and the target
+	img_check "$dir/top.qcow2"
 	if [ "$fmt" = qcow2 ]; then
 		img_check "$tgt"
 		img_compare "$tgt" "$dir/got.raw"
