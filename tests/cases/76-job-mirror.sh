@@ -16,7 +16,8 @@
 #   the target made for sync=top is backed by the source's backing file,
 #   the one for sync=none by the source's image, the one for full by
 #   nothing; format=raw makes a raw file; qemu-img check is clean on
-#   every image written;
+#   every image written; with write-blocking the filter sends writes to
+#   both sides (its status counts them), in background none;
 # - refusals: a smaller target, a second mirror (or a commit) on the
 #   node, the node's own image or name as target, bad keys;
 # - an I/O error under the target (dm-error) honours on-error: report
@@ -51,7 +52,7 @@ src() {
 
 # mirror_run VM SYNC COPY-MODE complete|cancel [FORMAT]
 mirror_run() {
-	local vm=$1 sync=$2 mode=$3 end=$4 fmt=${5:-qcow2} dir=$D/$1 dev id fpid wpid b i t0 t1
+	local vm=$1 sync=$2 mode=$3 end=$4 fmt=${5:-qcow2} dir=$D/$1 dev id fpid wpid b i t0 t1 dual
 	local tgt=$dir/tgt.$fmt
 	info "--- mirror sync=$sync copy-mode=$mode format=$fmt, then $end"
 	t0=$SECONDS
@@ -90,6 +91,14 @@ mirror_run() {
 	# still ready under writes: the job follows the workload
 	sleep 1
 	[ "$(job_field "$vm" state)" = ready ] || fail "job left ready by itself: $(job_field "$vm" state)"
+	# the filter's last status field: writes it sent to both sides
+	dual=$(dmsetup status "$vm" | awk '{ print $NF }')
+	if [ "$mode" = write-blocking ]; then
+		[ "$dual" -gt 0 ] || fail "write-blocking: no write went to both sides"
+	else
+		[ "$dual" = 0 ] || fail "background: $dual writes went to both sides"
+	fi
+	info "writes to both sides: $dual"
 	if [ "$end" = complete ]; then
 		vstoragectl job wait "$vm" >"$D/wait.out" 2>&1 &
 		wpid=$!
