@@ -58,6 +58,11 @@ job_chain() {
 	qemu-img convert -O raw "$1/top.qcow2" "$1/expect.raw"
 }
 
+# same_path A B WHAT: A and B name the same file.
+same_path() {
+	[ "$(readlink -f "$1")" = "$(readlink -f "$2")" ] || fail "$3: '$1', not '$2'"
+}
+
 devt() {
 	stat -L -c '%t:%T' "$1"
 }

@@ -183,6 +183,8 @@ int vs_mirror_pivot_graph(const struct vs_job *j, const struct vs_job_prep *p);
  */
 int vs_job_take_table(const char *id, const char *filter, const char *node,
 		      char *old_dev, size_t len);
+/* Whether node NAME exists (without an error when it does not). */
+bool vs_job_node_exists(const char *name);
 /*
  * Reloads the device that holds node NAME with option KEY set to VALUE
  * (KEY NULL: none) and, unless RO is -1, read-only on (1) or off (0).

@@ -223,8 +223,7 @@ static int node_devs(const char *name, struct vs_node *n,
 	return 0;
 }
 
-/* Whether node NAME exists (without an error when it does not). */
-static bool node_exists(const char *name)
+bool vs_job_node_exists(const char *name)
 {
 	struct vs_node n;
 	struct vs_nl nl;
@@ -562,6 +561,27 @@ int vs_job_prepare(const struct vs_job_start *s, struct vs_job_prep *p)
 					   prepare_stream(s, p);
 }
 
+/*
+ * The target node a mirror's preparation added. With sync=none its
+ * backing is the node's own device under the disk, which node del would
+ * take for a device of the target's stack: only the target's device goes.
+ */
+static int remove_target(const struct vs_job_prep *p)
+{
+	int r;
+
+	if (p->sync != VSTORAGE_JOB_SYNC_NONE)
+		return vs_node_del(p->target);
+	r = vs_dm_remove(p->target);
+	if (r && r != -ENXIO && r != -ENODEV) {
+		pr_err("job %s: cannot remove the target's device '%s': %s",
+		       p->id, p->target,
+		       r == -EIO ? vs_dm_last_error() : strerror(-r));
+		return -1;
+	}
+	return 0;
+}
+
 int vs_job_unprepare(const struct vs_job_prep *p)
 {
 	int ret = 0;
@@ -573,13 +593,13 @@ int vs_job_unprepare(const struct vs_job_prep *p)
 	 * device, which remove-filter moves back. Its image stays: after a
 	 * cancel when ready, it is a copy.
 	 */
-	if (p->target_added && node_exists(p->target) &&
-	    vs_node_del(p->target))
+	if (p->target_added && vs_job_node_exists(p->target) &&
+	    remove_target(p))
 		ret = -1;
-	if (p->filter[0] && node_exists(p->filter) &&
+	if (p->filter[0] && vs_job_node_exists(p->filter) &&
 	    vs_node_remove_filter(p->filter))
 		ret = -1;
-	if (p->base_was_read_only && node_exists(p->base) &&
+	if (p->base_was_read_only && vs_job_node_exists(p->base) &&
 	    vs_job_reload_node(p->base, NULL, NULL, 1))
 		ret = -1;
 	return ret;

@@ -39,21 +39,12 @@
 /* qemu-img create's default cluster size */
 #define TARGET_CLUSTER_BITS	16
 
+/* target= names a node (a valid node name that exists). */
 static bool node_known(const char *name)
 {
 	const char *why;
-	struct vs_node n;
-	struct vs_nl nl;
-	bool ret;
 
-	if (check_node_name(name, &why) ||
-	    vs_nl_open(&nl, true))
-		return false;
-	ret = !vs_node_get(&nl, name, &n);
-	if (ret)
-		vs_node_free(&n);
-	vs_nl_close(&nl);
-	return ret;
+	return !check_node_name(name, &why) && vs_job_node_exists(name);
 }
 
 /* The image file and driver of node NAME into file/fmt. 0 or -1 (printed). */
@@ -179,8 +170,8 @@ static int make_target(const struct vs_job_start *s, const struct vs_node *src,
 			       s->target);
 			return -1;
 		}
-		nt->fmt = S_ISBLK(st.st_mode) ? "raw" :
-			  s->format ? s->format : probe_format(s->target);
+		nt->fmt = s->format ? s->format :
+			  S_ISBLK(st.st_mode) ? "raw" : probe_format(s->target);
 		return 0;
 	}
 	if (errno != ENOENT) {

@@ -166,38 +166,10 @@ static int vs_commit_run(struct vs_job *job)
 			  vs_commit_run_passive(job);
 }
 
-/* Active commit's FINALIZE: the pivot. */
-static int vs_commit_pivot(struct vs_job *job)
-{
-	struct vs_jcopy *c = job->private;
-	int ret;
-
-	if (!c->dirty)
-		return 0;
-	ret = vs_jcopy_drain(job, c, true);
-	if (ret)
-		return ret;
-	mutex_lock(&job->lock);
-	job->pivoted = true;
-	mutex_unlock(&job->lock);
-	return 0;
-}
-
-static void vs_commit_release(struct vs_job *job)
-{
-	struct vs_jcopy *c = job->private;
-
-	if (!c)
-		return;
-	vs_jcopy_close(c);
-	kfree(c);
-	job->private = NULL;
-}
-
 const struct vs_job_type vs_job_commit = {
 	.name = "commit",
 	.create = vs_commit_create,
 	.run = vs_commit_run,
-	.commit = vs_commit_pivot,
-	.release = vs_commit_release,
+	.commit = vs_jcopy_pivot,
+	.release = vs_jcopy_release,
 };

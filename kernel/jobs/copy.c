@@ -16,6 +16,7 @@
  * in write-blocking mode knows a write to it may race with the copy.
  */
 #include <linux/dm-kcopyd.h>
+#include <linux/slab.h>
 
 #include "copy.h"
 
@@ -316,4 +317,31 @@ int vs_jcopy_drain(struct vs_job *job, struct vs_jcopy *jc, bool pivot)
 		return ret;
 	}
 	return 0;
+}
+
+int vs_jcopy_pivot(struct vs_job *job)
+{
+	struct vs_jcopy *jc = job->private;
+	int ret;
+
+	if (!jc->dirty)
+		return 0;
+	ret = vs_jcopy_drain(job, jc, true);
+	if (ret)
+		return ret;
+	mutex_lock(&job->lock);
+	job->pivoted = true;
+	mutex_unlock(&job->lock);
+	return 0;
+}
+
+void vs_jcopy_release(struct vs_job *job)
+{
+	struct vs_jcopy *jc = job->private;
+
+	if (!jc)
+		return;
+	vs_jcopy_close(jc);
+	kfree(jc);
+	job->private = NULL;
 }

@@ -62,4 +62,11 @@ int vs_jcopy_run_dirty(struct vs_job *job, struct vs_jcopy *jc);
  */
 int vs_jcopy_drain(struct vs_job *job, struct vs_jcopy *jc, bool pivot);
 
+/*
+ * The job types' commit() and release() for a job whose private is a
+ * vs_jcopy: the pivot (nothing without tracking), and the release.
+ */
+int vs_jcopy_pivot(struct vs_job *job);
+void vs_jcopy_release(struct vs_job *job);
+
 #endif /* _VSTORAGE_JOBS_COPY_H */

@@ -247,36 +247,10 @@ static int vs_mirror_run(struct vs_job *job)
 	return ret;
 }
 
-/* FINALIZE: the pivot. */
-static int vs_mirror_pivot(struct vs_job *job)
-{
-	struct vs_jcopy *jc = job->private;
-	int ret;
-
-	ret = vs_jcopy_drain(job, jc, true);
-	if (ret)
-		return ret;
-	mutex_lock(&job->lock);
-	job->pivoted = true;
-	mutex_unlock(&job->lock);
-	return 0;
-}
-
-static void vs_mirror_release(struct vs_job *job)
-{
-	struct vs_jcopy *jc = job->private;
-
-	if (!jc)
-		return;
-	vs_jcopy_close(jc);
-	kfree(jc);
-	job->private = NULL;
-}
-
 const struct vs_job_type vs_job_mirror = {
 	.name = "mirror",
 	.create = vs_mirror_create,
 	.run = vs_mirror_run,
-	.commit = vs_mirror_pivot,
-	.release = vs_mirror_release,
+	.commit = vs_jcopy_pivot,
+	.release = vs_jcopy_release,
 };

@@ -50,6 +50,7 @@ struct mt_target {
 	wait_queue_head_t drained;	/* writes reached 0, or thawed */
 	struct block_device *pivot;	/* the child since the pivot */
 	struct dm_io_client *io_client;	/* write-blocking writes */
+	atomic64_t dual_ios;		/* writes sent to both sides */
 };
 
 /* Per bio (ti->per_io_data_size): the range a tracked write covers. */
@@ -293,6 +294,7 @@ static void mt_dual_submit(struct mt_target *mt, struct bio *bio,
 		.client = mt->io_client,
 	};
 
+	atomic64_inc(&mt->dual_ios);
 	if (dm_io(&req, 2, where, NULL, bio_prio(bio))) {
 		bio->bi_status = BLK_STS_IOERR;
 		bio_endio(bio);
@@ -615,7 +617,7 @@ static void mt_resume(struct dm_target *ti)
  * Status (INFO):
  *   <node_name> <tracking|idle> <child|pivoted MAJ:MIN> <read_ios>
  *   <read_bytes> <write_ios> <write_bytes> <flush_ios> <discard_ios>
- *   <errors>
+ *   <errors> <blocking_writes>
  */
 static void mt_status(struct dm_target *ti, status_type_t type,
 		      unsigned int status_flags, char *result,
@@ -634,9 +636,10 @@ static void mt_status(struct dm_target *ti, status_type_t type,
 			       MINOR(mt->pivot->bd_dev));
 		else
 			DMEMIT("child");
-		DMEMIT(" %llu %llu %llu %llu %llu %llu %llu", s.rd_ios,
+		DMEMIT(" %llu %llu %llu %llu %llu %llu %llu %lld", s.rd_ios,
 		       s.rd_bytes, s.wr_ios, s.wr_bytes, s.flush_ios,
-		       s.discard_ios, s.errors);
+		       s.discard_ios, s.errors,
+		       (long long)atomic64_read(&mt->dual_ios));
 		break;
 	case STATUSTYPE_TABLE:
 		vs_target_emit_table(mt->node.name, mt->path, &mt_opt_set,

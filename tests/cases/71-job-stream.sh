@@ -55,10 +55,6 @@ untouched() {
 	done
 }
 
-same_path() {
-	[ "$(readlink -f "$1")" = "$(readlink -f "$2")" ] || fail "$3: '$1', not '$2'"
-}
-
 # --- refusals: nothing is left behind ----------------------------------------
 job_chain "$D/a" 16M
 q_open vm1 "$D/a/top.qcow2"

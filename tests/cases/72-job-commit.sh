@@ -34,10 +34,6 @@ jobs_begin
 
 M=$((1 << 20))
 
-same_path() {
-	[ "$(readlink -f "$1")" = "$(readlink -f "$2")" ] || fail "$3: '$1', not '$2'"
-}
-
 # --- refusals -----------------------------------------------------------------
 job_chain "$D/a" 16M
 cp "$D"/a/*.qcow2 "$D/a/orig/"

@@ -63,8 +63,8 @@ ip link set vsm$$a up
 ip netns exec "$NS" ip addr add "$THERE/24" dev vsm$$b
 ip netns exec "$NS" ip link set vsm$$b up
 ip netns exec "$NS" ip link set lo up
-ping -c 1 -W 5 "$THERE" >/dev/null 2>&1 || fail "the other namespace does not answer on $THERE"
-ip netns exec "$NS" ping -c 1 -W 5 "$HERE" >/dev/null 2>&1 || fail "no route back from the namespace"
+ip netns exec "$NS" ip -br addr show dev vsm$$b | grep -q "$THERE/24" ||
+	fail "the namespace's end has no address: $(ip netns exec "$NS" ip addr)"
 
 # the remote image: new, qcow2, the disk's size, served from the namespace only
 mkdir -p "$D/remote"
@@ -83,7 +83,7 @@ for s in /sys/block/nbd*; do
 done
 [ -n "$NBD" ] || fail "no free nbd device"
 nbd-client "$THERE" "$PORT" "$NBD" -N mig >"$D/nbd-client.out" 2>&1 ||
-	{ cat "$D/nbd-client.out" >&2; fail "nbd-client could not attach $NBD"; }
+	{ cat "$D/nbd-client.out" >&2; fail "nbd-client could not attach $NBD over the veth pair"; }
 for _ in $(seq 50); do
 	[ "$(blockdev --getsize64 "$NBD" 2>/dev/null)" = $((16 * M)) ] && break
 	sleep 0.2
