@@ -48,14 +48,27 @@ backup_cleanup() {
 }
 trap backup_cleanup EXIT
 
+# fio_end: stops the rounds fio_again started, once one of them ended
+# (they remove the stop file of the previous rounds when they start: a
+# stop file made before that would be lost)
+fio_end() {
+	local i
+	for ((i = 0; i < 600; i++)); do
+		[ -s "$D/fio.rounds" ] && break
+		sleep 0.1
+	done
+	fio_stop "$fpid"
+}
+
 # start_point NAME: fio stopped, the disk's content into $D/NAME.raw
 start_point() {
-	fio_stop "$fpid"
+	fio_end
 	dd if=/dev/mapper/vm1 of="$D/$1.raw" bs=1M iflag=direct status=none
 }
 
 # fio_again: fio rounds through the disk once more (fpid)
 fio_again() {
+	rm -f "$D/fio.rounds"
 	fio_rounds /dev/mapper/vm1 $((40 * M)) $((8 * M)) &
 	fpid=$!
 }
@@ -119,7 +132,7 @@ vstoragectl job wait vm1 || fail "job wait: the backup failed"
 info "copied before writes: $c bytes (at least)"
 wait_nodes_gone vm1-cbw vm1-target
 [ "$(devt /dev/mapper/vm1)" = "$dev1" ] || fail "the disk's dev_t changed"
-fio_stop "$fpid"
+fio_end
 fio_verify_only /dev/mapper/vm1 $((40 * M)) $((8 * M))
 img_check "$D/full.qcow2"
 [ "$(backing_of "$D/full.qcow2")" = none ] || fail "a full backup has a backing file"
@@ -166,7 +179,7 @@ vstoragectl node del vm1-view || fail "node del of the view"
 wait_job_state vm1 gone 30
 wait_nodes_gone vm1-cbw vm1-target
 img_check "$D/fleece.qcow2"
-fio_stop "$fpid"
+fio_end
 fio_verify_only /dev/mapper/vm1 $((40 * M)) $((8 * M))
 fio_again
 
@@ -188,7 +201,7 @@ info "backup onto a failing device: $(cat "$D/wait.out")"
 wait_nodes_gone vm1-cbw vm1-target
 dmsetup table vm1 | grep -q vstorage-cbw && fail "the filter stayed after the failure"
 sleep 1
-fio_stop "$fpid"
+fio_end
 fio_verify_only /dev/mapper/vm1 $((40 * M)) $((8 * M))
 dmsetup remove --retry "$ERRDEV" || fail "dmsetup remove $ERRDEV"
 losetup -d "$LOOP"
@@ -220,11 +233,11 @@ if vstoragectl bitmap help >/dev/null 2>&1; then
 		same_raw "$D/inc$k.raw" "$D/inc$k-got.raw" "incremental $k restored and the disk at its start"
 		prev=$D/inc$k.qcow2
 	done
-	fio_stop "$fpid"
+	fio_end
 	vstoragectl bitmap del vm1 b0 || fail "bitmap del"
 else
 	info "no dirty bitmaps in this build: sync=bitmap not tested"
-	fio_stop "$fpid"
+	fio_end
 fi
 
 q_close vm1
