@@ -178,7 +178,7 @@ c=$(cbw_bytes)
 vstoragectl node del vm1-view || fail "node del of the view"
 wait_job_state vm1 gone 30
 wait_nodes_gone vm1-cbw vm1-target
-img_check "$D/fleece.qcow2"
+# (checked at the end: its backing file is the disk's image, in use)
 fio_end
 fio_verify_only /dev/mapper/vm1 $((40 * M)) $((8 * M))
 fio_again
@@ -242,4 +242,7 @@ fi
 
 q_close vm1
 for i in top mid base; do img_check "$D/a/$i.qcow2"; done
+img_check "$D/fleece.qcow2"
+[ "$(backing_of "$D/fleece.qcow2")" = "$D/a/top.qcow2" ] ||
+	fail "the fleecing overlay's backing file: $(backing_of "$D/fleece.qcow2")"
 jobs_end
