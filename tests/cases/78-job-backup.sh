@@ -243,6 +243,6 @@ fi
 q_close vm1
 for i in top mid base; do img_check "$D/a/$i.qcow2"; done
 img_check "$D/fleece.qcow2"
-[ "$(backing_of "$D/fleece.qcow2")" = "$D/a/top.qcow2" ] ||
+[ "$(readlink -f "$(backing_of "$D/fleece.qcow2")")" = "$(readlink -f "$D/a/top.qcow2")" ] ||
 	fail "the fleecing overlay's backing file: $(backing_of "$D/fleece.qcow2")"
 jobs_end
