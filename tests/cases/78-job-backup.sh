@@ -188,16 +188,16 @@ truncate -s 80M "$D/err.img"
 LOOP=$(losetup -f --show "$D/err.img")
 dmsetup create "$ERRDEV" --table "0 $((80 * 2048)) linear $LOOP 0" || fail "dmsetup create"
 vstoragectl job start backup node=vm1 target=/dev/mapper/$ERRDEV sync=full speed=2M \
-	on-error=report >/dev/null || fail "job start backup to a device"
+	on-error=report auto-dismiss=off >/dev/null || fail "job start backup to a device"
 sleep 1
 dmsetup suspend "$ERRDEV"
 dmsetup load "$ERRDEV" --table "0 $((80 * 2048)) error"
 dmsetup resume "$ERRDEV"
-rc=0
-vstoragectl job wait vm1 >"$D/wait.out" 2>&1 || rc=$?
-[ "$rc" -ne 0 ] || fail "the backup onto a failing device succeeded"
-grep -q "failed" "$D/wait.out" || fail "job wait: $(cat "$D/wait.out")"
-info "backup onto a failing device: $(cat "$D/wait.out")"
+wait_job_state vm1 concluded 120
+err=$(job_field vm1 error)
+[ -n "$err" ] || fail "the backup onto a failing device succeeded"
+info "backup onto a failing device: $err"
+vstoragectl job dismiss vm1 || fail "job dismiss"
 wait_nodes_gone vm1-cbw vm1-target
 dmsetup table vm1 | grep -q vstorage-cbw && fail "the filter stayed after the failure"
 sleep 1
