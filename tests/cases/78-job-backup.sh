@@ -69,7 +69,7 @@ start_point() {
 # fio_again: fio rounds through the disk once more (fpid)
 fio_again() {
 	rm -f "$D/fio.rounds"
-	fio_rounds /dev/mapper/vm1 $((40 * M)) $((8 * M)) &
+	fio_rounds /dev/mapper/vm1 $((40 * M)) $((4 * M)) &
 	fpid=$!
 }
 
@@ -133,7 +133,7 @@ info "copied before writes: $c bytes (at least)"
 wait_nodes_gone vm1-cbw vm1-target
 [ "$(devt /dev/mapper/vm1)" = "$dev1" ] || fail "the disk's dev_t changed"
 fio_end
-fio_verify_only /dev/mapper/vm1 $((40 * M)) $((8 * M))
+fio_verify_only /dev/mapper/vm1 $((40 * M)) $((4 * M))
 img_check "$D/full.qcow2"
 [ "$(backing_of "$D/full.qcow2")" = none ] || fail "a full backup has a backing file"
 oracle_raw "$D/full.qcow2" "$D/full-got.raw"
@@ -180,7 +180,7 @@ wait_job_state vm1 gone 30
 wait_nodes_gone vm1-cbw vm1-target
 # (checked at the end: its backing file is the disk's image, in use)
 fio_end
-fio_verify_only /dev/mapper/vm1 $((40 * M)) $((8 * M))
+fio_verify_only /dev/mapper/vm1 $((40 * M)) $((4 * M))
 fio_again
 
 # --- an I/O error under the target: on-error=report --------------------------------
@@ -202,7 +202,7 @@ wait_nodes_gone vm1-cbw vm1-target
 dmsetup table vm1 | grep -q vstorage-cbw && fail "the filter stayed after the failure"
 sleep 1
 fio_end
-fio_verify_only /dev/mapper/vm1 $((40 * M)) $((8 * M))
+fio_verify_only /dev/mapper/vm1 $((40 * M)) $((4 * M))
 dmsetup remove --retry "$ERRDEV" || fail "dmsetup remove $ERRDEV"
 losetup -d "$LOOP"
 LOOP=
