@@ -48,15 +48,28 @@ backup_cleanup() {
 }
 trap backup_cleanup EXIT
 
+# fio_end: stops the rounds fio_again started, once one of them ended
+# (they remove the stop file of the previous rounds when they start: a
+# stop file made before that would be lost)
+fio_end() {
+	local i
+	for ((i = 0; i < 600; i++)); do
+		[ -s "$D/fio.rounds" ] && break
+		sleep 0.1
+	done
+	fio_stop "$fpid"
+}
+
 # start_point NAME: fio stopped, the disk's content into $D/NAME.raw
 start_point() {
-	fio_stop "$fpid"
+	fio_end
 	dd if=/dev/mapper/vm1 of="$D/$1.raw" bs=1M iflag=direct status=none
 }
 
 # fio_again: fio rounds through the disk once more (fpid)
 fio_again() {
-	fio_rounds /dev/mapper/vm1 $((40 * M)) $((8 * M)) &
+	rm -f "$D/fio.rounds"
+	fio_rounds /dev/mapper/vm1 $((40 * M)) $((4 * M)) &
 	fpid=$!
 }
 
@@ -119,8 +132,8 @@ vstoragectl job wait vm1 || fail "job wait: the backup failed"
 info "copied before writes: $c bytes (at least)"
 wait_nodes_gone vm1-cbw vm1-target
 [ "$(devt /dev/mapper/vm1)" = "$dev1" ] || fail "the disk's dev_t changed"
-fio_stop "$fpid"
-fio_verify_only /dev/mapper/vm1 $((40 * M)) $((8 * M))
+fio_end
+fio_verify_only /dev/mapper/vm1 $((40 * M)) $((4 * M))
 img_check "$D/full.qcow2"
 [ "$(backing_of "$D/full.qcow2")" = none ] || fail "a full backup has a backing file"
 oracle_raw "$D/full.qcow2" "$D/full-got.raw"
@@ -165,9 +178,9 @@ c=$(cbw_bytes)
 vstoragectl node del vm1-view || fail "node del of the view"
 wait_job_state vm1 gone 30
 wait_nodes_gone vm1-cbw vm1-target
-img_check "$D/fleece.qcow2"
-fio_stop "$fpid"
-fio_verify_only /dev/mapper/vm1 $((40 * M)) $((8 * M))
+# (checked at the end: its backing file is the disk's image, in use)
+fio_end
+fio_verify_only /dev/mapper/vm1 $((40 * M)) $((4 * M))
 fio_again
 
 # --- an I/O error under the target: on-error=report --------------------------------
@@ -175,21 +188,21 @@ truncate -s 80M "$D/err.img"
 LOOP=$(losetup -f --show "$D/err.img")
 dmsetup create "$ERRDEV" --table "0 $((80 * 2048)) linear $LOOP 0" || fail "dmsetup create"
 vstoragectl job start backup node=vm1 target=/dev/mapper/$ERRDEV sync=full speed=2M \
-	on-error=report >/dev/null || fail "job start backup to a device"
+	on-error=report auto-dismiss=off >/dev/null || fail "job start backup to a device"
 sleep 1
 dmsetup suspend "$ERRDEV"
 dmsetup load "$ERRDEV" --table "0 $((80 * 2048)) error"
 dmsetup resume "$ERRDEV"
-rc=0
-vstoragectl job wait vm1 >"$D/wait.out" 2>&1 || rc=$?
-[ "$rc" -ne 0 ] || fail "the backup onto a failing device succeeded"
-grep -q "failed" "$D/wait.out" || fail "job wait: $(cat "$D/wait.out")"
-info "backup onto a failing device: $(cat "$D/wait.out")"
+wait_job_state vm1 concluded 120
+err=$(job_field vm1 error)
+[ -n "$err" ] || fail "the backup onto a failing device succeeded"
+info "backup onto a failing device: $err"
+vstoragectl job dismiss vm1 || fail "job dismiss"
 wait_nodes_gone vm1-cbw vm1-target
 dmsetup table vm1 | grep -q vstorage-cbw && fail "the filter stayed after the failure"
 sleep 1
-fio_stop "$fpid"
-fio_verify_only /dev/mapper/vm1 $((40 * M)) $((8 * M))
+fio_end
+fio_verify_only /dev/mapper/vm1 $((40 * M)) $((4 * M))
 dmsetup remove --retry "$ERRDEV" || fail "dmsetup remove $ERRDEV"
 losetup -d "$LOOP"
 LOOP=
@@ -220,13 +233,16 @@ if vstoragectl bitmap help >/dev/null 2>&1; then
 		same_raw "$D/inc$k.raw" "$D/inc$k-got.raw" "incremental $k restored and the disk at its start"
 		prev=$D/inc$k.qcow2
 	done
-	fio_stop "$fpid"
+	fio_end
 	vstoragectl bitmap del vm1 b0 || fail "bitmap del"
 else
 	info "no dirty bitmaps in this build: sync=bitmap not tested"
-	fio_stop "$fpid"
+	fio_end
 fi
 
 q_close vm1
 for i in top mid base; do img_check "$D/a/$i.qcow2"; done
+img_check "$D/fleece.qcow2"
+[ "$(readlink -f "$(backing_of "$D/fleece.qcow2")")" = "$(readlink -f "$D/a/top.qcow2")" ] ||
+	fail "the fleecing overlay's backing file: $(backing_of "$D/fleece.qcow2")"
 jobs_end
