@@ -81,6 +81,8 @@ wait_job_state() {
 	for ((i = 0; i < tmo * 10; i++)); do
 		s=$(job_field "$id" state)
 		[ -n "$s" ] || s=gone
+		# gone: and the supervisor's graph changes done (its record removed)
+		[ "$s" = gone ] && [ -e "${VSTORAGE_RUN_DIR:-/run/vstorage}/job-$id.lock" ] && s=settling
 		[ "$s" = "$want" ] && return 0
 		sleep 0.1
 	done

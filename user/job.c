@@ -550,6 +550,9 @@ static void bar_draw(struct bar *b, const struct vs_job *j)
 	fflush(stdout);
 }
 
+/* How long job wait waits for the supervisor after the job's end. */
+#define GRAPH_SETTLE_MS 30000
+
 static int job_wait(const char *id)
 {
 	struct waiter w = { .id = id };
@@ -620,6 +623,13 @@ static int job_wait(const char *id)
 		bar_draw(&b, &w.j);
 		printf("\n");
 	}
+	/*
+	 * The job's end is the kernel's; the graph changes after it are the
+	 * supervisor's. A caller that goes on with the disk wants both done.
+	 */
+	if (!stop && !vs_job_graph_settled(id, GRAPH_SETTLE_MS))
+		pr_err("job %s ended, but its graph changes are not done after %u s (no supervisor? see job finalize)",
+		       id, GRAPH_SETTLE_MS / 1000);
 	if (stop) {
 		pr_err("job %s: interrupted while waiting (the job goes on)", id);
 	} else if (w.failed) {

@@ -156,6 +156,11 @@ int vs_job_unprepare(const struct vs_job_prep *p);
 int vs_job_prep_save(const struct vs_job_prep *p);
 int vs_job_prep_load(const char *id, struct vs_job_prep *p);
 void vs_job_prep_forget(const char *id);
+/*
+ * Waits up to TIMEOUT_MS for the graph changes after job ID ended (the
+ * supervisor's finalize or undo): true once they are done.
+ */
+bool vs_job_graph_settled(const char *id, unsigned int timeout_ms);
 
 /*
  * Finalizes pending job ID under its lock: the graph changes, then

@@ -201,6 +201,22 @@ void vs_job_prep_forget(const char *id)
 	free(path);
 }
 
+bool vs_job_graph_settled(const char *id, unsigned int timeout_ms)
+{
+	char *path = lock_path(id);
+	unsigned int waited = 0;
+	bool gone;
+
+	/* the supervisor removes the record when its graph changes are done */
+	while (!(gone = access(path, F_OK) && errno == ENOENT) &&
+	       waited < timeout_ms) {
+		usleep(50 * 1000);
+		waited += 50;
+	}
+	free(path);
+	return gone;
+}
+
 /* ---- nodes and devices ---- */
 
 static void dev_str(const struct vs_dm_info *i, char *buf, size_t len)

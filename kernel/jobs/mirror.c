@@ -38,8 +38,7 @@
 /* block status queries of sync=top's first scan, per step */
 #define VS_MIRROR_SCAN_STEP	(64ULL << 20)
 
-static int vs_mirror_check(struct vs_job *job,
-			   const struct vs_job_params *params, dev_t *src,
+static int vs_mirror_check(const struct vs_job_params *params, dev_t *src,
 			   dev_t *dst, u64 *size, struct netlink_ext_ack *extack)
 {
 	struct vs_node *node, *target = NULL, *filter = NULL;
@@ -117,7 +116,7 @@ static int vs_mirror_create(struct vs_job *job,
 		NL_SET_ERR_MSG(extack, "mirror takes no base");
 		return -EINVAL;
 	}
-	ret = vs_mirror_check(job, params, &src, &dst, &size, extack);
+	ret = vs_mirror_check(params, &src, &dst, &size, extack);
 	if (ret)
 		return ret;
 	if (DIV_ROUND_UP_ULL(size, gran) > VS_MIRROR_MAX_BITS) {
