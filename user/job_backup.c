@@ -56,22 +56,6 @@
 #define IDLE_TRIES		150
 #define IDLE_WAIT_MS		20
 
-/* Whether node NAME exists (without an error when it does not). */
-static bool exists(const char *name)
-{
-	struct vs_node n;
-	struct vs_nl nl;
-	bool ret;
-
-	if (vs_nl_open(&nl, true))
-		return false;
-	ret = !vs_node_get(&nl, name, &n);
-	if (ret)
-		vs_node_free(&n);
-	vs_nl_close(&nl);
-	return ret;
-}
-
 /* node add DRIVER node-name=NAME ARGS...: 0 or -1 (printed). */
 static int add_node(const char *driver, const char *name, const char *a1,
 		    const char *a2, const char *a3)
@@ -82,7 +66,7 @@ static int add_node(const char *driver, const char *name, const char *a1,
 	int argc = 2 + !!a1 + (a1 && a2) + (a1 && a2 && a3);
 
 	snprintf(nn, sizeof(nn), "node-name=%s", name);
-	return cmd_node_add(argc, argv) == EXIT_OK ? 0 : -1;
+	return vs_node_add(argc, argv);
 }
 
 /*
@@ -100,7 +84,7 @@ static int del_node(const char *name)
 	size_t nr;
 	int tries, r;
 
-	if (!exists(name))
+	if (!vs_job_node_exists(name))
 		return 0;
 	if (vs_node_fetch(name, &n))
 		return -1;
@@ -239,7 +223,7 @@ static int resolve_target(const struct vs_job_start *s, struct vs_job_prep *p,
 	int r;
 
 	*cluster = 0;
-	if (!check_node_name(s->target, &why) && exists(s->target)) {
+	if (!check_node_name(s->target, &why) && vs_job_node_exists(s->target)) {
 		if (vs_node_fetch(s->target, &t))
 			return -1;
 		tsize = t.size;
@@ -265,7 +249,7 @@ static int resolve_target(const struct vs_job_start *s, struct vs_job_prep *p,
 		return -1;
 	}
 	snprintf(p->target, sizeof(p->target), "%.24s-target", p->id);
-	if (exists(p->target)) {
+	if (vs_job_node_exists(p->target)) {
 		pr_err("target=%s: node '%s' exists already", s->target,
 		       p->target);
 		return -1;
@@ -387,7 +371,7 @@ static int fleece_detach(const struct vs_job_prep *p)
 		return 0;
 	if (del_node(p->view))
 		return -1;
-	if (exists(p->target) &&
+	if (vs_job_node_exists(p->target) &&
 	    vs_job_reload_node(p->target, "backing", "none", -1))
 		return -1;
 	return 0;
@@ -399,7 +383,7 @@ int vs_backup_unprepare(const struct vs_job_prep *p)
 
 	if (fleece_detach(p))
 		ret = -1;
-	if (p->filter[0] && exists(p->filter) &&
+	if (p->filter[0] && vs_job_node_exists(p->filter) &&
 	    vs_node_remove_filter(p->filter))
 		ret = -1;
 	if (p->target_added && del_node(p->target))
@@ -415,7 +399,7 @@ int vs_backup_finalize(struct vs_nl *nl, const struct vs_job *j,
 	/* the copy is complete and the filter disarmed: it may go first */
 	if (fleece_detach(p))
 		ret = -1;
-	if (p->filter[0] && exists(p->filter) &&
+	if (p->filter[0] && vs_job_node_exists(p->filter) &&
 	    vs_node_remove_filter(p->filter)) {
 		pr_err("job %s: the copy-before-write node '%s' stays: remove it with vstoragectl node remove-filter",
 		       j->id, p->filter);
@@ -434,7 +418,7 @@ void vs_backup_watch(struct vs_nl *nl, const struct vs_job_prep *p,
 	struct nl_msg *msg;
 	struct nlattr *nest;
 
-	if (*asked || !p->view[0] || exists(p->view))
+	if (*asked || !p->view[0] || vs_job_node_exists(p->view))
 		return;
 	*asked = true;
 	msg = vs_nl_msg(nl, VSTORAGE_CMD_JOB_COMPLETE, NLM_F_ACK);
