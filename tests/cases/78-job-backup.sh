@@ -17,9 +17,14 @@
 # - errors: a target smaller than the node, a second backup of one node,
 #   and an I/O error under the target (dm-error) with on-error=report: the
 #   job fails, fio's writes all complete and verify, the filter goes;
-# - sync=bitmap (when this build has dirty bitmaps): three incremental
-#   backups, each a qcow2 backed by the previous, restore (qemu-img convert
-#   of the last) to the disk at each start;
+# - sync=bitmap: three incremental backups, each a qcow2 backed by the
+#   previous, restore (qemu-img convert of the last) to the disk at each
+#   start;
+# - a bitmap QEMU made and QEMU's writes marked drives a sync=bitmap
+#   backup that equals QEMU's own incremental backup (the bitmap's dirty
+#   ranges exported by qemu-nbd, copied onto an overlay of the full
+#   backup, as libvirt's pull mode does): same content, same clusters
+#   allocated in the top layer;
 # - qemu-img check is clean on every image.
 # timeout: 600
 set -euo pipefail
@@ -210,7 +215,7 @@ LOOP=
 : >"$VSTORAGECTL_JOB_LOG"
 
 # --- sync=bitmap: a chain of three incremental backups ------------------------------
-if vstoragectl bitmap help >/dev/null 2>&1; then
+{
 	fio_again
 	start_point inc0
 	vstoragectl bitmap add vm1 b0 || fail "bitmap add"
@@ -235,10 +240,69 @@ if vstoragectl bitmap help >/dev/null 2>&1; then
 	done
 	fio_end
 	vstoragectl bitmap del vm1 b0 || fail "bitmap del"
-else
-	info "no dirty bitmaps in this build: sync=bitmap not tested"
-	fio_end
-fi
+}
+
+# --- a bitmap QEMU made drives a backup equal to QEMU's own incremental --------------
+qemu-img create -q -f qcow2 "$D/q.qcow2" 64M
+qemu-io -f qcow2 -c "write -P 0x11 0 64M" "$D/q.qcow2" >/dev/null
+qemu-img convert -f qcow2 -O qcow2 "$D/q.qcow2" "$D/qfull.qcow2"
+qemu-img bitmap --add "$D/q.qcow2" qb || fail "qemu-img bitmap --add"
+qemu-io -f qcow2 -c "write -P 0x5a 1M 64k" -c "write -P 0x33 10M 200k" \
+	-c "write -z 20M 128k" -c "discard 30M 64k" -c "write -P 0x77 63M 4k" \
+	"$D/q.qcow2" >/dev/null || fail "qemu-io writes with bitmap qb"
+# QEMU's incremental: the dirty ranges as qemu-nbd exports the bitmap
+rm -f "$D/q.sock"
+qemu-nbd -r -t -k "$D/q.sock" -f qcow2 -B qb "$D/q.qcow2" >"$D/q-nbd.log" 2>&1 &
+qpid=$!
+wait_for_path "$D/q.sock" 20 -S || fail "qemu-nbd did not start: $(cat "$D/q-nbd.log")"
+qmap=$(qemu-img map --output=json --image-opts \
+	"driver=nbd,server.type=unix,server.path=$D/q.sock,x-dirty-bitmap=qemu:dirty-bitmap:qb") ||
+	fail "qemu-img map of bitmap qb"
+kill "$qpid"
+wait "$qpid" 2>/dev/null || true
+dirty=$(json_get "$qmap" "' '.join('%d+%d' % (e['start'], e['length']) for e in j if not e['data'])")
+[ -n "$dirty" ] || fail "QEMU's bitmap qb has no dirty range"
+oracle_raw "$D/q.qcow2" "$D/q.raw"
+qemu-img create -q -f qcow2 -b "$D/qfull.qcow2" -F qcow2 "$D/qinc-qemu.qcow2" 64M
+for r in $dirty; do
+	dd if="$D/q.raw" of="$D/q.ext" bs=64k skip=$((${r%+*} / 65536)) \
+		count=$((${r#*+} / 65536)) status=none
+	qemu-io -f qcow2 -c "write -s $D/q.ext ${r%+*} ${r#*+}" "$D/qinc-qemu.qcow2" >/dev/null ||
+		fail "copying dirty range $r"
+done
+# vstorage's, from the bitmap as it loaded from the image
+q_open vq "$D/q.qcow2"
+vstoragectl -j bitmap list vq | grep -q '"qb"' || fail "bitmap qb did not load: $(vstoragectl bitmap list vq)"
+qemu-img create -q -f qcow2 -b "$D/qfull.qcow2" -F qcow2 "$D/qinc-vs.qcow2" 64M
+vstoragectl job start backup node=vq target="$D/qinc-vs.qcow2" sync=bitmap bitmap=qb >/dev/null ||
+	fail "backup sync=bitmap with QEMU's bitmap"
+vstoragectl job wait vq || fail "backup sync=bitmap with QEMU's bitmap failed"
+q_close vq
+img_check "$D/q.qcow2"
+img_check "$D/qinc-vs.qcow2"
+qemu-img compare -q "$D/qinc-vs.qcow2" "$D/qinc-qemu.qcow2" ||
+	fail "vstorage's incremental backup and QEMU's differ"
+qemu-img compare -q "$D/qinc-vs.qcow2" "$D/q.qcow2" ||
+	fail "vstorage's incremental backup and the image differ"
+# the same clusters in the top layer (QEMU writes zero ranges as data: compare coverage)
+top_ranges() {
+	local m
+	m=$(qemu-img map --output=json "$1") || fail "qemu-img map $1"
+	python3 -c '
+import json, sys
+r = []
+for e in json.loads(sys.argv[1]):
+    if e["depth"] != 0:
+        continue
+    if r and r[-1][0] + r[-1][1] == e["start"]:
+        r[-1][1] += e["length"]
+    else:
+        r.append([e["start"], e["length"]])
+print(" ".join("%d+%d" % (a, b) for a, b in r))' "$m"
+}
+[ "$(top_ranges "$D/qinc-vs.qcow2")" = "$(top_ranges "$D/qinc-qemu.qcow2")" ] ||
+	fail "the incremental backups allocate different ranges: vstorage $(top_ranges "$D/qinc-vs.qcow2"), QEMU $(top_ranges "$D/qinc-qemu.qcow2")"
+echo "QEMU's bitmap qb ($dirty) drove a backup equal to QEMU's own incremental"
 
 q_close vm1
 for i in top mid base; do img_check "$D/a/$i.qcow2"; done
