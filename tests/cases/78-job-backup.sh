@@ -120,6 +120,9 @@ dmsetup table vm1 | grep -q vstorage-cbw && fail "the filter stayed after a canc
 start_point full
 vstoragectl job start backup node=vm1 target="$D/full.qcow2" sync=full speed=8M >/dev/null ||
 	fail "job start backup sync=full"
+# paused until fio has rewritten a chunk the job has not copied: the
+# filter must copy it first (on a loaded host the job could finish first)
+vstoragectl job pause vm1 || fail "job pause vm1"
 fio_again
 dmsetup table vm1 | grep -q " vstorage-cbw vm1-cbw " ||
 	fail "no copy-before-write filter on the disk: $(dmsetup table vm1)"
@@ -127,12 +130,13 @@ dmsetup table vm1 | grep -q " vstorage-cbw vm1-cbw " ||
 [ "$(job_field vm1 granularity)" = 65536 ] || fail "granularity $(job_field vm1 granularity)"
 expect_error "in use by job vm1" node del vm1
 # fio rewrites chunks the job has not reached: the filter copies them first
-for ((i = 0; i < 100; i++)); do
+for ((i = 0; i < 600; i++)); do
 	c=$(cbw_bytes)
 	[ -n "$c" ] && [ "$c" -gt 0 ] && break
 	sleep 0.1
 done
 [ -n "$c" ] && [ "$c" -gt 0 ] || fail "the filter copied nothing before writes: $(dmsetup status vm1)"
+vstoragectl job resume vm1 || fail "job resume vm1"
 vstoragectl job wait vm1 || fail "job wait: the backup failed"
 info "copied before writes: $c bytes (at least)"
 wait_nodes_gone vm1-cbw vm1-target
