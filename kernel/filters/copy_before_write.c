@@ -26,6 +26,12 @@
  *    again. A write thus reaches the child only after the old data of
  *    each of its chunks reached the target.
  *
+ * The snapshot-access face (snapshot_access.c) reads the point in time
+ * from the target, whose backing is the node below: a read of a chunk
+ * still to copy may reach the node below, so the writes to its chunks
+ * wait until it completes (they take the worker's path, and park), as
+ * QEMU's filter holds writes off the ranges its snapshot API reads.
+ *
  * A copy before a write that fails must not fail the write (QEMU's
  * on-cbw-error=break-snapshot): the filter records the error, stops
  * copying (the backup is no point-in-time copy any more) and lets every
@@ -42,6 +48,7 @@
 #include <linux/vmalloc.h>
 
 #include "vstorage.h"
+#include "cbw.h"
 
 #define DM_MSG_PREFIX "vstorage-cbw"
 
@@ -77,9 +84,12 @@ struct cbw_state {
 	unsigned long *todo;		/* chunks still to copy */
 	unsigned long *busy;		/* chunks being copied */
 	struct bio_list parked;		/* writes waiting for a copy or a thaw */
+	struct list_head reads;		/* struct cbw_read: snapshot reads */
+	unsigned int nr_reads;
+	bool parked_on_reads;		/* a read's end must requeue parked */
 	wait_queue_head_t wait;		/* copies ended, writes drained */
 
-	atomic64_t cbw_bytes, job_bytes, cbw_errors;
+	atomic64_t cbw_bytes, job_bytes, cbw_errors, held_writes;
 };
 
 struct cbw_target {
@@ -94,6 +104,7 @@ struct cbw_target {
 /* Per bio (ti->per_io_data_size). */
 struct cbw_io {
 	bool counted;			/* in st->writes */
+	bool held;			/* counted in held_writes */
 };
 
 /* A copy of chunks [first, first + nr), for writes or for a job. */
@@ -110,14 +121,34 @@ struct cbw_copy {
 static LIST_HEAD(cbw_states);
 static DEFINE_MUTEX(cbw_states_mutex);
 
-static void cbw_chunks(struct cbw_state *st, struct bio *bio, u64 *first,
-		       u64 *last)
+static void cbw_range_chunks(struct cbw_state *st, u64 start, u64 length,
+			     u64 *first, u64 *last)
 {
-	u64 start = (u64)bio->bi_iter.bi_sector << SECTOR_SHIFT;
-	u64 end = start + max(bio->bi_iter.bi_size, 1U) - 1;
+	u64 end = start + max(length, 1ULL) - 1;
 
 	*first = start >> st->shift;
 	*last = min(end >> st->shift, st->nr - 1);
+}
+
+static void cbw_chunks(struct cbw_state *st, struct bio *bio, u64 *first,
+		       u64 *last)
+{
+	cbw_range_chunks(st, (u64)bio->bi_iter.bi_sector << SECTOR_SHIFT,
+			 bio->bi_iter.bi_size, first, last);
+}
+
+/* Whether a snapshot read in flight covers one of chunks [first, last]. */
+static bool cbw_reads_overlap_locked(struct cbw_state *st, u64 first,
+				     u64 last)
+{
+	struct cbw_read *rd;
+
+	if (!st->nr_reads)
+		return false;
+	list_for_each_entry(rd, &st->reads, entry)
+		if (rd->first <= last && first <= rd->last)
+			return true;
+	return false;
 }
 
 /*
@@ -138,8 +169,8 @@ static bool cbw_admit_locked(struct cbw_state *st, struct bio *bio,
 		bio_list_add(&st->parked, bio);
 		return false;
 	}
+	cbw_chunks(st, bio, &first, &last);
 	if (st->armed) {
-		cbw_chunks(st, bio, &first, &last);
 		for (c = first; c <= last; c++) {
 			if (!test_bit(c, st->todo))
 				continue;
@@ -159,6 +190,16 @@ static bool cbw_admit_locked(struct cbw_state *st, struct bio *bio,
 			bio_list_add(&st->parked, bio);
 			return false;
 		}
+	}
+	/* copied, but a snapshot read may still reach the old data below */
+	if (cbw_reads_overlap_locked(st, first, last)) {
+		if (!io->held) {
+			io->held = true;
+			atomic64_inc(&st->held_writes);
+		}
+		st->parked_on_reads = true;
+		bio_list_add(&st->parked, bio);
+		return false;
 	}
 	io->counted = true;
 	st->writes++;
@@ -495,7 +536,7 @@ static const struct vs_cbw_ops cbw_ops = {
 
 /* ---- the shared state ---- */
 
-static void cbw_state_put(struct cbw_state *st)
+void cbw_state_put(struct cbw_state *st)
 {
 	mutex_lock(&cbw_states_mutex);
 	if (!refcount_dec_and_test(&st->refs)) {
@@ -531,6 +572,7 @@ static struct cbw_state *cbw_state_new(struct cbw_target *ct, u32 shift,
 	st->nr = DIV_ROUND_UP_ULL(size, 1ULL << shift);
 	spin_lock_init(&st->lock);
 	bio_list_init(&st->parked);
+	INIT_LIST_HEAD(&st->reads);
 	init_waitqueue_head(&st->wait);
 	vs_bio_queue_init(&st->admit, cbw_admit_work);
 	st->todo = kvcalloc(BITS_TO_LONGS(st->nr), sizeof(long), GFP_KERNEL);
@@ -626,6 +668,7 @@ static int cbw_map(struct dm_target *ti, struct bio *bio)
 	u64 first, last;
 
 	io->counted = false;
+	io->held = false;
 	vs_bitmap_map(ti, bio);
 	bio_set_dev(bio, st->child);
 	bio->bi_iter.bi_sector = dm_target_offset(ti, bio->bi_iter.bi_sector);
@@ -633,14 +676,12 @@ static int cbw_map(struct dm_target *ti, struct bio *bio)
 	if (!op_is_write(bio_op(bio)) || !bio->bi_iter.bi_size)
 		return DM_MAPIO_REMAPPED;
 
+	cbw_chunks(st, bio, &first, &last);
 	spin_lock_irqsave(&st->lock, flags);
-	if (st->frozen) {
+	if (st->frozen ||
+	    (st->armed && find_next_bit(st->todo, last + 1, first) <= last) ||
+	    cbw_reads_overlap_locked(st, first, last))
 		go = false;
-	} else if (st->armed) {
-		cbw_chunks(st, bio, &first, &last);
-		if (find_next_bit(st->todo, last + 1, first) <= last)
-			go = false;
-	}
 	if (go) {
 		io->counted = true;
 		st->writes++;
@@ -901,6 +942,78 @@ static const struct vs_node_ops cbw_node_ops = {
 	.cbw = &cbw_ops,
 };
 
+/* ---- the snapshot-access face (cbw.h) ---- */
+
+struct cbw_state *cbw_state_hold(struct vs_node *node)
+{
+	struct cbw_state *st;
+
+	if (node->ops != &cbw_node_ops)
+		return NULL;
+	st = cbw_state_of(node);
+	/* the caller holds NODE, whose instance holds st: never from 0 */
+	refcount_inc(&st->refs);
+	return st;
+}
+
+dev_t cbw_state_target_dev(const struct cbw_state *st)
+{
+	return st->target_dev;
+}
+
+u64 cbw_state_size(const struct cbw_state *st)
+{
+	return st->size;
+}
+
+u64 cbw_state_held_writes(const struct cbw_state *st)
+{
+	return atomic64_read(&st->held_writes);
+}
+
+bool cbw_read_begin(struct cbw_state *st, struct cbw_read *rd, u64 offset,
+		    u64 length)
+{
+	unsigned long flags;
+	bool hold;
+
+	cbw_range_chunks(st, offset, length, &rd->first, &rd->last);
+	spin_lock_irqsave(&st->lock, flags);
+	/*
+	 * A chunk still to copy is read from the node below (the target's
+	 * backing); a copied one from the target alone. While the job arms
+	 * the filter, todo is being filled: any chunk may be one to copy.
+	 */
+	hold = st->frozen ||
+	       (st->armed &&
+		find_next_bit(st->todo, rd->last + 1, rd->first) <= rd->last);
+	if (hold) {
+		list_add_tail(&rd->entry, &st->reads);
+		st->nr_reads++;
+	}
+	spin_unlock_irqrestore(&st->lock, flags);
+	return hold;
+}
+
+void cbw_read_end(struct cbw_state *st, struct cbw_read *rd)
+{
+	struct bio_list parked;
+	unsigned long flags;
+
+	bio_list_init(&parked);
+	spin_lock_irqsave(&st->lock, flags);
+	list_del(&rd->entry);
+	st->nr_reads--;
+	/* the parked writes that still overlap a read park again */
+	if (st->parked_on_reads) {
+		st->parked_on_reads = false;
+		parked = st->parked;
+		bio_list_init(&st->parked);
+	}
+	spin_unlock_irqrestore(&st->lock, flags);
+	cbw_requeue(st, &parked);
+}
+
 static struct target_type cbw_target_type = {
 	.name = VSTORAGE_DM_TARGET_PREFIX "cbw",
 	.version = {1, 0, 0},
@@ -917,20 +1030,29 @@ static struct target_type cbw_target_type = {
 
 static int __init cbw_init(void)
 {
-	return dm_register_target(&cbw_target_type);
+	int ret = dm_register_target(&cbw_target_type);
+
+	if (ret)
+		return ret;
+	ret = snapshot_access_register();
+	if (ret)
+		dm_unregister_target(&cbw_target_type);
+	return ret;
 }
 
 static void __exit cbw_exit(void)
 {
+	snapshot_access_unregister();
 	dm_unregister_target(&cbw_target_type);
 }
 
 module_init(cbw_init);
 module_exit(cbw_exit);
 
-MODULE_DESCRIPTION("vstorage copy-before-write filter: old data goes to a backup target before a write changes it, as QEMU's copy-before-write driver");
+MODULE_DESCRIPTION("vstorage copy-before-write filter and snapshot access: old data goes to a backup target before a write changes it, as QEMU's copy-before-write and snapshot-access drivers");
 MODULE_AUTHOR("vstorage developers");
 MODULE_LICENSE("GPL");
 MODULE_ALIAS("dm-vstorage-copy-before-write");
 /* what device-mapper asks for when a table names the target */
 MODULE_ALIAS("dm-vstorage-cbw");
+MODULE_ALIAS("dm-vstorage-access");
