@@ -26,6 +26,7 @@ const struct vs_driver *const vs_drivers[] = {
 	&vs_driver_cor,
 	&vs_driver_mirror,
 	&vs_driver_cbw,
+	&vs_driver_access,
 	NULL,
 };
 

@@ -125,7 +125,7 @@ struct vs_driver {
 	bool internal;			/* made by block jobs only: not for node add */
 	const struct vs_prop_desc *props;	/* driver's own, {NULL} ends */
 	size_t priv_size;
-	int (*parse)(struct vs_add_ctx *ctx);	/* 0 or -1 (error printed) */
+	int (*parse)(struct vs_add_ctx *ctx);	/* optional; 0 or -1 (printed) */
 	int (*check)(struct vs_add_ctx *ctx);	/* 0 or -1 (error printed) */
 	char *(*params)(const struct vs_add_ctx *ctx);	/* malloc'd */
 	void (*release)(struct vs_add_ctx *ctx);	/* optional: free priv's */
@@ -137,6 +137,7 @@ extern const struct vs_driver vs_driver_throttle;
 extern const struct vs_driver vs_driver_cor;
 extern const struct vs_driver vs_driver_mirror;
 extern const struct vs_driver vs_driver_cbw;
+extern const struct vs_driver vs_driver_access;
 extern const struct vs_driver *const vs_drivers[];
 
 const struct vs_driver *vs_driver_find(const char *name);

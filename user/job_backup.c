@@ -15,7 +15,8 @@
  *               "<id>-cbw" above N with that target and a granularity of
  *               max(64 KiB, the target's cluster size). For sync=none into
  *               a target the prep added, the fleecing view "<id>-view": a
- *               read-only raw node over the target node.
+ *               snapshot-access node on the filter (reads the target
+ *               while the filter holds writes off what they may read).
  *     finalize: the filter out, JOB_FINALIZE, then the view and the
  *               automatic target node out (the image file stays: it is
  *               the backup).
@@ -347,8 +348,8 @@ int vs_backup_prepare(const struct vs_job_start *s, struct vs_job_prep *p)
 		if (fleece_backing(s->node, p->target))
 			goto undo;
 		snprintf(p->view, sizeof(p->view), "%.26s-view", p->id);
-		snprintf(file, sizeof(file), "file=%s", p->target);
-		if (add_node("raw", p->view, file, "read-only=on", NULL)) {
+		snprintf(file, sizeof(file), "file=%s", p->filter);
+		if (add_node("snapshot-access", p->view, file, NULL, NULL)) {
 			p->view[0] = '\0';
 			goto undo;
 		}

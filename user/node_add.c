@@ -492,7 +492,7 @@ int vs_add_prepare(struct vs_add_job *j, int argc, char **argv)
 	ctx->dry_run = getenv("VSTORAGECTL_DRY_RUN") != NULL;
 	if (ctx->drv->has_image && vs_child_opts_parse(ctx))
 		return -1;
-	if (ctx->drv->parse(ctx))
+	if (ctx->drv->parse && ctx->drv->parse(ctx))
 		return -1;
 	if (resolve_file(ctx, &j->l))
 		return -1;
