@@ -1,5 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
+# timeout: 600
 #
 # The backup job (QEMU's blockdev-backup) through the copy-before-write
 # filter, while fio writes through the disk with crc32c verification. The
@@ -13,7 +14,9 @@
 # - sync=none (image fleecing): the read-only view node <id>-view reads as
 #   the disk at the start while fio writes; deleting the view ends the job
 #   (the supervisor completes it) and removes the filter and the target
-#   node;
+#   node; a write that races a read of the view (the overlay's backing
+#   delayed by dm-delay) waits for it, so the view returns the old data,
+#   where a plain read of the overlay returns the new (the control);
 # - errors: a target smaller than the node, a second backup of one node,
 #   and an I/O error under the target (dm-error) with on-error=report: the
 #   job fails, fio's writes all complete and verify, the filter goes;
@@ -26,7 +29,6 @@
 #   backup, as libvirt's pull mode does): same content, same clusters
 #   allocated in the top layer;
 # - qemu-img check is clean on every image.
-# timeout: 600
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=../lib.sh
 . "$(dirname "$0")/../lib.sh"
@@ -44,11 +46,14 @@ jobs_begin
 
 M=$((1 << 20))
 ERRDEV=bk78err
+DELAYDEV=bk78delay
 LOOP=
 
 backup_cleanup() {
 	jobs_cleanup
 	dmsetup remove --retry "$ERRDEV" >/dev/null 2>&1 || true
+	dmsetup remove --retry "$DELAYDEV-raw" >/dev/null 2>&1 || true
+	dmsetup remove --retry "$DELAYDEV" >/dev/null 2>&1 || true
 	[ -z "$LOOP" ] || losetup -d "$LOOP" 2>/dev/null || true
 }
 trap backup_cleanup EXIT
@@ -76,6 +81,11 @@ fio_again() {
 	rm -f "$D/fio.rounds"
 	fio_rounds /dev/mapper/vm1 $((40 * M)) $((4 * M)) &
 	fpid=$!
+}
+
+# bytes BYTE LENGTH: LENGTH bytes of value BYTE (0xNN) on stdout
+bytes() {
+	head -c "$2" /dev/zero | tr '\0' "\\$(printf '%03o' "$1")"
 }
 
 # cbw_bytes: what the filter on vm1 copied before writes so far
@@ -190,6 +200,69 @@ wait_nodes_gone vm1-cbw vm1-target
 # (checked at the end: its backing file is the disk's image, in use)
 fio_end
 fio_verify_only /dev/mapper/vm1 $((40 * M)) $((4 * M))
+fio_again
+
+# --- the view holds off a write to what it is reading ------------------------------
+# The overlay reads what was not copied from the live node (its backing).
+# That read goes through dm-delay (2 s) here, so a write to the same
+# chunk starts while it is on its way: the view must return the old data
+# (the filter holds the write until the read ended), where a plain read
+# of the overlay returns the new one. Chunks at 46M+: fio writes 40M-44M.
+fio_end
+bytes 0xa1 $((128 << 10)) | dd of=/dev/mapper/vm1 bs=64K seek=$((46 * 16)) count=2 iflag=fullblock oflag=direct status=none
+vstoragectl job start backup node=vm1 target="$D/fleece2.qcow2" sync=none >/dev/null ||
+	fail "job start backup sync=none (2)"
+wait_job_state vm1 ready 30
+dmsetup table vm1-view | grep -q " vstorage-access vm1-view " ||
+	fail "the view is no snapshot-access node: $(dmsetup table vm1-view)"
+dd if=/dev/zero of=/dev/mapper/vm1-view bs=4k count=1 oflag=direct status=none 2>/dev/null &&
+	fail "a write to the fleecing view succeeded"
+expect_error "snapshot-access stands on a copy-before-write node" \
+	node add snapshot-access node-name=v78 file=vm1-target
+dmsetup create bk78rw --table "0 8 vstorage-access v78 /dev/mapper/vm1" 2>/dev/null &&
+	fail "a writable snapshot-access table was accepted"
+dmesg | grep -q "snapshot-access is read-only: the table must be read-only" ||
+	fail "no clear error for a writable snapshot-access table"
+dmsetup remove bk78rw 2>/dev/null || true
+ttab=$(dmsetup table vm1-target)
+below=$(awk '{ for (i = 1; i < NF; i++) if ($i == "backing") print $(i + 1) }' <<<"$ttab")
+[ -b "$below" ] || fail "the overlay's backing is no device: $ttab"
+sectors=$(blockdev --getsz "$below")
+dmsetup create "$DELAYDEV" --table "0 $sectors delay $below 0 2000 $below 0 0" ||
+	fail "dmsetup create $DELAYDEV"
+dmsetup reload vm1-target --table "${ttab/ backing $below/ backing /dev/mapper/$DELAYDEV}"
+dmsetup resume vm1-target
+# read_then_write WHAT CHUNK BYTE: WHAT's chunk read while a write of BYTE
+# starts 0.5 s into it; the read's data into $D/win-CHUNK.bin
+read_then_write() {
+	local what=$1 chunk=$2 byte=$3 rpid
+	dd if="$what" of="$D/win-$chunk.bin" bs=64K skip=$((46 * 16 + chunk)) count=1 \
+		iflag=direct status=none &
+	rpid=$!
+	sleep 0.5
+	bytes "$byte" 65536 | dd of=/dev/mapper/vm1 bs=64K seek=$((46 * 16 + chunk)) count=1 iflag=fullblock \
+		oflag=direct status=none || fail "write under the view"
+	wait "$rpid" || fail "read of $what"
+}
+read_then_write /dev/mapper/vm1-view 0 0xb2
+cmp -s "$D/win-0.bin" <(bytes 0xa1 65536) ||
+	fail "the view read the write it raced (not the point in time): $(od -An -tx1 -N4 "$D/win-0.bin")"
+held=$(dmsetup status vm1-view | awk '{ print $NF }')
+[ "$held" -gt 0 ] || fail "no write waited for the view's read: $(dmsetup status vm1-view)"
+# the control: the overlay read directly has the window the view closes
+dmsetup create "$DELAYDEV-raw" --readonly --table "0 $sectors linear /dev/mapper/vm1-target 0" ||
+	fail "dmsetup create $DELAYDEV-raw"
+read_then_write "/dev/mapper/$DELAYDEV-raw" 1 0xc3
+cmp -s "$D/win-1.bin" <(bytes 0xc3 65536) ||
+	fail "control: the plain overlay read did not see the raced write, so the test proves nothing"
+dmsetup remove "$DELAYDEV-raw"
+info "the view held $held write(s) off its read; a plain overlay read saw the new data"
+dmsetup reload vm1-target --table "$ttab"
+dmsetup resume vm1-target
+dmsetup remove --retry "$DELAYDEV" || fail "dmsetup remove $DELAYDEV"
+vstoragectl node del vm1-view || fail "node del of the view (2)"
+wait_job_state vm1 gone 30
+wait_nodes_gone vm1-cbw vm1-target
 fio_again
 
 # --- an I/O error under the target: on-error=report --------------------------------
@@ -311,6 +384,7 @@ echo "QEMU's bitmap qb ($dirty) drove a backup equal to QEMU's own incremental"
 q_close vm1
 for i in top mid base; do img_check "$D/a/$i.qcow2"; done
 img_check "$D/fleece.qcow2"
+img_check "$D/fleece2.qcow2"
 [ "$(readlink -f "$(backing_of "$D/fleece.qcow2")")" = "$(readlink -f "$D/a/top.qcow2")" ] ||
 	fail "the fleecing overlay's backing file: $(backing_of "$D/fleece.qcow2")"
 jobs_end
