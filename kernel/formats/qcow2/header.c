@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The qcow2 header: its fields rewritten in place (autoclear and dirty
- * bits, the corrupt bit, table moves, the size), and the backing file
- * name rewritten in the header cluster.
+ * bits, the corrupt bit, table moves, the size), and the header cluster
+ * rebuilt (the backing file name here, the bitmaps extension for
+ * bitmaps.c).
  *
  * Header changes are written in the first logical block and flushed
  * (Documentation/targets/qcow2.rst, "Write ordering and crash safety").
@@ -133,13 +134,19 @@ int q2_mark_clean(struct q2 *q)
 }
 
 /*
- * The header's backing file name and format (stream and commit finalize:
- * QEMU's qcow2_change_backing_file()). The data written so far is made
- * stable first, so that the image never names a backing file it does not
- * yet have all the data for; the header cluster is then read again,
- * checked, rebuilt and written back in one write. NAME NULL: none.
+ * Rewrite the header cluster: read it again and check it (the bytes of the
+ * extensions are not kept in memory), let BUILD make the new one in OUT
+ * from the current one in BUF (*USED: the bytes of OUT that count), write
+ * it in one write (atomic when it fits in a logical block) and flush.
+ * What the instance knows of the header's layout then follows the disk,
+ * and *HDR holds the new header for the fields only the caller changes.
+ *
+ * The caller has made durable all that the new header names before, and
+ * frees what it no longer names only after a return of 0. WHAT begins the
+ * log line of a header that no longer parses.
  */
-int q2_set_backing(struct q2 *q, const char *name, const char *fmt)
+int q2_header_rewrite(struct q2 *q, const char *what, q2_header_build_t build,
+		      void *arg, struct qcow2_header *hdr)
 {
 	u64 file_size = vs_backend_current_size(&q->be);
 	struct qcow2_extensions ext;
@@ -150,9 +157,6 @@ int q2_set_backing(struct q2 *q, const char *name, const char *fmt)
 	ssize_t n;
 	int ret;
 
-	ret = q2_write_prepare(q) ?: q2_commit_all(q);
-	if (ret)
-		return ret;
 	len = min_t(u64, q2_cluster_size(q), file_size);
 	len = round_down(len, q->be.logical_block_size);
 	buf = kvmalloc(len, GFP_KERNEL);
@@ -169,13 +173,11 @@ int q2_set_backing(struct q2 *q, const char *name, const char *fmt)
 	ret = qcow2_header_parse(buf, len, file_size, &h, &reason) ?:
 	      qcow2_extensions_parse(buf, len, file_size, &h, &ext, &reason);
 	if (ret) {
-		q2_err(q, "set-backing: the header no longer parses: %s",
+		q2_err(q, "%s: the header no longer parses: %s", what,
 		       reason ?: "?");
 		goto out;
 	}
-	ret = qcow2_set_backing(buf, out, len, &h, name,
-				name ? strlen(name) : 0, fmt,
-				fmt ? strlen(fmt) : 0, &used);
+	ret = build(q, buf, out, len, &h, &used, arg);
 	if (ret)
 		goto out;
 	n = vs_backend_rw_kbuf(&q->be, ITER_SOURCE, out,
@@ -187,18 +189,54 @@ int q2_set_backing(struct q2 *q, const char *name, const char *fmt)
 	ret = vs_backend_flush(&q->be);
 	if (ret)
 		goto out;
-	/* what the instance knows of the header follows the disk */
 	ret = qcow2_header_parse(out, len, file_size, &h, &reason) ?:
 	      qcow2_extensions_parse(out, len, file_size, &h, &ext, &reason);
 	if (ret)
 		goto out;
 	q->h.backing_file_offset = h.backing_file_offset;
-	q->h.backing_file_size = h.backing_file_size;
-	q->h.has_backing = h.has_backing;
 	q->h.ext_end = h.ext_end;
 	q->ext = ext;
+	*hdr = h;
 out:
 	kvfree(buf);
 	kvfree(out);
 	return ret;
+}
+
+struct q2_backing {
+	const char *name, *fmt;
+};
+
+static int q2_backing_build(struct q2 *q, const u8 *buf, u8 *out, u32 len,
+			    const struct qcow2_header *h, u32 *used, void *arg)
+{
+	const struct q2_backing *b = arg;
+
+	return qcow2_set_backing(buf, out, len, h, b->name,
+				 b->name ? strlen(b->name) : 0, b->fmt,
+				 b->fmt ? strlen(b->fmt) : 0, used);
+}
+
+/*
+ * The header's backing file name and format (stream and commit finalize:
+ * QEMU's qcow2_change_backing_file()). The data written so far is made
+ * stable first, so that the image never names a backing file it does not
+ * yet have all the data for; the header cluster is then read again,
+ * checked, rebuilt and written back in one write. NAME NULL: none.
+ */
+int q2_set_backing(struct q2 *q, const char *name, const char *fmt)
+{
+	struct q2_backing b = { .name = name, .fmt = fmt };
+	struct qcow2_header h;
+	int ret;
+
+	ret = q2_write_prepare(q) ?: q2_commit_all(q);
+	if (ret)
+		return ret;
+	ret = q2_header_rewrite(q, "set-backing", q2_backing_build, &b, &h);
+	if (ret)
+		return ret;
+	q->h.backing_file_size = h.backing_file_size;
+	q->h.has_backing = h.has_backing;
+	return 0;
 }

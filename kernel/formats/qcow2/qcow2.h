@@ -9,7 +9,8 @@
  *             discard and write-zeroes
  * meta.c      metadata: open, L1/L2/refcount access, allocation, commit,
  *             resize
- * header.c    the header: fields rewritten in place, the backing file name
+ * header.c    the header: fields rewritten in place, the header cluster
+ *             rebuilt (backing file name, bitmaps extension)
  * cache.c     the bounded L2 and refcount-block caches
  * compress.c  reading compressed clusters (zlib, zstd)
  * repair.c    rebuilding the refcounts of a dirty (lazy) image
@@ -246,6 +247,12 @@ int q2_header_write_flush(struct q2 *q);
 int q2_write_prepare(struct q2 *q);
 void q2_mark_corrupt(struct q2 *q, const char *reason);
 int q2_mark_clean(struct q2 *q);
+/* OUT: the new header cluster built from BUF (parsed into H) */
+typedef int (*q2_header_build_t)(struct q2 *q, const u8 *buf, u8 *out,
+				 u32 len, const struct qcow2_header *h,
+				 u32 *used, void *arg);
+int q2_header_rewrite(struct q2 *q, const char *what, q2_header_build_t build,
+		      void *arg, struct qcow2_header *hdr);
 int q2_set_backing(struct q2 *q, const char *name, const char *fmt);
 
 /* bitmaps.c */
