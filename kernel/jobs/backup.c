@@ -45,11 +45,16 @@ struct vs_backup {
 	const char *error;		/* fill()'s, a static string */
 };
 
+static bool vs_backup_is_cbw(const struct vs_node *filter)
+{
+	return filter->ops->cbw;
+}
+
 static struct vs_node *vs_backup_filter(struct vs_job *job)
 {
 	struct vs_node *f = vs_node_get_by_name(job->filter);
 
-	if (f && !f->ops->cbw) {
+	if (f && !vs_backup_is_cbw(f)) {
 		vs_node_put(f);
 		f = NULL;
 	}
@@ -118,25 +123,13 @@ static int vs_backup_create(struct vs_job *job,
 	if (!b)
 		return -ENOMEM;
 	b->bitmap_mode = params->bitmap_mode;
-	node = vs_node_get_by_name(params->node);
-	if (!node) {
-		NL_SET_ERR_MSG(extack, "no node with this name (VSTORAGE_JOB_NODE)");
-		ret = -ENOENT;
+	ret = vs_job_filter_above(params, vs_backup_is_cbw,
+				  "the filter is not a copy-before-write node (VSTORAGE_JOB_FILTER)",
+				  "the copy-before-write node does not stand right above the node",
+				  &node, &filter, extack);
+	if (ret)
 		goto out;
-	}
-	filter = vs_node_get_by_name(params->filter);
-	if (!filter || !filter->ops->cbw) {
-		NL_SET_ERR_MSG(extack,
-			       "the filter is not a copy-before-write node (VSTORAGE_JOB_FILTER)");
-		ret = filter ? -EINVAL : -ENOENT;
-		goto out;
-	}
-	if (filter->nr_children != 1 ||
-	    filter->children[0].dev != vs_node_devt(node)) {
-		NL_SET_ERR_MSG(extack,
-			       "the copy-before-write node does not stand right above the node");
-		goto out;
-	}
+	ret = -EINVAL;
 	target = vs_node_get_by_name(params->target);
 	if (!target) {
 		NL_SET_ERR_MSG(extack, "no node with this name (VSTORAGE_JOB_TARGET)");

@@ -395,6 +395,51 @@ static int vs_job_thread(void *data)
 	module_put_and_kthread_exit(0);
 }
 
+/* Whether FILTER stands right above NODE: NODE's device is its only child. */
+bool vs_job_right_above(const struct vs_node *filter, const struct vs_node *node)
+{
+	return filter->nr_children == 1 &&
+	       filter->children[0].dev == vs_node_devt(node);
+}
+
+int vs_job_filter_above(const struct vs_job_params *params,
+			bool (*is_kind)(const struct vs_node *filter),
+			const char *not_kind, const char *not_above,
+			struct vs_node **nodep, struct vs_node **filterp,
+			struct netlink_ext_ack *extack)
+{
+	struct vs_node *node, *filter;
+	int ret = -EINVAL;
+
+	node = vs_node_get_by_name(params->node);
+	if (!node) {
+		NL_SET_ERR_MSG(extack, "no node with this name (VSTORAGE_JOB_NODE)");
+		return -ENOENT;
+	}
+	filter = vs_node_get_by_name(params->filter);
+	if (!filter || !is_kind(filter)) {
+		/* a static string of the job type's */
+		if (extack)
+			extack->_msg = not_kind;
+		if (!filter)
+			ret = -ENOENT;
+		goto out;
+	}
+	if (!vs_job_right_above(filter, node)) {
+		if (extack)
+			extack->_msg = not_above;
+		goto out;
+	}
+	*nodep = node;
+	*filterp = filter;
+	return 0;
+out:
+	if (filter)
+		vs_node_put(filter);
+	vs_node_put(node);
+	return ret;
+}
+
 static bool vs_job_uses(const struct vs_job *job, const char *name)
 {
 	return name && name[0] &&
