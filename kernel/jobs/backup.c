@@ -204,24 +204,29 @@ static int vs_backup_broken(struct vs_job *job, struct vs_node *filter)
 	return err;
 }
 
+/* The filter is still there and no copy before a write failed. */
+static int vs_backup_check(struct vs_job *job)
+{
+	struct vs_node *filter = vs_backup_filter(job);
+	int ret;
+
+	if (!filter) {
+		vs_job_set_error_msg(job, "the copy-before-write node is gone");
+		return -ENODEV;
+	}
+	ret = vs_backup_broken(job, filter);
+	vs_node_put(filter);
+	return ret;
+}
+
 /* sync=none: nothing to copy; ready at once, until complete or cancel. */
 static int vs_backup_run_none(struct vs_job *job)
 {
-	struct vs_node *filter;
 	int ret;
 
 	vs_job_ready(job);
 	for (;;) {
-		ret = vs_job_checkpoint(job, 0);
-		if (ret)
-			return ret;
-		filter = vs_backup_filter(job);
-		if (!filter) {
-			vs_job_set_error_msg(job, "the copy-before-write node is gone");
-			return -ENODEV;
-		}
-		ret = vs_backup_broken(job, filter);
-		vs_node_put(filter);
+		ret = vs_job_checkpoint(job, 0) ?: vs_backup_check(job);
 		if (ret)
 			return ret;
 		if (vs_job_should_complete(job))
@@ -286,13 +291,7 @@ static int vs_backup_run(struct vs_job *job)
 		}
 		offset += len;
 	}
-	filter = vs_backup_filter(job);
-	if (!filter) {
-		vs_job_set_error_msg(job, "the copy-before-write node is gone");
-		return -ENODEV;
-	}
-	ret = vs_backup_broken(job, filter);
-	vs_node_put(filter);
+	ret = vs_backup_check(job);
 	if (ret)
 		return ret;
 	mutex_lock(&job->lock);
