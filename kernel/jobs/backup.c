@@ -22,7 +22,6 @@
  *                before writes (image fleecing). The job is ready at once
  *                and runs until complete (or cancel).
  */
-#include <linux/delay.h>
 #include <linux/slab.h>
 
 #include "dirty_bitmap.h"
@@ -278,17 +277,11 @@ static int vs_backup_run(struct vs_job *job)
 		job->offset = min(job->offset + (before - min(after, before)),
 				  job->len);
 		mutex_unlock(&job->lock);
-		if (ret == -EAGAIN) {
-			msleep(VS_BACKUP_BUSY_MS);
+		ret = vs_job_step_end(job, ret, operation, VS_BACKUP_BUSY_MS);
+		if (ret < 0)
+			return ret;
+		if (!ret)
 			continue;
-		}
-		if (ret) {
-			ret = vs_job_io_error(job, ret, operation);
-			if (!ret)
-				continue;	/* stopped, then resumed: again */
-			if (ret < 0)
-				return ret;
-		}
 		offset += len;
 	}
 	ret = vs_backup_check(job);

@@ -9,6 +9,7 @@
  * job's lock; job->lock protects a job's state and flags, and events are
  * sent under it so that they leave in the order of the transitions.
  */
+#include <linux/delay.h>
 #include <linux/kthread.h>
 #include <linux/log2.h>
 #include <linux/math64.h>
@@ -317,6 +318,19 @@ int vs_job_io_error(struct vs_job *job, int err, int operation)
 	}
 	mutex_unlock(&job->lock);
 	return action == VSTORAGE_JOB_ACTION_IGNORE ? 1 : err;
+}
+
+int vs_job_step_end(struct vs_job *job, int ret, int operation,
+		    unsigned int busy_ms)
+{
+	if (!ret)
+		return 1;
+	if (ret == -EAGAIN) {
+		msleep(busy_ms);
+		return 0;
+	}
+	/* stop: again once resumed; ignore: go on */
+	return vs_job_io_error(job, ret, operation);
 }
 
 /* Wait for FINALIZE or cancel in pending; returns true to finalize. */

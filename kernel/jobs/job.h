@@ -125,6 +125,13 @@ bool vs_job_should_complete(struct vs_job *job);
  * and go on (ignore; the job fails at its end), or ERR to fail now.
  */
 int vs_job_io_error(struct vs_job *job, int err, int operation);
+/*
+ * A step's copy returned RET (OPERATION as above): 1 to go on to the next
+ * step, 0 to do it again (-EAGAIN, the range was busy: after BUSY_MS; or
+ * on-error stop), or the error that fails the job.
+ */
+int vs_job_step_end(struct vs_job *job, int ret, int operation,
+		    unsigned int busy_ms);
 void vs_job_set_error_msg(struct vs_job *job, const char *msg);
 /* For the type's create(). */
 bool vs_job_right_above(const struct vs_node *filter,

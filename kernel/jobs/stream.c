@@ -10,7 +10,6 @@
  * overwritten by stale backing data. vstoragectl inserts the filter before
  * the job and, at finalize, rewrites the header and reloads the chain.
  */
-#include <linux/delay.h>
 #include <linux/slab.h>
 
 #include "job.h"
@@ -105,17 +104,11 @@ static int vs_stream_run(struct vs_job *job)
 		ret = filter->ops->populate(filter, offset, len, st->base_depth,
 					    &copied, &operation);
 		vs_node_put(filter);
-		if (ret == -EAGAIN) {
-			msleep(VS_STREAM_BUSY_MS);
+		ret = vs_job_step_end(job, ret, operation, VS_STREAM_BUSY_MS);
+		if (ret < 0)
+			return ret;
+		if (!ret)
 			continue;
-		}
-		if (ret) {
-			ret = vs_job_io_error(job, ret, operation);
-			if (!ret)
-				continue;	/* stopped, then resumed: again */
-			if (ret < 0)
-				return ret;
-		}
 		offset += len;
 		vs_job_progress(job, len);
 	}
