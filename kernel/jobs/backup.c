@@ -22,7 +22,6 @@
  *                before writes (image fleecing). The job is ready at once
  *                and runs until complete (or cancel).
  */
-#include <linux/delay.h>
 #include <linux/slab.h>
 
 #include "dirty_bitmap.h"
@@ -45,11 +44,16 @@ struct vs_backup {
 	const char *error;		/* fill()'s, a static string */
 };
 
+static bool vs_backup_is_cbw(const struct vs_node *filter)
+{
+	return filter->ops->cbw;
+}
+
 static struct vs_node *vs_backup_filter(struct vs_job *job)
 {
 	struct vs_node *f = vs_node_get_by_name(job->filter);
 
-	if (f && !f->ops->cbw) {
+	if (f && !vs_backup_is_cbw(f)) {
 		vs_node_put(f);
 		f = NULL;
 	}
@@ -118,25 +122,13 @@ static int vs_backup_create(struct vs_job *job,
 	if (!b)
 		return -ENOMEM;
 	b->bitmap_mode = params->bitmap_mode;
-	node = vs_node_get_by_name(params->node);
-	if (!node) {
-		NL_SET_ERR_MSG(extack, "no node with this name (VSTORAGE_JOB_NODE)");
-		ret = -ENOENT;
+	ret = vs_job_filter_above(params, vs_backup_is_cbw,
+				  "the filter is not a copy-before-write node (VSTORAGE_JOB_FILTER)",
+				  "the copy-before-write node does not stand right above the node",
+				  &node, &filter, extack);
+	if (ret)
 		goto out;
-	}
-	filter = vs_node_get_by_name(params->filter);
-	if (!filter || !filter->ops->cbw) {
-		NL_SET_ERR_MSG(extack,
-			       "the filter is not a copy-before-write node (VSTORAGE_JOB_FILTER)");
-		ret = filter ? -EINVAL : -ENOENT;
-		goto out;
-	}
-	if (filter->nr_children != 1 ||
-	    filter->children[0].dev != vs_node_devt(node)) {
-		NL_SET_ERR_MSG(extack,
-			       "the copy-before-write node does not stand right above the node");
-		goto out;
-	}
+	ret = -EINVAL;
 	target = vs_node_get_by_name(params->target);
 	if (!target) {
 		NL_SET_ERR_MSG(extack, "no node with this name (VSTORAGE_JOB_TARGET)");
@@ -211,24 +203,29 @@ static int vs_backup_broken(struct vs_job *job, struct vs_node *filter)
 	return err;
 }
 
+/* The filter is still there and no copy before a write failed. */
+static int vs_backup_check(struct vs_job *job)
+{
+	struct vs_node *filter = vs_backup_filter(job);
+	int ret;
+
+	if (!filter) {
+		vs_job_set_error_msg(job, "the copy-before-write node is gone");
+		return -ENODEV;
+	}
+	ret = vs_backup_broken(job, filter);
+	vs_node_put(filter);
+	return ret;
+}
+
 /* sync=none: nothing to copy; ready at once, until complete or cancel. */
 static int vs_backup_run_none(struct vs_job *job)
 {
-	struct vs_node *filter;
 	int ret;
 
 	vs_job_ready(job);
 	for (;;) {
-		ret = vs_job_checkpoint(job, 0);
-		if (ret)
-			return ret;
-		filter = vs_backup_filter(job);
-		if (!filter) {
-			vs_job_set_error_msg(job, "the copy-before-write node is gone");
-			return -ENODEV;
-		}
-		ret = vs_backup_broken(job, filter);
-		vs_node_put(filter);
+		ret = vs_job_checkpoint(job, 0) ?: vs_backup_check(job);
 		if (ret)
 			return ret;
 		if (vs_job_should_complete(job))
@@ -280,26 +277,14 @@ static int vs_backup_run(struct vs_job *job)
 		job->offset = min(job->offset + (before - min(after, before)),
 				  job->len);
 		mutex_unlock(&job->lock);
-		if (ret == -EAGAIN) {
-			msleep(VS_BACKUP_BUSY_MS);
+		ret = vs_job_step_end(job, ret, operation, VS_BACKUP_BUSY_MS);
+		if (ret < 0)
+			return ret;
+		if (!ret)
 			continue;
-		}
-		if (ret) {
-			ret = vs_job_io_error(job, ret, operation);
-			if (!ret)
-				continue;	/* stopped, then resumed: again */
-			if (ret < 0)
-				return ret;
-		}
 		offset += len;
 	}
-	filter = vs_backup_filter(job);
-	if (!filter) {
-		vs_job_set_error_msg(job, "the copy-before-write node is gone");
-		return -ENODEV;
-	}
-	ret = vs_backup_broken(job, filter);
-	vs_node_put(filter);
+	ret = vs_backup_check(job);
 	if (ret)
 		return ret;
 	mutex_lock(&job->lock);

@@ -9,6 +9,7 @@
  * job's lock; job->lock protects a job's state and flags, and events are
  * sent under it so that they leave in the order of the transitions.
  */
+#include <linux/delay.h>
 #include <linux/kthread.h>
 #include <linux/log2.h>
 #include <linux/math64.h>
@@ -319,6 +320,19 @@ int vs_job_io_error(struct vs_job *job, int err, int operation)
 	return action == VSTORAGE_JOB_ACTION_IGNORE ? 1 : err;
 }
 
+int vs_job_step_end(struct vs_job *job, int ret, int operation,
+		    unsigned int busy_ms)
+{
+	if (!ret)
+		return 1;
+	if (ret == -EAGAIN) {
+		msleep(busy_ms);
+		return 0;
+	}
+	/* stop: again once resumed; ignore: go on */
+	return vs_job_io_error(job, ret, operation);
+}
+
 /* Wait for FINALIZE or cancel in pending; returns true to finalize. */
 static bool vs_job_wait_finalize(struct vs_job *job)
 {
@@ -393,6 +407,51 @@ static int vs_job_thread(void *data)
 		vs_job_drop(job);
 	vs_job_put(job);		/* the thread's reference */
 	module_put_and_kthread_exit(0);
+}
+
+/* Whether FILTER stands right above NODE: NODE's device is its only child. */
+bool vs_job_right_above(const struct vs_node *filter, const struct vs_node *node)
+{
+	return filter->nr_children == 1 &&
+	       filter->children[0].dev == vs_node_devt(node);
+}
+
+int vs_job_filter_above(const struct vs_job_params *params,
+			bool (*is_kind)(const struct vs_node *filter),
+			const char *not_kind, const char *not_above,
+			struct vs_node **nodep, struct vs_node **filterp,
+			struct netlink_ext_ack *extack)
+{
+	struct vs_node *node, *filter;
+	int ret = -EINVAL;
+
+	node = vs_node_get_by_name(params->node);
+	if (!node) {
+		NL_SET_ERR_MSG(extack, "no node with this name (VSTORAGE_JOB_NODE)");
+		return -ENOENT;
+	}
+	filter = vs_node_get_by_name(params->filter);
+	if (!filter || !is_kind(filter)) {
+		/* a static string of the job type's */
+		if (extack)
+			extack->_msg = not_kind;
+		if (!filter)
+			ret = -ENOENT;
+		goto out;
+	}
+	if (!vs_job_right_above(filter, node)) {
+		if (extack)
+			extack->_msg = not_above;
+		goto out;
+	}
+	*nodep = node;
+	*filterp = filter;
+	return 0;
+out:
+	if (filter)
+		vs_node_put(filter);
+	vs_node_put(node);
+	return ret;
 }
 
 static bool vs_job_uses(const struct vs_job *job, const char *name)

@@ -125,7 +125,28 @@ bool vs_job_should_complete(struct vs_job *job);
  * and go on (ignore; the job fails at its end), or ERR to fail now.
  */
 int vs_job_io_error(struct vs_job *job, int err, int operation);
+/*
+ * A step's copy returned RET (OPERATION as above): 1 to go on to the next
+ * step, 0 to do it again (-EAGAIN, the range was busy: after BUSY_MS; or
+ * on-error stop), or the error that fails the job.
+ */
+int vs_job_step_end(struct vs_job *job, int ret, int operation,
+		    unsigned int busy_ms);
 void vs_job_set_error_msg(struct vs_job *job, const char *msg);
+/* For the type's create(). */
+bool vs_job_right_above(const struct vs_node *filter,
+			const struct vs_node *node);
+/*
+ * The node PARAMS name and the filter the job works through, which must be
+ * of its kind (IS_KIND) and stand right above the node: both returned with
+ * a reference, or an error and EXTACK's message, one of the static strings
+ * NOT_KIND (no such filter, or of another kind) and NOT_ABOVE.
+ */
+int vs_job_filter_above(const struct vs_job_params *params,
+			bool (*is_kind)(const struct vs_node *filter),
+			const char *not_kind, const char *not_above,
+			struct vs_node **nodep, struct vs_node **filterp,
+			struct netlink_ext_ack *extack);
 
 /* The netlink side (job_nl.c) and the registry (job.c). */
 int vs_job_new(const char *id, const char *type,

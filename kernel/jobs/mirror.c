@@ -60,8 +60,7 @@ static int vs_mirror_check(const struct vs_job_params *params, dev_t *src,
 		goto out;
 	}
 	filter = vs_node_get_by_name(params->filter);
-	if (!filter || filter->nr_children != 1 ||
-	    filter->children[0].dev != vs_node_devt(node)) {
+	if (!filter || !vs_job_right_above(filter, node)) {
 		NL_SET_ERR_MSG(extack,
 			       "the filter does not stand right above the node (VSTORAGE_JOB_FILTER)");
 		goto out;

@@ -10,7 +10,6 @@
  * overwritten by stale backing data. vstoragectl inserts the filter before
  * the job and, at finalize, rewrites the header and reloads the chain.
  */
-#include <linux/delay.h>
 #include <linux/slab.h>
 
 #include "job.h"
@@ -25,11 +24,16 @@ struct vs_stream {
 	u64 size;
 };
 
+static bool vs_stream_is_cor(const struct vs_node *filter)
+{
+	return filter->ops->populate;
+}
+
 static int vs_stream_create(struct vs_job *job,
 			    const struct vs_job_params *params,
 			    struct netlink_ext_ack *extack)
 {
-	struct vs_node *node, *filter = NULL;
+	struct vs_node *node = NULL, *filter = NULL;
 	struct vs_stream *st;
 	int ret = -EINVAL;
 
@@ -41,25 +45,13 @@ static int vs_stream_create(struct vs_job *job,
 	st = kzalloc(sizeof(*st), GFP_KERNEL);
 	if (!st)
 		return -ENOMEM;
-	node = vs_node_get_by_name(params->node);
-	if (!node) {
-		NL_SET_ERR_MSG(extack, "no node with this name (VSTORAGE_JOB_NODE)");
-		ret = -ENOENT;
+	ret = vs_job_filter_above(params, vs_stream_is_cor,
+				  "the filter is not a copy-on-read node (VSTORAGE_JOB_FILTER)",
+				  "the copy-on-read node does not stand right above the node",
+				  &node, &filter, extack);
+	if (ret)
 		goto out;
-	}
-	filter = vs_node_get_by_name(params->filter);
-	if (!filter || !filter->ops->populate) {
-		NL_SET_ERR_MSG(extack,
-			       "the filter is not a copy-on-read node (VSTORAGE_JOB_FILTER)");
-		ret = filter ? -EINVAL : -ENOENT;
-		goto out;
-	}
-	if (filter->nr_children != 1 ||
-	    filter->children[0].dev != vs_node_devt(node)) {
-		NL_SET_ERR_MSG(extack,
-			       "the copy-on-read node does not stand right above the node");
-		goto out;
-	}
+	ret = -EINVAL;
 	if (node->read_only) {
 		NL_SET_ERR_MSG(extack, "the node is read-only: stream writes into it");
 		goto out;
@@ -112,17 +104,11 @@ static int vs_stream_run(struct vs_job *job)
 		ret = filter->ops->populate(filter, offset, len, st->base_depth,
 					    &copied, &operation);
 		vs_node_put(filter);
-		if (ret == -EAGAIN) {
-			msleep(VS_STREAM_BUSY_MS);
+		ret = vs_job_step_end(job, ret, operation, VS_STREAM_BUSY_MS);
+		if (ret < 0)
+			return ret;
+		if (!ret)
 			continue;
-		}
-		if (ret) {
-			ret = vs_job_io_error(job, ret, operation);
-			if (!ret)
-				continue;	/* stopped, then resumed: again */
-			if (ret < 0)
-				return ret;
-		}
 		offset += len;
 		vs_job_progress(job, len);
 	}

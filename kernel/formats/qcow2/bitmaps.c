@@ -387,78 +387,52 @@ out:
 	return ret;
 }
 
+struct q2_bm_ext {
+	u32 nb;
+	u64 dir_size, dir_off;
+};
+
+static int q2_bm_header_build(struct q2 *q, const u8 *buf, u8 *out, u32 len,
+			      const struct qcow2_header *h, u32 *used,
+			      void *arg)
+{
+	const struct q2_bm_ext *e = arg;
+	int ret;
+
+	ret = qcow2_set_bitmaps_ext(buf, out, len, h, e->nb, e->dir_size,
+				    e->dir_off, used);
+	if (ret) {
+		q2_err(q, "bitmaps: no room for the bitmaps extension in the header cluster");
+		return ret;
+	}
+	/* the fields the instance may have changed since (all in memory) */
+	put_unaligned_be64(q->h.incompatible_features, out + QCOW2_HOFF_INCOMPAT);
+	put_unaligned_be64(q->h.compatible_features, out + QCOW2_HOFF_COMPAT);
+	return 0;
+}
+
 /*
  * The first cluster's header area with the new extension, written and
  * flushed; what the instance knows of the header follows.
  */
 static int q2_bm_header(struct q2 *q, u32 nb, u64 dir_size, u64 dir_off)
 {
-	u64 file_size = vs_backend_current_size(&q->be);
-	struct qcow2_extensions ext;
+	struct q2_bm_ext e = { .nb = nb, .dir_size = dir_size,
+			       .dir_off = dir_off };
 	struct qcow2_header h;
-	const char *reason = NULL;
 	unsigned long flags;
-	u32 len, used;
-	u8 *buf, *out;
-	ssize_t n;
 	int ret;
 
-	len = min_t(u64, q2_cluster_size(q), file_size);
-	len = round_down(len, q->be.logical_block_size);
-	buf = kvmalloc(len, GFP_KERNEL);
-	out = kvmalloc(len, GFP_KERNEL);
-	if (!buf || !out) {
-		ret = -ENOMEM;
-		goto out;
-	}
-	n = vs_backend_rw_kbuf(&q->be, ITER_DEST, buf, len, 0);
-	if (n < 0) {
-		ret = n;
-		goto out;
-	}
-	ret = qcow2_header_parse(buf, len, file_size, &h, &reason) ?:
-	      qcow2_extensions_parse(buf, len, file_size, &h, &ext, &reason);
-	if (ret) {
-		q2_err(q, "bitmaps: the header no longer parses: %s",
-		       reason ?: "?");
-		goto out;
-	}
-	ret = qcow2_set_bitmaps_ext(buf, out, len, &h, nb, dir_size, dir_off,
-				    &used);
-	if (ret) {
-		q2_err(q, "bitmaps: no room for the bitmaps extension in the header cluster");
-		goto out;
-	}
-	/* the fields the instance may have changed since (all in memory) */
-	put_unaligned_be64(q->h.incompatible_features, out + QCOW2_HOFF_INCOMPAT);
-	put_unaligned_be64(q->h.compatible_features, out + QCOW2_HOFF_COMPAT);
-	/* one write: atomic when the area fits in a logical block */
-	n = vs_backend_rw_kbuf(&q->be, ITER_SOURCE, out,
-			       round_up(used, q->be.logical_block_size), 0);
-	if (n < 0) {
-		ret = n;
-		goto out;
-	}
-	ret = vs_backend_flush(&q->be);
+	ret = q2_header_rewrite(q, "bitmaps", q2_bm_header_build, &e, &h);
 	if (ret)
-		goto out;
-	ret = qcow2_header_parse(out, len, file_size, &h, &reason) ?:
-	      qcow2_extensions_parse(out, len, file_size, &h, &ext, &reason);
-	if (ret)
-		goto out;
+		return ret;
 	q->h.autoclear_features = h.autoclear_features;
 	q->h.bitmaps_autoclear = h.bitmaps_autoclear;
-	q->h.backing_file_offset = h.backing_file_offset;
-	q->h.ext_end = h.ext_end;
-	q->ext = ext;
 	write_lock_irqsave(&q->map_lock, flags);
 	q->ranges.bitmap_directory.offset = nb ? dir_off : 0;
 	q->ranges.bitmap_directory.len = nb ? dir_size : 0;
 	write_unlock_irqrestore(&q->map_lock, flags);
-out:
-	kvfree(buf);
-	kvfree(out);
-	return ret;
+	return 0;
 }
 
 int q2_bitmaps_store(struct q2 *q, bool in_use)

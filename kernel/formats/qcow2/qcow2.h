@@ -9,6 +9,8 @@
  *             discard and write-zeroes
  * meta.c      metadata: open, L1/L2/refcount access, allocation, commit,
  *             resize
+ * header.c    the header: fields rewritten in place, the header cluster
+ *             rebuilt (backing file name, bitmaps extension)
  * cache.c     the bounded L2 and refcount-block caches
  * compress.c  reading compressed clusters (zlib, zstd)
  * repair.c    rebuilding the refcounts of a dirty (lazy) image
@@ -228,7 +230,6 @@ void q2_meta_free(struct q2 *q);
 int q2_lookup(struct q2 *q, u64 pos, u64 len, struct q2_map *map);
 int q2_commit(struct q2 *q, bool drain);
 int q2_commit_all(struct q2 *q);
-int q2_write_prepare(struct q2 *q);
 int q2_l2_for_write(struct q2 *q, u64 pos, struct q2_cache_entry **entry,
 		    u32 *index);
 int q2_alloc_cluster(struct q2 *q, u64 *host);
@@ -236,14 +237,23 @@ int q2_alloc_run(struct q2 *q, u64 n, u64 *first);
 int q2_refcount_get(struct q2 *q, u64 host, u64 *refcount);
 int q2_refcount_dec_deferred(struct q2 *q, u64 host);
 int q2_check_overlap(struct q2 *q, u64 offset, u64 len, unsigned int ignore);
-void q2_mark_corrupt(struct q2 *q, const char *reason);
 int q2_resize(struct q2 *q, u64 new_size);
-int q2_set_backing(struct q2 *q, const char *name, const char *fmt);
 u64 q2_allocated_bytes(struct q2 *q);
 int q2_grow_file_to(struct q2 *q, u64 end);
-int q2_header_write_flush(struct q2 *q);
-int q2_mark_clean(struct q2 *q);
 void q2_trim_file(struct q2 *q);
+
+/* header.c */
+int q2_header_write_flush(struct q2 *q);
+int q2_write_prepare(struct q2 *q);
+void q2_mark_corrupt(struct q2 *q, const char *reason);
+int q2_mark_clean(struct q2 *q);
+/* OUT: the new header cluster built from BUF (parsed into H) */
+typedef int (*q2_header_build_t)(struct q2 *q, const u8 *buf, u8 *out,
+				 u32 len, const struct qcow2_header *h,
+				 u32 *used, void *arg);
+int q2_header_rewrite(struct q2 *q, const char *what, q2_header_build_t build,
+		      void *arg, struct qcow2_header *hdr);
+int q2_set_backing(struct q2 *q, const char *name, const char *fmt);
 
 /* bitmaps.c */
 int q2_bitmaps_open(struct q2 *q, char **error);
