@@ -204,7 +204,7 @@ fio_again
 
 # --- the view holds off a write to what it is reading ------------------------------
 # The overlay reads what was not copied from the live node (its backing).
-# That read goes through dm-delay (2 s) here, so a write to the same
+# That read goes through dm-delay (3 s) here, so a write to the same
 # chunk starts while it is on its way: the view must return the old data
 # (the filter holds the write until the read ended), where a plain read
 # of the overlay returns the new one. Chunks at 46M+: fio writes 40M-44M.
@@ -228,18 +228,26 @@ ttab=$(dmsetup table vm1-target)
 below=$(awk '{ for (i = 1; i < NF; i++) if ($i == "backing") print $(i + 1) }' <<<"$ttab")
 [ -b "$below" ] || fail "the overlay's backing is no device: $ttab"
 sectors=$(blockdev --getsz "$below")
-dmsetup create "$DELAYDEV" --table "0 $sectors delay $below 0 2000 $below 0 0" ||
+dmsetup create "$DELAYDEV" --table "0 $sectors delay $below 0 3000 $below 0 0" ||
 	fail "dmsetup create $DELAYDEV"
+delay_inflight=/sys/block/$(basename "$(readlink -f "/dev/mapper/$DELAYDEV")")/inflight
 dmsetup reload vm1-target --table "${ttab/ backing $below/ backing /dev/mapper/$DELAYDEV}"
 dmsetup resume vm1-target
 # read_then_write WHAT CHUNK BYTE: WHAT's chunk read while a write of BYTE
-# starts 0.5 s into it; the read's data into $D/win-CHUNK.bin
+# starts once the read waits in dm-delay; the read's data into
+# $D/win-CHUNK.bin
 read_then_write() {
-	local what=$1 chunk=$2 byte=$3 rpid
+	local what=$1 chunk=$2 byte=$3 rpid i
 	dd if="$what" of="$D/win-$chunk.bin" bs=64K skip=$((46 * 16 + chunk)) count=1 \
 		iflag=direct status=none &
 	rpid=$!
-	sleep 0.5
+	# the read is on its way to the live node (in dm-delay) before the write
+	for ((i = 0; i < 100; i++)); do
+		[ "$(awk '{ print $1 }' "$delay_inflight")" -gt 0 ] && break
+		sleep 0.1
+	done
+	[ "$(awk '{ print $1 }' "$delay_inflight")" -gt 0 ] ||
+		fail "the read of $what did not reach the overlay's backing"
 	bytes "$byte" 65536 | dd of=/dev/mapper/vm1 bs=64K seek=$((46 * 16 + chunk)) count=1 iflag=fullblock \
 		oflag=direct status=none || fail "write under the view"
 	wait "$rpid" || fail "read of $what"
