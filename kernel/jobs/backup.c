@@ -287,7 +287,7 @@ static int vs_backup_run(struct vs_job *job)
 		if (ret) {
 			ret = vs_job_io_error(job, ret, operation);
 			if (!ret)
-				continue;	/* stopped, then resumed: again */
+				continue;	/* stopped or ignored: again */
 			if (ret < 0)
 				return ret;
 		}
@@ -347,4 +347,5 @@ const struct vs_job_type vs_job_backup = {
 	.create = vs_backup_create,
 	.run = vs_backup_run,
 	.release = vs_backup_release,
+	.ignore_retries = true,
 };
