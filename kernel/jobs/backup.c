@@ -332,4 +332,5 @@ const struct vs_job_type vs_job_backup = {
 	.create = vs_backup_create,
 	.run = vs_backup_run,
 	.release = vs_backup_release,
+	.ignore_retries = true,
 };

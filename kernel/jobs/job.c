@@ -53,6 +53,9 @@ static const u16 vs_job_next[__VSTORAGE_JOB_S_MAX] = {
 	BIT(VSTORAGE_JOB_S_RUNNING) | BIT(VSTORAGE_JOB_S_PAUSED) |	\
 	BIT(VSTORAGE_JOB_S_READY) | BIT(VSTORAGE_JOB_S_STANDBY))
 
+/* on-error=ignore of a type that retries: the wait before the retry */
+#define VS_JOB_RETRY_MS		100
+
 /* QEMU's JobVerbTable, as throttle-and-jobs.md gives it. */
 static const u16 vs_job_verb_states[] = {
 	[VS_JOB_VERB_CANCEL] = VS_JOB_ACTIVE_STATES |
@@ -309,6 +312,14 @@ int vs_job_io_error(struct vs_job *job, int err, int operation)
 		mutex_unlock(&job->lock);
 		return 0;
 	}
+	if (action == VSTORAGE_JOB_ACTION_IGNORE && job->type->ignore_retries) {
+		mutex_unlock(&job->lock);
+		/* not a busy loop on a device that keeps failing */
+		wait_event_timeout(job->wait, READ_ONCE(job->cancel_requested) ||
+				   READ_ONCE(job->user_paused),
+				   msecs_to_jiffies(VS_JOB_RETRY_MS));
+		return 0;
+	}
 	/* ignore: QEMU's stream and commit go on, and fail at the end */
 	if (!job->error) {
 		job->error = err;
@@ -329,7 +340,7 @@ int vs_job_step_end(struct vs_job *job, int ret, int operation,
 		msleep(busy_ms);
 		return 0;
 	}
-	/* stop: again once resumed; ignore: go on */
+	/* stop: again once resumed; ignore: go on, or again (ignore_retries) */
 	return vs_job_io_error(job, ret, operation);
 }
 

@@ -53,6 +53,12 @@ struct vs_job_type {
 	int (*commit)(struct vs_job *job);
 	/* Give back what create() took. */
 	void (*release)(struct vs_job *job);
+	/*
+	 * on-error=ignore retries the failed step instead of skipping it,
+	 * and the job does not fail for it (QEMU's backup: a chunk it did
+	 * not copy would leave a hole in the point-in-time copy).
+	 */
+	bool ignore_retries;
 };
 
 extern const struct vs_job_type vs_job_stream;
@@ -121,8 +127,9 @@ void vs_job_ready(struct vs_job *job);
 bool vs_job_should_complete(struct vs_job *job);
 /*
  * An I/O error ERR (OPERATION: 0 read, 1 write) at a step: applies
- * on-error. Returns 0 to retry the step (stop, then resume), 1 to skip it
- * and go on (ignore; the job fails at its end), or ERR to fail now.
+ * on-error. Returns 0 to retry the step (stop, then resume; ignore of a
+ * type that retries, after a short wait), 1 to skip it and go on (ignore;
+ * the job fails at its end), or ERR to fail now.
  */
 int vs_job_io_error(struct vs_job *job, int err, int operation);
 /*
