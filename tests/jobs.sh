@@ -74,6 +74,19 @@ job_field() {
 	json_get "$j" "j[\"$2\"]"
 }
 
+# wait_nodes_gone NODE...: until none of them exists
+wait_nodes_gone() {
+	local n i
+	for n in "$@"; do
+		for ((i = 0; i < 100; i++)); do
+			vstoragectl node show "$n" >/dev/null 2>&1 || break
+			sleep 0.1
+		done
+		vstoragectl node show "$n" >/dev/null 2>&1 && fail "node $n is still there"
+	done
+	return 0
+}
+
 # wait_job_state ID STATE [TIMEOUT=60]: until job show says STATE
 # ("gone": until the job no longer exists).
 wait_job_state() {

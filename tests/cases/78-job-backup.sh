@@ -93,19 +93,6 @@ cbw_bytes() {
 	dmsetup status vm1 | awk '$3 == "vstorage-cbw" { print $13 }'
 }
 
-# wait_nodes_gone NODE...: until none of them exists
-wait_nodes_gone() {
-	local n i
-	for n in "$@"; do
-		for ((i = 0; i < 100; i++)); do
-			vstoragectl node show "$n" >/dev/null 2>&1 || break
-			sleep 0.1
-		done
-		vstoragectl node show "$n" >/dev/null 2>&1 && fail "node $n is still there"
-	done
-	return 0
-}
-
 job_chain "$D/a" 48M
 q_open vm1 "$D/a/top.qcow2"
 dev1=$(devt /dev/mapper/vm1)

@@ -125,19 +125,6 @@ job_error() {
 	[ "$e" = None ] || printf '%s' "$e"
 }
 
-# wait_nodes_gone NODE...: until none of them exists
-wait_nodes_gone() {
-	local n i
-	for n in "$@"; do
-		for ((i = 0; i < 100; i++)); do
-			vstoragectl node show "$n" >/dev/null 2>&1 || break
-			sleep 0.1
-		done
-		vstoragectl node show "$n" >/dev/null 2>&1 && fail "node $n is still there"
-	done
-	return 0
-}
-
 # backup_equal NAME FILE: the backup in FILE (raw) is the disk at the start
 # of job NAME, which fio changed since
 backup_equal() {
