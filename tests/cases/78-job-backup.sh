@@ -217,9 +217,12 @@ below=$(awk '{ for (i = 1; i < NF; i++) if ($i == "backing") print $(i + 1) }' <
 sectors=$(blockdev --getsz "$below")
 dmsetup create "$DELAYDEV" --table "0 $sectors delay $below 0 3000 $below 0 0" ||
 	fail "dmsetup create $DELAYDEV"
-delay_inflight=/sys/block/$(basename "$(readlink -f "/dev/mapper/$DELAYDEV")")/inflight
 dmsetup reload vm1-target --table "${ttab/ backing $below/ backing /dev/mapper/$DELAYDEV}"
 dmsetup resume vm1-target
+# delayed_reads: the reads dm-delay holds now (its status: reads writes flushes)
+delayed_reads() {
+	dmsetup status "$DELAYDEV" | awk '{ print $4 }'
+}
 # read_then_write WHAT CHUNK BYTE: WHAT's chunk read while a write of BYTE
 # starts once the read waits in dm-delay; the read's data into
 # $D/win-CHUNK.bin
@@ -228,13 +231,14 @@ read_then_write() {
 	dd if="$what" of="$D/win-$chunk.bin" bs=64K skip=$((46 * 16 + chunk)) count=1 \
 		iflag=direct status=none &
 	rpid=$!
-	# the read is on its way to the live node (in dm-delay) before the write
+	# the read is on its way to the live node before the write: dm-delay's
+	# status counts the reads it holds
 	for ((i = 0; i < 100; i++)); do
-		[ "$(awk '{ print $1 }' "$delay_inflight")" -gt 0 ] && break
+		[ "$(delayed_reads)" -gt 0 ] && break
 		sleep 0.1
 	done
-	[ "$(awk '{ print $1 }' "$delay_inflight")" -gt 0 ] ||
-		fail "the read of $what did not reach the overlay's backing"
+	[ "$(delayed_reads)" -gt 0 ] ||
+		fail "the read of $what did not reach the overlay's backing: $(dmsetup status "$DELAYDEV")"
 	bytes "$byte" 65536 | dd of=/dev/mapper/vm1 bs=64K seek=$((46 * 16 + chunk)) count=1 iflag=fullblock \
 		oflag=direct status=none || fail "write under the view"
 	wait "$rpid" || fail "read of $what"
