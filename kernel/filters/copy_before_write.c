@@ -85,7 +85,6 @@ struct cbw_state {
 	unsigned long *busy;		/* chunks being copied */
 	struct bio_list parked;		/* writes waiting for a copy or a thaw */
 	struct list_head reads;		/* struct cbw_read: snapshot reads */
-	unsigned int nr_reads;
 	bool parked_on_reads;		/* a read's end must requeue parked */
 	wait_queue_head_t wait;		/* copies ended, writes drained */
 
@@ -143,8 +142,6 @@ static bool cbw_reads_overlap_locked(struct cbw_state *st, u64 first,
 {
 	struct cbw_read *rd;
 
-	if (!st->nr_reads)
-		return false;
 	list_for_each_entry(rd, &st->reads, entry)
 		if (rd->first <= last && first <= rd->last)
 			return true;
@@ -987,10 +984,8 @@ bool cbw_read_begin(struct cbw_state *st, struct cbw_read *rd, u64 offset,
 	hold = st->frozen ||
 	       (st->armed &&
 		find_next_bit(st->todo, rd->last + 1, rd->first) <= rd->last);
-	if (hold) {
+	if (hold)
 		list_add_tail(&rd->entry, &st->reads);
-		st->nr_reads++;
-	}
 	spin_unlock_irqrestore(&st->lock, flags);
 	return hold;
 }
@@ -1003,7 +998,6 @@ void cbw_read_end(struct cbw_state *st, struct cbw_read *rd)
 	bio_list_init(&parked);
 	spin_lock_irqsave(&st->lock, flags);
 	list_del(&rd->entry);
-	st->nr_reads--;
 	/* the parked writes that still overlap a read park again */
 	if (st->parked_on_reads) {
 		st->parked_on_reads = false;
