@@ -169,6 +169,35 @@ fio_verify_only() {
 		{ cat "$D/fio-verify.out" >&2; fail "fio's data is not what it wrote"; }
 }
 
+# fio_again DEV OFFSET SIZE: fio rounds through DEV's [OFFSET, OFFSET + SIZE)
+# once more, in the background (FIO_PID); fio_end stops them.
+fio_again() {
+	rm -f "$D/fio.rounds"
+	FIO_DEV=$1 FIO_OFF=$2 FIO_SIZE=$3
+	fio_rounds "$@" &
+	FIO_PID=$!
+}
+
+# fio_end: stops the rounds fio_again started once one of them ended (each
+# removes the previous rounds' stop file as it starts: a stop file made
+# before that would be lost), then verifies the last round's data.
+fio_end() {
+	local i
+	for ((i = 0; i < 600; i++)); do
+		[ -s "$D/fio.rounds" ] && break
+		sleep 0.1
+	done
+	fio_stop "$FIO_PID"
+	fio_verify_only "$FIO_DEV" "$FIO_OFF" "$FIO_SIZE"
+}
+
+# start_point NAME: fio stopped (fio_end), the device's content in
+# $D/NAME.raw: what a backup started now must hold
+start_point() {
+	fio_end
+	dd if="$FIO_DEV" of="$D/$1.raw" bs=1M iflag=direct status=none
+}
+
 # wait_target DM TARGET [TIMEOUT=10]: until device DM's table is TARGET's
 # (the supervisor puts a filter back after the job concluded).
 wait_target() {

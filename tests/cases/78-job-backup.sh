@@ -58,31 +58,6 @@ backup_cleanup() {
 }
 trap backup_cleanup EXIT
 
-# fio_end: stops the rounds fio_again started, once one of them ended
-# (they remove the stop file of the previous rounds when they start: a
-# stop file made before that would be lost)
-fio_end() {
-	local i
-	for ((i = 0; i < 600; i++)); do
-		[ -s "$D/fio.rounds" ] && break
-		sleep 0.1
-	done
-	fio_stop "$fpid"
-}
-
-# start_point NAME: fio stopped, the disk's content into $D/NAME.raw
-start_point() {
-	fio_end
-	dd if=/dev/mapper/vm1 of="$D/$1.raw" bs=1M iflag=direct status=none
-}
-
-# fio_again: fio rounds through the disk once more (fpid)
-fio_again() {
-	rm -f "$D/fio.rounds"
-	fio_rounds /dev/mapper/vm1 $((40 * M)) $((4 * M)) &
-	fpid=$!
-}
-
 # bytes BYTE LENGTH: LENGTH bytes of value BYTE (0xNN) on stdout
 bytes() {
 	head -c "$2" /dev/zero | tr '\0' "\\$(printf '%03o' "$1")"
@@ -96,7 +71,7 @@ cbw_bytes() {
 job_chain "$D/a" 48M
 q_open vm1 "$D/a/top.qcow2"
 dev1=$(devt /dev/mapper/vm1)
-fio_again
+fio_again /dev/mapper/vm1 $((40 * M)) $((4 * M))
 sleep 2
 
 # --- refusals -------------------------------------------------------------------
@@ -120,7 +95,7 @@ vstoragectl job start backup node=vm1 target="$D/full.qcow2" sync=full speed=8M 
 # paused until fio has rewritten a chunk the job has not copied: the
 # filter must copy it first (on a loaded host the job could finish first)
 vstoragectl job pause vm1 || fail "job pause vm1"
-fio_again
+fio_again /dev/mapper/vm1 $((40 * M)) $((4 * M))
 dmsetup table vm1 | grep -q " vstorage-cbw vm1-cbw " ||
 	fail "no copy-before-write filter on the disk: $(dmsetup table vm1)"
 [ "$(job_field vm1 target)" = vm1-target ] || fail "the job's target: $(job_field vm1 target)"
@@ -139,20 +114,19 @@ info "copied before writes: $c bytes (at least)"
 wait_nodes_gone vm1-cbw vm1-target
 [ "$(devt /dev/mapper/vm1)" = "$dev1" ] || fail "the disk's dev_t changed"
 fio_end
-fio_verify_only /dev/mapper/vm1 $((40 * M)) $((4 * M))
 img_check "$D/full.qcow2"
 [ "$(backing_of "$D/full.qcow2")" = none ] || fail "a full backup has a backing file"
 oracle_raw "$D/full.qcow2" "$D/full-got.raw"
 same_raw "$D/full.raw" "$D/full-got.raw" "the full backup and the disk at its start"
 cmp -s "$D/full.raw" <(dd if=/dev/mapper/vm1 bs=1M iflag=direct status=none) &&
 	fail "fio changed nothing during the backup: the test proves nothing"
-fio_again
+fio_again /dev/mapper/vm1 $((40 * M)) $((4 * M))
 
 # --- sync=top: the top layer, backed by the disk's backing file ----------------------
 start_point top
 vstoragectl job start backup node=vm1 target="$D/a/topbk.qcow2" sync=top >/dev/null ||
 	fail "job start backup sync=top"
-fio_again
+fio_again /dev/mapper/vm1 $((40 * M)) $((4 * M))
 vstoragectl job wait vm1 || fail "job wait: the top backup failed"
 wait_nodes_gone vm1-cbw vm1-target
 img_check "$D/a/topbk.qcow2"
@@ -169,7 +143,7 @@ fsz=$(stat -c %s "$D/full.qcow2")
 start_point fleece
 vstoragectl job start backup node=vm1 target="$D/fleece.qcow2" sync=none >/dev/null ||
 	fail "job start backup sync=none"
-fio_again
+fio_again /dev/mapper/vm1 $((40 * M)) $((4 * M))
 wait_job_state vm1 ready 30
 [ "$(json_get "$(vstoragectl -j node show vm1-view)" 'j["read-only"]')" = True ] ||
 	fail "the fleecing view is not read-only"
@@ -186,8 +160,7 @@ wait_job_state vm1 gone 30
 wait_nodes_gone vm1-cbw vm1-target
 # (checked at the end: its backing file is the disk's image, in use)
 fio_end
-fio_verify_only /dev/mapper/vm1 $((40 * M)) $((4 * M))
-fio_again
+fio_again /dev/mapper/vm1 $((40 * M)) $((4 * M))
 
 # --- the view holds off a write to what it is reading ------------------------------
 # The overlay reads what was not copied from the live node (its backing).
@@ -262,7 +235,7 @@ dmsetup remove --retry "$DELAYDEV" || fail "dmsetup remove $DELAYDEV"
 vstoragectl node del vm1-view || fail "node del of the view (2)"
 wait_job_state vm1 gone 30
 wait_nodes_gone vm1-cbw vm1-target
-fio_again
+fio_again /dev/mapper/vm1 $((40 * M)) $((4 * M))
 
 # --- an I/O error under the target: on-error=report --------------------------------
 truncate -s 80M "$D/err.img"
@@ -283,7 +256,6 @@ wait_nodes_gone vm1-cbw vm1-target
 dmsetup table vm1 | grep -q vstorage-cbw && fail "the filter stayed after the failure"
 sleep 1
 fio_end
-fio_verify_only /dev/mapper/vm1 $((40 * M)) $((4 * M))
 dmsetup remove --retry "$ERRDEV" || fail "dmsetup remove $ERRDEV"
 losetup -d "$LOOP"
 LOOP=
@@ -292,12 +264,12 @@ LOOP=
 
 # --- sync=bitmap: a chain of three incremental backups ------------------------------
 {
-	fio_again
+	fio_again /dev/mapper/vm1 $((40 * M)) $((4 * M))
 	start_point inc0
 	vstoragectl bitmap add vm1 b0 || fail "bitmap add"
 	vstoragectl job start backup node=vm1 target="$D/inc0.qcow2" sync=full >/dev/null ||
 		fail "the full backup the chain starts with"
-	fio_again
+	fio_again /dev/mapper/vm1 $((40 * M)) $((4 * M))
 	vstoragectl job wait vm1 || fail "the full backup failed"
 	prev=$D/inc0.qcow2
 	for k in 1 2 3; do
@@ -306,7 +278,7 @@ LOOP=
 		qemu-img create -q -f qcow2 -b "$prev" -F qcow2 "$D/inc$k.qcow2" 64M
 		vstoragectl job start backup node=vm1 target="$D/inc$k.qcow2" sync=bitmap \
 			bitmap=b0 >/dev/null || fail "incremental backup $k"
-		fio_again
+		fio_again /dev/mapper/vm1 $((40 * M)) $((4 * M))
 		vstoragectl job wait vm1 || fail "incremental backup $k failed"
 		wait_nodes_gone vm1-cbw vm1-target
 		img_check "$D/inc$k.qcow2"

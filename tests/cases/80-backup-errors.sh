@@ -56,31 +56,6 @@ errors_cleanup() {
 }
 trap errors_cleanup EXIT
 
-# fio_again OFFSET SIZE: fio rounds through the disk once more (fpid)
-fio_again() {
-	rm -f "$D/fio.rounds"
-	FIO_OFF=$1 FIO_SIZE=$2
-	fio_rounds /dev/mapper/vm1 "$1" "$2" &
-	fpid=$!
-}
-
-# fio_end: stops the rounds once one ended, verifies the last one's data
-fio_end() {
-	local i
-	for ((i = 0; i < 600; i++)); do
-		[ -s "$D/fio.rounds" ] && break
-		sleep 0.1
-	done
-	fio_stop "$fpid"
-	fio_verify_only /dev/mapper/vm1 "$FIO_OFF" "$FIO_SIZE"
-}
-
-# start_point NAME: fio stopped, the disk's content into $D/NAME.raw
-start_point() {
-	fio_end
-	dd if=/dev/mapper/vm1 of="$D/$1.raw" bs=1M iflag=direct status=none
-}
-
 # cbw_field N: field N of the filter's status line (5 the state, 13 bytes
 # copied before writes, 14 by the job, 15 failed copies before writes, 16
 # bytes still to copy), on whichever device holds it (insert-filter moves
@@ -144,7 +119,7 @@ LOOP=$(losetup -f --show "$D/err.img")
 dmsetup create "$ERRDEV" --table "0 $((64 * 2048)) linear $LOOP 0" || fail "dmsetup create"
 # fio writes [0, 4M): the job copies it first, so that no copy before a
 # write meets the failing device
-fio_again 0 $((4 * M))
+fio_again /dev/mapper/vm1 0 $((4 * M))
 sleep 1
 
 info "--- on-error=stop (at ${SECONDS}s)"
@@ -152,7 +127,7 @@ info "--- on-error=stop (at ${SECONDS}s)"
 start_point bstop
 vstoragectl job start backup node=vm1 job-id=bstop target=/dev/mapper/$ERRDEV sync=full \
 	speed=4M on-error=stop >/dev/null || fail "job start backup on-error=stop"
-fio_again 0 $((4 * M))
+fio_again /dev/mapper/vm1 0 $((4 * M))
 wait_offset bstop $((8 * M)) 30
 set_errdev error
 wait_job_state bstop paused 30
@@ -173,14 +148,14 @@ wait_nodes_gone bstop-cbw bstop-target
 [ "$(io_errors bstop stop)" = "$n" ] || fail "job-io-error events after the repair"
 fio_end
 backup_equal bstop /dev/mapper/$ERRDEV
-fio_again 0 $((4 * M))
+fio_again /dev/mapper/vm1 0 $((4 * M))
 
 info "--- on-error=ignore (at ${SECONDS}s)"
 # --- on-error=ignore: the chunk is retried ----------------------------------------
 start_point bign
 vstoragectl job start backup node=vm1 job-id=bign target=/dev/mapper/$ERRDEV sync=full \
 	speed=4M on-error=ignore auto-dismiss=off >/dev/null || fail "job start backup on-error=ignore"
-fio_again 0 $((4 * M))
+fio_again /dev/mapper/vm1 0 $((4 * M))
 wait_offset bign $((8 * M)) 30
 set_errdev error
 for ((i = 0; i < 100; i++)); do
@@ -216,11 +191,11 @@ info "--- the graph changes (at ${SECONDS}s)"
 vstoragectl throttle-group add g80 iops-total=100000 || fail "throttle-group add"
 # fio writes [0, 8M) and the job copies slowly: the writes ahead of it
 # (63M, 62M, ...) land on chunks it has not copied yet
-fio_again 0 $((8 * M))
+fio_again /dev/mapper/vm1 0 $((8 * M))
 start_point brl
 vstoragectl job start backup node=vm1 job-id=brl target="$D/brl.qcow2" sync=full \
 	speed=512K >/dev/null || fail "job start backup brl"
-fio_again 0 $((8 * M))
+fio_again /dev/mapper/vm1 0 $((8 * M))
 dev1=$(devt /dev/mapper/vm1)
 prev="0 0 0"
 ahead=63
