@@ -198,6 +198,14 @@ start_point() {
 	dd if="$FIO_DEV" of="$D/$1.raw" bs=1M iflag=direct status=none
 }
 
+# job_speed BYTES: a job's speed= for a copy whose checks must see it
+# running: BYTES on Debian's kernel, divided by VS_TIMEOUT_SCALE on the
+# debug kernel, which runs the checks that much slower (a copy that ended
+# before them left "no job" behind)
+job_speed() {
+	echo $(($1 / ${VS_TIMEOUT_SCALE:-1}))
+}
+
 # wait_target DM TARGET [TIMEOUT=10]: until device DM's table is TARGET's
 # (the supervisor puts a filter back after the job concluded).
 wait_target() {

@@ -75,7 +75,7 @@ dmsetup table vm1 | grep -q " vstorage-qcow2 " || fail "a refused job left a fil
 fio_rounds /dev/mapper/vm1 $((12 * M)) $((8 * M)) &
 fpid=$!
 sleep 2
-id=$(vstoragectl job start stream node=vm1 base=vm1-b2 speed=256K) || fail "job start stream"
+id=$(vstoragectl job start stream node=vm1 base=vm1-b2 speed="$(job_speed $((256 << 10)))") || fail "job start stream"
 [ "$id" = vm1 ] || fail "the job's id is '$id', not the node's name (QEMU's default)"
 [ "$(job_field vm1 type)" = stream ] || fail "job show: type $(job_field vm1 type)"
 [ "$(job_field vm1 base)" = vm1-b2 ] || fail "job show: base $(job_field vm1 base)"
@@ -140,7 +140,7 @@ job_chain "$D/c" 16M
 q_open vm2 "$D/c/top.qcow2"
 dev2=$(devt /dev/mapper/vm2)
 table2=$(dmsetup table vm2)
-vstoragectl job start stream node=vm2 base=vm2-b2 speed=256K >/dev/null || fail "job start"
+vstoragectl job start stream node=vm2 base=vm2-b2 speed="$(job_speed $((256 << 10)))" >/dev/null || fail "job start"
 wait_offset vm2 $((1 * M))
 vstoragectl job wait vm2 >"$D/wait.out" 2>&1 &
 wpid=$!
