@@ -172,4 +172,5 @@ const struct vs_job_type vs_job_commit = {
 	.run = vs_commit_run,
 	.commit = vs_jcopy_pivot,
 	.release = vs_jcopy_release,
+	.ignore_retries = true,
 };

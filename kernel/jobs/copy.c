@@ -181,13 +181,15 @@ s64 vs_jcopy_do(struct vs_job *job, struct vs_jcopy *jc, u64 offset, u64 len,
 		u64 *copied)
 {
 	int operation = 0, ret;
-	u64 reached;
+	u64 reached, before = *copied;
 
 	ret = vs_jcopy_range(job, jc, offset, len, &reached, copied,
 			     &operation);
 	if (!ret)
 		return reached;
-	if (ret == -ENODEV)
+	/* progress is what was copied: a retried range counts once */
+	*copied = before;
+	if (ret == -ENODEV || jc->draining)
 		return ret;
 	ret = vs_job_io_error(job, ret, operation);
 	if (ret < 0)
@@ -293,10 +295,12 @@ int vs_jcopy_drain(struct vs_job *job, struct vs_jcopy *jc, bool pivot)
 	 * step per range; on-error=stop retries a failed step, which must
 	 * not hold the workload for ever.
 	 */
+	jc->draining = true;
 	do {
 		copied = 0;
 		ret = vs_jcopy_dirty_step(job, jc, &cursor, &copied);
 	} while (ret == 0 && ++steps <= 2 * jc->dirty->nr + 16);
+	jc->draining = false;
 	if (ret < 0 || !bitmap_empty(jc->dirty->bits, jc->dirty->nr)) {
 		vs_mirror_top_thaw(job->filter, 0);
 		vs_job_set_error_msg(job, pivot ?

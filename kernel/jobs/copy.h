@@ -25,6 +25,11 @@ struct vs_jcopy {
 	u64 size;
 	struct dm_kcopyd_client *kcopyd;
 	struct vs_dirty *dirty;		/* tracking jobs only */
+	/*
+	 * The final copy under a frozen filter: an error there fails it at
+	 * once, whatever on-error says, as retries would hold the workload.
+	 */
+	bool draining;
 };
 
 /*

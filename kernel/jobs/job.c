@@ -320,7 +320,7 @@ int vs_job_io_error(struct vs_job *job, int err, int operation)
 				   msecs_to_jiffies(VS_JOB_RETRY_MS));
 		return 0;
 	}
-	/* ignore: QEMU's stream and commit go on, and fail at the end */
+	/* ignore: QEMU's stream goes on, and fails at the end */
 	if (!job->error) {
 		job->error = err;
 		snprintf(msg, sizeof(msg), "%s error %d during the copy",

@@ -55,8 +55,10 @@ struct vs_job_type {
 	void (*release)(struct vs_job *job);
 	/*
 	 * on-error=ignore retries the failed step instead of skipping it,
-	 * and the job does not fail for it (QEMU's backup: a chunk it did
-	 * not copy would leave a hole in the point-in-time copy).
+	 * and the job does not fail for it: QEMU's backup (a chunk it did
+	 * not copy would leave a hole in the point-in-time copy), commit
+	 * (commit_run() goes on at the same offset) and mirror (the range
+	 * is dirtied again). Only stream skips and fails at its end.
 	 */
 	bool ignore_retries;
 };

@@ -251,4 +251,5 @@ const struct vs_job_type vs_job_mirror = {
 	.run = vs_mirror_run,
 	.commit = vs_jcopy_pivot,
 	.release = vs_jcopy_release,
+	.ignore_retries = true,
 };
