@@ -60,10 +60,12 @@ for n in o2 o1 sb; do node_del "$n"; done
 fio_rounds /dev/mapper/vm1 $((12 * M)) $((8 * M)) &
 fpid=$!
 sleep 2
-id=$(vstoragectl job start commit top=vm1-b1 base=vm1-b2 speed="$(job_speed "$M")") || fail "job start commit"
+# slow for the checks that want it running, unlimited after them
+id=$(vstoragectl job start commit top=vm1-b1 base=vm1-b2 speed="$(job_speed $((256 << 10)))") || fail "job start commit"
 [ "$id" = vm1-b1 ] || fail "the job's id is '$id', not top's name"
 [ "$(job_field vm1-b1 active)" = False ] || fail "a commit under an overlay is active"
 expect_error "in use by job vm1-b1" node del vm1
+vstoragectl job set-speed vm1-b1 0 || fail "job set-speed vm1-b1 0"
 vstoragectl job wait vm1-b1 || fail "job wait: the commit failed"
 fio_stop "$fpid"
 fio_verify_only /dev/mapper/vm1 $((12 * M)) $((8 * M))
