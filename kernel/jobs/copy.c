@@ -292,8 +292,8 @@ int vs_jcopy_drain(struct vs_job *job, struct vs_jcopy *jc, bool pivot)
 	vs_dirty_set_blocking(jc->dirty, NULL);
 	/*
 	 * Nothing new is written now: copy the rest. A pass takes at most a
-	 * step per range; on-error=stop retries a failed step, which must
-	 * not hold the workload for ever.
+	 * step per range. An error ends it at once (draining): on-error's
+	 * retries and pauses would hold the workload's writes.
 	 */
 	jc->draining = true;
 	do {
