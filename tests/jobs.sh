@@ -21,8 +21,7 @@ jobs_cleanup() {
 		echo "supervisor log:" >&2
 		cat "$VSTORAGECTL_JOB_LOG" >&2
 	fi
-	for id in $(vstoragectl -j job list 2>/dev/null |
-		python3 -c 'import json,sys; print(" ".join(j["id"] for j in json.load(sys.stdin)))' 2>/dev/null); do
+	for id in $(vs_list_ids job); do
 		vstoragectl job cancel "$id" >/dev/null 2>&1 || true
 		sleep 0.5
 		vstoragectl job dismiss "$id" >/dev/null 2>&1 || true

@@ -151,6 +151,13 @@ json_get() {
 	python3 -c 'import json,sys; j=json.loads(sys.argv[1]); print(eval(sys.argv[2]))' "$1" "$2"
 }
 
+# vs_list_ids OBJECT: the ids `vstoragectl -j OBJECT list` lists (job,
+# throttle-group), blank-separated; none when it fails.
+vs_list_ids() {
+	vstoragectl -j "$1" list 2>/dev/null |
+		python3 -c 'import json, sys; print(" ".join(o["id"] for o in json.load(sys.stdin)))' 2>/dev/null || true
+}
+
 # kmsg_expect TOKEN REGEX: the kernel log since TOKEN must match REGEX.
 kmsg_expect() {
 	dmesg_since "$1" | grep -E -q -e "$2" ||
