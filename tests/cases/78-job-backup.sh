@@ -188,13 +188,20 @@ ttab=$(dmsetup table vm1-target)
 below=$(awk '{ for (i = 1; i < NF; i++) if ($i == "backing") print $(i + 1) }' <<<"$ttab")
 [ -b "$below" ] || fail "the overlay's backing is no device: $ttab"
 sectors=$(blockdev --getsz "$below")
-dmsetup create "$DELAYDEV" --table "0 $sectors delay $below 0 3000 $below 0 0" ||
+# only the two chunks read here are delayed: udev's blkid probes every new
+# device (this one, and the control's below) at both ends, and a delay
+# there held each dmsetup create for 100 s
+win=$((46 * 2048)) winlen=256
+dmsetup create "$DELAYDEV" --table "0 $win linear $below 0
+$win $winlen delay $below $win 3000 $below $win 0
+$((win + winlen)) $((sectors - win - winlen)) linear $below $((win + winlen))" ||
 	fail "dmsetup create $DELAYDEV"
 dmsetup reload vm1-target --table "${ttab/ backing $below/ backing /dev/mapper/$DELAYDEV}"
 dmsetup resume vm1-target
-# delayed_reads: the reads dm-delay holds now (its status: reads writes flushes)
+# delayed_reads: the reads dm-delay holds now (its status: reads writes
+# flushes)
 delayed_reads() {
-	dmsetup status "$DELAYDEV" | awk '{ print $4 }'
+	dmsetup status "$DELAYDEV" | awk '$3 == "delay" { print $4 }'
 }
 # read_then_write WHAT CHUNK BYTE: WHAT's chunk read while a write of BYTE
 # starts once the read waits in dm-delay; the read's data into
