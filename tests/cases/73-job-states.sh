@@ -14,8 +14,9 @@
 # - `monitor -j` receives the job's events in the order of its states;
 # - on-error with dm-error under the base: report fails the job, ignore
 #   goes on and fails at the end, stop pauses it and resume retries (after
-#   the error is gone, the job completes); each sends job-io-error with its
-#   action;
+#   the error is gone, the job completes); commit with ignore retries the
+#   failed chunk until the base heals, then completes with the data in the
+#   base; each sends job-io-error with its action;
 # - hostile: jobs and verbs on names that do not exist, two jobs on one
 #   node, node del/reopen/move under a job, rmmod with a job running.
 # timeout: 900
@@ -233,15 +234,51 @@ vstoragectl job wait e-stop || fail "on-error=stop: the job failed after the err
 vstoragectl job dismiss e-stop || fail "dismiss e-stop"
 [ "$(backing_of "$D/etop.qcow2")" = none ] || fail "the resumed stream did not finish: $(backing_of "$D/etop.qcow2")"
 q_close vm3
+
+# commit with ignore retries the chunk whose write failed, as QEMU's
+# commit_run does (a skipped chunk would be lost from the base), with no
+# job error, and completes once the base heals
+errtable | dmsetup reload jbase || fail "dmsetup reload jbase (errors again)"
+dmsetup resume jbase || fail "dmsetup resume jbase"
+qemu-img create -q -f qcow2 -b /dev/mapper/jbase -F raw "$D/cmid.qcow2" 16M
+qio -c 'write -P 0x5c 6M 4M' "$D/cmid.qcow2"
+qemu-img create -q -f qcow2 -b cmid.qcow2 -F qcow2 "$D/ctop.qcow2" 16M
+q_open vm4 "$D/ctop.qcow2"
+vstoragectl job start commit top=vm4-b1 job-id=c-ignore on-error=ignore \
+	auto-dismiss=off >/dev/null || fail "job start commit on-error=ignore"
+# (the write error reached the job: its event)
+for ((i = 0; i < 300; i++)); do
+	grep -q '"job-io-error".*"c-ignore"' "$D/monitor.json" && break
+	sleep 0.1
+done
+grep -q '"job-io-error".*"c-ignore"' "$D/monitor.json" ||
+	fail "commit with ignore: no job-io-error while the base fails: $(job_field c-ignore state)"
+sleep 1
+[ "$(job_field c-ignore state)" = running ] ||
+	fail "commit with ignore while the base fails: $(job_field c-ignore state), want running"
+[ "$(job_field c-ignore error)" = None ] || fail "commit with ignore has an error: $(job_field c-ignore error)"
+off=$(job_field c-ignore offset)
+((off <= 8 * M)) || fail "commit with ignore: the offset ($off) passed the chunk that fails"
+errtable | sed 's/^16384 2048 error$/16384 2048 linear '"${loop//\//\\/}"' 16384/' |
+	dmsetup reload jbase || fail "dmsetup reload jbase (healed)"
+dmsetup resume jbase || fail "dmsetup resume jbase"
+vstoragectl job wait c-ignore || fail "commit with ignore failed after the base healed"
+vstoragectl job dismiss c-ignore || fail "dismiss c-ignore"
+q_close vm4
+# 0x5c, octal 134
+cmp -s <(dd if="$D/ebase.img" bs=1M skip=6 count=4 status=none) \
+	<(head -c $((4 * M)) /dev/zero | tr '\0' '\134') ||
+	fail "the base lacks the committed data at [6M, 10M)"
 sleep 1
 python3 - "$D/monitor.json" <<'EOF' || fail "monitor -j: job-io-error events"
 import json, sys
 ev = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 def actions(i):
     return {e["job"]["action"] for e in ev if e["event"] == "job-io-error" and e["job"]["id"] == i}
-a = {i: actions(i) for i in ("e-report", "e-ignore", "e-stop")}
+a = {i: actions(i) for i in ("e-report", "e-ignore", "e-stop", "c-ignore")}
 print("io-error actions:", a)
-sys.exit(0 if a == {"e-report": {"report"}, "e-ignore": {"ignore"}, "e-stop": {"stop"}} else 1)
+sys.exit(0 if a == {"e-report": {"report"}, "e-ignore": {"ignore"}, "e-stop": {"stop"},
+                    "c-ignore": {"ignore"}} else 1)
 EOF
 kill "$mpid"
 wait "$mpid" 2>/dev/null || true
