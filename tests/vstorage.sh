@@ -147,7 +147,35 @@ wait_or_hang() {
 }
 
 # json_get JSON PYEXPR: evaluate PYEXPR with `j` bound to the parsed JSON.
+# The common form, j["key"][N]... naming a string, an integer, a boolean or
+# null, is answered by jq, which starts in a fraction of python's time under
+# TCG (python took 0.7 s a call, a fifth of some job cases); every other
+# expression, and a key or index that is not there, goes to python, for its
+# exact output and failure. (One difference: jq prints a float 2.0 as 2;
+# vstoragectl's JSON has no floats.)
 json_get() {
+	local rest f=. out
+	if [[ $2 =~ ^j((\[(\"[A-Za-z0-9_.-]+\"|[0-9]+)\])+)$ ]]; then
+		rest=${BASH_REMATCH[1]}
+		while [[ $rest =~ ^\[(\"([A-Za-z0-9_.-]+)\"|([0-9]+))\](.*)$ ]]; do
+			if [ -n "${BASH_REMATCH[3]}" ]; then
+				f+=" | if type == \"array\" and length > ${BASH_REMATCH[3]} then .[${BASH_REMATCH[3]}] else error end"
+			else
+				f+=" | if type == \"object\" and has(\"${BASH_REMATCH[2]}\") then .[\"${BASH_REMATCH[2]}\"] else error end"
+			fi
+			rest=${BASH_REMATCH[4]}
+		done
+		# python's spelling; jq's doubles are exact integers below 2^53
+		f+=' | if type == "null" then "None"
+			elif type == "boolean" then (if . then "True" else "False" end)
+			elif type == "string" then .
+			elif type == "number" and . == floor and . < 9007199254740992 and . > -9007199254740992 then .
+			else error end'
+		if out=$(jq -r "$f" <<<"$1" 2>/dev/null); then
+			printf '%s\n' "$out"
+			return 0
+		fi
+	fi
 	python3 -c 'import json,sys; j=json.loads(sys.argv[1]); print(eval(sys.argv[2]))' "$1" "$2"
 }
 
@@ -155,7 +183,7 @@ json_get() {
 # throttle-group), blank-separated; none when it fails.
 vs_list_ids() {
 	vstoragectl -j "$1" list 2>/dev/null |
-		python3 -c 'import json, sys; print(" ".join(o["id"] for o in json.load(sys.stdin)))' 2>/dev/null || true
+		jq -r '[.[].id] | join(" ")' 2>/dev/null || true
 }
 
 # kmsg_expect TOKEN REGEX: the kernel log since TOKEN must match REGEX.
