@@ -196,8 +196,11 @@ q_close vm2
 # the base is a raw device whose [8M, 9M) fails reads until it is reloaded
 truncate -s 16M "$D/ebase.img"
 loop=$(loop_add "$D/ebase.img")
+# errtable [healed]: jbase's table, [8M, 9M) failing (or healed: linear)
 errtable() {
-	printf '0 16384 linear %s 0\n16384 2048 error\n18432 14336 linear %s 18432\n' "$loop" "$loop"
+	local mid="16384 2048 error"
+	[ "${1:-}" != healed ] || mid="16384 2048 linear $loop 16384"
+	printf '0 16384 linear %s 0\n%s\n18432 14336 linear %s 18432\n' "$loop" "$mid" "$loop"
 }
 errtable | dmsetup create jbase || fail "dmsetup create jbase"
 track_dm jbase
@@ -226,8 +229,7 @@ failed e-ignore
 [ "$(backing_of "$D/etop.qcow2")" = /dev/mapper/jbase ] || fail "a failed stream changed the header"
 onerr stop
 wait_job_state e-stop paused 60
-errtable | sed 's/^16384 2048 error$/16384 2048 linear '"${loop//\//\\/}"' 16384/' |
-	dmsetup reload jbase || fail "dmsetup reload jbase"
+errtable healed | dmsetup reload jbase || fail "dmsetup reload jbase"
 dmsetup resume jbase || fail "dmsetup resume jbase"
 vstoragectl job resume e-stop || fail "resume after on-error=stop"
 vstoragectl job wait e-stop || fail "on-error=stop: the job failed after the error went away"
@@ -259,15 +261,13 @@ sleep 1
 [ "$(job_field c-ignore error)" = None ] || fail "commit with ignore has an error: $(job_field c-ignore error)"
 off=$(job_field c-ignore offset)
 ((off <= 8 * M)) || fail "commit with ignore: the offset ($off) passed the chunk that fails"
-errtable | sed 's/^16384 2048 error$/16384 2048 linear '"${loop//\//\\/}"' 16384/' |
-	dmsetup reload jbase || fail "dmsetup reload jbase (healed)"
+errtable healed | dmsetup reload jbase || fail "dmsetup reload jbase (healed)"
 dmsetup resume jbase || fail "dmsetup resume jbase"
 vstoragectl job wait c-ignore || fail "commit with ignore failed after the base healed"
 vstoragectl job dismiss c-ignore || fail "dismiss c-ignore"
 q_close vm4
-# 0x5c, octal 134
-cmp -s <(dd if="$D/ebase.img" bs=1M skip=6 count=4 status=none) \
-	<(head -c $((4 * M)) /dev/zero | tr '\0' '\134') ||
+pattern "$D/c5c.bin" 0x5c $((4 * M))
+cmp -s <(dd if="$D/ebase.img" bs=1M skip=6 count=4 status=none) "$D/c5c.bin" ||
 	fail "the base lacks the committed data at [6M, 10M)"
 sleep 1
 python3 - "$D/monitor.json" <<'EOF' || fail "monitor -j: job-io-error events"
