@@ -154,27 +154,22 @@ wait_or_hang() {
 # exact output and failure. (One difference: jq prints a float 2.0 as 2;
 # vstoragectl's JSON has no floats.)
 json_get() {
-	local rest f=. out
-	if [[ $2 =~ ^j((\[(\"[A-Za-z0-9_.-]+\"|[0-9]+)\])+)$ ]]; then
-		rest=${BASH_REMATCH[1]}
-		while [[ $rest =~ ^\[(\"([A-Za-z0-9_.-]+)\"|([0-9]+))\](.*)$ ]]; do
-			if [ -n "${BASH_REMATCH[3]}" ]; then
-				f+=" | if type == \"array\" and length > ${BASH_REMATCH[3]} then .[${BASH_REMATCH[3]}] else error end"
-			else
-				f+=" | if type == \"object\" and has(\"${BASH_REMATCH[2]}\") then .[\"${BASH_REMATCH[2]}\"] else error end"
-			fi
-			rest=${BASH_REMATCH[4]}
-		done
-		# python's spelling; jq's doubles are exact integers below 2^53
-		f+=' | if type == "null" then "None"
+	local out
+	# j["a"][0] -> the JSON path ["a",0] (keys hold no "][")
+	if [[ $2 =~ ^j((\[(\"[A-Za-z0-9_.-]+\"|[0-9]+)\])+)$ ]] &&
+		out=$(jq -r --argjson p "${BASH_REMATCH[1]//][/,}" '
+			reduce $p[] as $k (.;
+				if ($k | type) == "number" and type == "array" and length > $k
+				or ($k | type) == "string" and type == "object" and has($k)
+				then .[$k] else error end)
+			# python spelling; jq doubles are exact integers below 2^53
+			| if type == "null" then "None"
 			elif type == "boolean" then (if . then "True" else "False" end)
 			elif type == "string" then .
-			elif type == "number" and . == floor and . < 9007199254740992 and . > -9007199254740992 then .
-			else error end'
-		if out=$(jq -r "$f" <<<"$1" 2>/dev/null); then
-			printf '%s\n' "$out"
-			return 0
-		fi
+			elif type == "number" and . == floor and fabs < 9007199254740992 then .
+			else error end' <<<"$1" 2>/dev/null); then
+		printf '%s\n' "$out"
+		return 0
 	fi
 	python3 -c 'import json,sys; j=json.loads(sys.argv[1]); print(eval(sys.argv[2]))' "$1" "$2"
 }
