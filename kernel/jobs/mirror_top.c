@@ -14,13 +14,14 @@
  * clear the bit.)
  *
  * Write-blocking (a mirror's copy-mode=write-blocking, QEMU's active
- * mirroring): a data write to a range the job has copied already (its
- * bits clear, no copy of it under way) goes to the source and to the
- * job's target at once through dm-io, as dm-raid1 writes its legs, and
- * completes when both did. It is not marked dirty, unless the target's
- * write failed or a copy of an overlapping range began meanwhile (that
- * copy may have read the source before the write). A write to a range
- * not yet copied takes the usual path and is only marked dirty.
+ * mirroring): a write or write-zeroes to a range the job has copied
+ * already (its bits clear, no copy of it under way) goes to the source
+ * and to the job's target at once through dm-io, as dm-raid1 writes its
+ * legs, and completes when both did. It is not marked dirty, unless the
+ * target's half failed (a target without write-zeroes fails it with
+ * NOTSUPP) or a copy of an overlapping range began meanwhile (that copy
+ * may have read the source before the write). A write to a range not yet
+ * copied takes the usual path and is only marked dirty.
  *
  * The pivot (FINALIZE of an active commit) freezes the filter: new bios
  * wait in a list, the writes in flight drain, the job copies what is
@@ -326,8 +327,14 @@ static int mt_map(struct dm_target *ti, struct bio *bio)
 		io->sectors = bio_sectors(bio);
 		io->tracked = true;
 		mt->writes++;
-		/* only data: discard and write-zeroes are copied by the job */
-		if (bio_op(bio) == REQ_OP_WRITE && !mt->pivot)
+		/*
+		 * Data and write-zeroes: a discard leaves each side's
+		 * contents to that side (qcow2's discard=ignore drops it,
+		 * partial clusters stay), so the job copies what the
+		 * source reads after it.
+		 */
+		if ((bio_op(bio) == REQ_OP_WRITE ||
+		     bio_op(bio) == REQ_OP_WRITE_ZEROES) && !mt->pivot)
 			dual = mt_dual_start(mt->dirty, io);
 	}
 	io->dual = dual;
