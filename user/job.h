@@ -34,6 +34,7 @@ struct vs_job {
 	uint32_t on_error;		/* enum vstorage_job_on_error */
 	bool auto_finalize, auto_dismiss;
 	bool busy, paused, active, cancelled, pivoted;
+	bool no_pivot;		/* cancelled when ready: completes, no pivot */
 	bool has_error;
 	char error[VSTORAGE_JOB_ERROR_MAX + 1];
 	/* JOB_IO_ERROR events only */

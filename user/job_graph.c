@@ -737,9 +737,26 @@ static int finalize_commit(struct vs_nl *nl, const struct vs_job *j,
 
 struct pivot_wait {
 	const char *id;
+	bool want_pivot;	/* false: a cancel when ready, no pivot */
 	bool done, failed;
 	char error[VSTORAGE_JOB_ERROR_MAX + 1];
 };
+
+/* The job concluded (J, as an event CMD says or as asked). */
+static void pivot_wait_end(struct pivot_wait *w, uint8_t cmd,
+			   const struct vs_job *j)
+{
+	bool pivot_missing = w->want_pivot && !j->pivoted;
+
+	w->done = true;
+	w->failed = j->has_error || j->cancelled ||
+		    cmd == VSTORAGE_CMD_JOB_CANCELLED || pivot_missing;
+	snprintf(w->error, sizeof(w->error), "%s",
+		 j->has_error ? j->error :
+		 j->cancelled || cmd == VSTORAGE_CMD_JOB_CANCELLED ?
+		 "the job was cancelled" :
+		 pivot_missing ? "the job concluded without pivoting" : "");
+}
 
 static int pivot_cb(const struct nlmsghdr *nlh, void *arg)
 {
@@ -752,14 +769,8 @@ static int pivot_cb(const struct nlmsghdr *nlh, void *arg)
 		return 0;
 	if (g->cmd == VSTORAGE_CMD_JOB_COMPLETED ||
 	    g->cmd == VSTORAGE_CMD_JOB_CANCELLED ||
-	    vs_job_state_final(j.state)) {
-		w->done = true;
-		w->failed = j.has_error || j.cancelled ||
-			    g->cmd == VSTORAGE_CMD_JOB_CANCELLED || !j.pivoted;
-		snprintf(w->error, sizeof(w->error), "%s",
-			 j.has_error ? j.error : j.pivoted ? "" :
-			 "the job concluded without pivoting");
-	}
+	    vs_job_state_final(j.state))
+		pivot_wait_end(w, g->cmd, &j);
 	return 0;
 }
 
@@ -862,10 +873,16 @@ static int pivot_graph(const struct vs_job *j, const struct vs_job_prep *p)
 	return vs_job_remove_devices(p->id, names, nd + 1);
 }
 
+/*
+ * Active commit and mirror: FINALIZE, and the kernel pivots; then the
+ * disk's device takes the new node's table. After a cancel when ready
+ * (no_pivot) the job only completes: the disk stays, and the filter and
+ * the target node go as after a cancel, once the job let them go.
+ */
 static int finalize_active(struct vs_nl *nl, const struct vs_job *j,
 			   const struct vs_job_prep *p)
 {
-	struct pivot_wait w = { .id = p->id };
+	struct pivot_wait w = { .id = p->id, .want_pivot = !j->no_pivot };
 	time_t end = time(NULL) + PIVOT_TIMEOUT_S;
 	struct vs_job now;
 	struct vs_nl ev;
@@ -897,13 +914,9 @@ static int finalize_active(struct vs_nl *nl, const struct vs_job *j,
 				snprintf(w.error, sizeof(w.error),
 					 "the job went away during the pivot");
 			} else if (!r && (vs_job_state_final(now.state) ||
-					  now.pivoted)) {
-				w.done = true;
-				w.failed = now.has_error || now.cancelled ||
-					   !now.pivoted;
-				snprintf(w.error, sizeof(w.error), "%s",
-					 now.has_error ? now.error :
-					 "the job concluded without pivoting");
+					  (w.want_pivot && now.pivoted))) {
+				pivot_wait_end(&w, VSTORAGE_CMD_JOB_STATUS,
+					       &now);
 			}
 		}
 	}
@@ -912,6 +925,13 @@ static int finalize_active(struct vs_nl *nl, const struct vs_job *j,
 		pr_err("job %s: no pivot after %d seconds", p->id,
 		       PIVOT_TIMEOUT_S);
 		return -1;
+	}
+	if (!w.want_pivot) {
+		r = vs_job_unprepare(p);
+		if (w.failed)
+			pr_err("job %s: completing without pivot failed: %s",
+			       p->id, w.error);
+		return w.failed || r ? -1 : 0;
 	}
 	if (w.failed) {
 		pr_err("job %s: the pivot failed: %s", p->id, w.error);

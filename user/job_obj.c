@@ -208,6 +208,10 @@ static int parse_attr(const struct nlattr *a, struct vs_job *j)
 		ret = get_uint(a, 1, &v);
 		j->pivoted = v;
 		break;
+	case VSTORAGE_JOB_NO_PIVOT:
+		ret = get_uint(a, 1, &v);
+		j->no_pivot = v;
+		break;
 	case VSTORAGE_JOB_TARGET:
 		vs_nla_strcpy(j->target, sizeof(j->target), a);
 		return 0;

@@ -246,10 +246,20 @@ static int vs_jcopy_dirty_step(struct vs_job *job, struct vs_jcopy *jc,
 int vs_jcopy_run_dirty(struct vs_job *job, struct vs_jcopy *jc)
 {
 	u64 cursor = 0, copied = 0;
+	bool ready = false;
 	int ret;
 
 	for (;;) {
 		ret = vs_job_checkpoint(job, copied);
+		/*
+		 * Cancelled when ready (or standby): QEMU's "complete without
+		 * pivot". The target becomes a consistent copy of this moment
+		 * and the job completes; its commit() leaves the disk alone.
+		 */
+		if (ret == -ECANCELED && ready) {
+			vs_job_complete_without_pivot(job);
+			return vs_jcopy_drain(job, jc, false);
+		}
 		if (ret)
 			return ret;
 		copied = 0;
@@ -266,6 +276,7 @@ int vs_jcopy_run_dirty(struct vs_job *job, struct vs_jcopy *jc)
 			continue;
 		/* converged */
 		vs_job_ready(job);
+		ready = true;
 		if (vs_job_should_complete(job))
 			return 0;
 		wait_event_timeout(job->wait,
@@ -328,7 +339,8 @@ int vs_jcopy_pivot(struct vs_job *job)
 	struct vs_jcopy *jc = job->private;
 	int ret;
 
-	if (!jc->dirty)
+	/* no_pivot: the drain at the cancel made the copy already */
+	if (!jc->dirty || READ_ONCE(job->no_pivot))
 		return 0;
 	ret = vs_jcopy_drain(job, jc, true);
 	if (ret)

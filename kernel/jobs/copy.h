@@ -55,7 +55,8 @@ u64 vs_jcopy_dirty_bytes(struct vs_jcopy *jc);
 /*
  * The tracking loop: copy what is dirty, get ready when nothing is, go on
  * copying what the workload writes until complete (returns 0), cancel
- * (-ECANCELED) or an error.
+ * (-ECANCELED; when ready, the rest is drained and it returns 0 as a
+ * completion without pivot) or an error.
  */
 int vs_jcopy_run_dirty(struct vs_job *job, struct vs_jcopy *jc);
 
@@ -69,7 +70,8 @@ int vs_jcopy_drain(struct vs_job *job, struct vs_jcopy *jc, bool pivot);
 
 /*
  * The job types' commit() and release() for a job whose private is a
- * vs_jcopy: the pivot (nothing without tracking), and the release.
+ * vs_jcopy: the pivot (nothing without tracking, or after a cancel when
+ * ready), and the release.
  */
 int vs_jcopy_pivot(struct vs_job *job);
 void vs_jcopy_release(struct vs_job *job);

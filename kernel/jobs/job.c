@@ -283,6 +283,15 @@ bool vs_job_should_complete(struct vs_job *job)
 	return READ_ONCE(job->complete_requested);
 }
 
+void vs_job_complete_without_pivot(struct vs_job *job)
+{
+	mutex_lock(&job->lock);
+	/* the cancel is spent: one more cancels the job */
+	job->cancel_requested = false;
+	job->no_pivot = true;
+	mutex_unlock(&job->lock);
+}
+
 int vs_job_io_error(struct vs_job *job, int err, int operation)
 {
 	enum vstorage_job_action action;

@@ -99,6 +99,7 @@ struct vs_job {
 	bool busy;			/* not parked at a checkpoint */
 	bool active;			/* commit of the active layer */
 	bool pivoted;
+	bool no_pivot;			/* completes without it (soft cancel) */
 	bool cancelled;			/* concluded by cancel */
 	bool can_complete;		/* the type gets ready and completes */
 	int error;			/* first error; 0 while none */
@@ -127,6 +128,14 @@ void vs_job_progress(struct vs_job *job, u64 done_delta);
 /* The copy converged (mirror-like jobs): running -> ready, once. */
 void vs_job_ready(struct vs_job *job);
 bool vs_job_should_complete(struct vs_job *job);
+/*
+ * A cancel of a ready job that tracks a mirror filter is QEMU's "complete
+ * without pivot": once the type has made the target a consistent copy, it
+ * calls this and returns 0 from run(). The job then goes pending and
+ * concludes as completed, with no_pivot set for vstoragectl; its commit()
+ * leaves the disk where it is. A second cancel cancels it.
+ */
+void vs_job_complete_without_pivot(struct vs_job *job);
 /*
  * An I/O error ERR (OPERATION: 0 read, 1 write) at a step: applies
  * on-error. Returns 0 to retry the step (stop, then resume; ignore of a

@@ -92,6 +92,7 @@ int vs_nl_job_fill(struct sk_buff *skb, struct vs_job *job, u32 portid,
 	    nla_put_u8(skb, VSTORAGE_JOB_ACTIVE, job->active) ||
 	    nla_put_u8(skb, VSTORAGE_JOB_CANCELLED, job->cancelled) ||
 	    nla_put_u8(skb, VSTORAGE_JOB_PIVOTED, job->pivoted) ||
+	    nla_put_u8(skb, VSTORAGE_JOB_NO_PIVOT, job->no_pivot) ||
 	    (job->target[0] &&
 	     (nla_put_string(skb, VSTORAGE_JOB_TARGET, job->target) ||
 	      nla_put_u32(skb, VSTORAGE_JOB_SYNC, job->sync) ||

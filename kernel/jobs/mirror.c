@@ -20,8 +20,9 @@
  * active commit does: frozen filter, the rest copied, the target
  * flushed, the filter switched to the target; vstoragectl then gives the
  * disk's device the target's table. A cancel when ready does the same
- * without the switch (QEMU's "complete without pivot"), so the target is
- * a consistent copy of the moment of the cancel.
+ * without the switch and the job completes (QEMU's "complete without
+ * pivot", copy.c), so the target is a consistent copy of the moment of
+ * the cancel.
  *
  * copy-mode=write-blocking turns the filter's write-blocking path on
  * (mirror_top.c): a write to a range already copied reaches both sides
@@ -211,17 +212,6 @@ static int vs_mirror_scan_top(struct vs_job *job, struct vs_jcopy *jc)
 	return 0;
 }
 
-static bool vs_mirror_was_ready(struct vs_job *job)
-{
-	bool ready;
-
-	mutex_lock(&job->lock);
-	ready = job->state == VSTORAGE_JOB_S_READY ||
-		job->state == VSTORAGE_JOB_S_STANDBY;
-	mutex_unlock(&job->lock);
-	return ready;
-}
-
 static int vs_mirror_run(struct vs_job *job)
 {
 	struct vs_jcopy *jc = job->private;
@@ -229,20 +219,7 @@ static int vs_mirror_run(struct vs_job *job)
 
 	if (job->sync == VSTORAGE_JOB_SYNC_TOP)
 		ret = vs_mirror_scan_top(job, jc);
-	if (!ret)
-		ret = vs_jcopy_run_dirty(job, jc);
-	/* cancelled when ready: complete without the pivot */
-	if (ret == -ECANCELED && vs_mirror_was_ready(job)) {
-		int err = vs_jcopy_drain(job, jc, false);
-
-		if (err) {
-			mutex_lock(&job->lock);
-			if (!job->error)
-				job->error = err;
-			mutex_unlock(&job->lock);
-		}
-	}
-	return ret;
+	return ret ?: vs_jcopy_run_dirty(job, jc);
 }
 
 const struct vs_job_type vs_job_mirror = {

@@ -13,6 +13,9 @@
 #   node read-write, the top node, mid's and base's old devices are gone,
 #   and no write fio made before, during or after the pivot is lost;
 #   base.qcow2 alone reads as the disk did;
+# - active, cancelled when ready: the job completes without the pivot
+#   (QEMU's block-job-cancel of a ready commit): the disk stays on top,
+#   base is read-only again and alone reads as the disk did at the cancel;
 # - qemu-img check is clean on every image; QEMU reads the final chains
 #   exactly as the disks did;
 # - refusals: a top without backing, a base not below top, top = base, a
@@ -137,4 +140,30 @@ oracle_raw "$D/b/base.qcow2" "$D/b/qemu.raw"
 same_raw "$D/b/qemu.raw" "$D/b/got.raw" "QEMU's reading of base after the active commit"
 # QEMU's active commit leaves top and mid as they were
 [ "$(backing_of "$D/b/top.qcow2")" = mid.qcow2 ] || fail "top's header changed: $(backing_of "$D/b/top.qcow2")"
+
+# --- active commit cancelled when ready: it completes without the pivot ---------------
+job_chain "$D/c" 16M
+q_open vm3 "$D/c/top.qcow2"
+table3=$(dmsetup table vm3)
+fio_rounds /dev/mapper/vm3 $((12 * M)) $((4 * M)) &
+fpid=$!
+sleep 1
+vstoragectl job start commit top=vm3 >/dev/null || fail "job start active commit (vm3)"
+wait_job_state vm3 ready 120
+fio_stop "$fpid"
+dd if=/dev/mapper/vm3 of="$D/c/got.raw" bs=1M iflag=direct status=none
+vstoragectl job wait vm3 >"$D/wait.out" 2>&1 &
+wpid=$!
+sleep 0.5
+vstoragectl job cancel vm3 || fail "job cancel (vm3)"
+wait "$wpid" || fail "job wait: a cancel when ready did not complete the commit: $(cat "$D/wait.out")"
+[ "$(dmsetup table vm3)" = "$table3" ] || fail "the disk moved at a cancel when ready: $(dmsetup table vm3)"
+[ "$(json_get "$(vstoragectl -j node show vm3-b2)" 'j["read-only"]')" = True ] ||
+	fail "base stayed writable after the cancel"
+fio_verify_only /dev/mapper/vm3 $((12 * M)) $((4 * M))
+q_close vm3
+for i in top mid base; do img_check "$D/c/$i.qcow2"; done
+# base alone is the disk at the moment of the cancel
+oracle_raw "$D/c/base.qcow2" "$D/c/qemu.raw"
+same_raw "$D/c/qemu.raw" "$D/c/got.raw" "QEMU's reading of base after a cancel when ready"
 jobs_end

@@ -10,14 +10,16 @@
 #     target stands on them; none: on the source), every write fio made
 #     before, during and after the pivot verifies, and QEMU reads the
 #     target's chain exactly as the disk read;
-#   * cancel when ready (after fio stopped): the disk is back on its own
-#     node, the target node is gone and its image reads as the disk did
-#     at the cancel;
+#   * cancel when ready (after fio stopped): the job completes (job wait
+#     succeeds; QEMU's complete without pivot; a cancel before ready is a
+#     cancel), the disk is back on its own node, the target node is gone
+#     and its image reads as the disk did at the cancel;
 #   the target made for sync=top is backed by the source's backing file,
 #   the one for sync=none by the source's image, the one for full by
 #   nothing; format=raw makes a raw file; qemu-img check is clean on
-#   every image written; with write-blocking the filter sends writes to
-#   both sides (its status counts them), in background none;
+#   every image written; with write-blocking the filter sends writes and
+#   write-zeroes to both sides (its status counts them), in background
+#   none;
 # - refusals: a smaller target, a second mirror (or a commit) on the
 #   node, the node's own image or name as target, bad keys;
 # - an I/O error under the target (dm-error) honours on-error: report
@@ -141,8 +143,20 @@ mirror_run() {
 	else
 		# the moment of the cancel: nothing writes any more
 		fio_stop "$fpid"
+		if [ "$mode" = write-blocking ]; then
+			# write-zeroes to a copied range reaches both sides too
+			dual=$(dmsetup status "$vm" | awk '{ print $NF }')
+			blkdiscard -z -o $((13 * M)) -l $((M)) "/dev/mapper/$vm" || fail "blkdiscard -z"
+			b=$(dmsetup status "$vm" | awk '{ print $NF }')
+			((b > dual)) || fail "write-blocking: write-zeroes did not go to both sides ($b dual writes, $dual before)"
+		fi
 		dd if="/dev/mapper/$vm" of="$dir/got.raw" bs=1M iflag=direct status=none
+		vstoragectl job wait "$vm" >"$D/wait.out" 2>&1 &
+		wpid=$!
+		sleep 0.5
 		vstoragectl job cancel "$vm" || fail "job cancel"
+		# QEMU: a cancel when ready completes the job, without the pivot
+		wait "$wpid" || fail "job wait: a cancel when ready did not complete the mirror: $(cat "$D/wait.out")"
 		wait_job_state "$vm" gone 60
 		wait_target "$vm" vstorage-qcow2
 		[ "$(devt "/dev/mapper/$vm")" = "$dev" ] || fail "the disk's dev_t changed at the cancel"
@@ -191,7 +205,13 @@ node_add qcow2 node-name=t1 file="$D/r/t1.qcow2"
 vstoragectl job start mirror node=vr target=t1 sync=full speed=256K >/dev/null || fail "mirror to a node"
 expect_error "in use by job vr" job start mirror node=vr target="$D/r/t2.qcow2" sync=full job-id=two
 expect_error "in use by job vr" job start mirror node=t1 target="$D/r/t3.qcow2" sync=full job-id=three
+vstoragectl job wait vr >"$D/wait.out" 2>&1 &
+wpid=$!
+sleep 0.5
 vstoragectl job cancel vr
+# before ready a cancel is a cancel
+wait "$wpid" && fail "job wait succeeded for a mirror cancelled before ready"
+grep -q "job vr was cancelled" "$D/wait.out" || fail "job wait after a cancel before ready: $(cat "$D/wait.out")"
 wait_job_state vr gone 60
 wait_target vr vstorage-qcow2
 vstoragectl node show t1 >/dev/null || fail "a node given as target was removed at the cancel"

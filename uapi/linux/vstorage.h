@@ -334,6 +334,10 @@ enum vstorage_job_attr {
 	VSTORAGE_JOB_COPY_MODE,		/* u32, enum vstorage_job_copy_mode */
 	VSTORAGE_JOB_BITMAP,		/* string: backup's sync=bitmap bitmap */
 	VSTORAGE_JOB_BITMAP_MODE,	/* u32, enum vstorage_job_bitmap_mode */
+	/* u8: cancelled when ready, it completes without the pivot (QEMU's
+	 * block-job-cancel of a ready mirror or active commit)
+	 */
+	VSTORAGE_JOB_NO_PIVOT,
 
 	__VSTORAGE_JOB_MAX,
 	VSTORAGE_JOB_MAX = __VSTORAGE_JOB_MAX - 1
