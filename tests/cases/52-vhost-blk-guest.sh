@@ -47,9 +47,10 @@ head -c 65536 /dev/urandom >"$D/host.bin"
 dd if="$D/host.bin" of=/dev/vstorage/vg bs=4096 seek=256 oflag=direct status=none
 want=$(md5sum <"$D/host.bin" | cut -d' ' -f1)
 
-# reads only: 256 KiB/s (the unlimited writes, about 2 MiB/s alone, must
-# stay twice as fast with another VM on the CPUs); the guest reads 2 MiB
-limit=262144
+# reads only: 128 KiB/s (the unlimited writes, about 2 MiB/s alone, must
+# stay twice as fast with another VM on the CPUs: in a one-vCPU test VM
+# they were 300 KB/s); the guest reads 2 MiB
+limit=131072
 tgroup_add gg bps-read=$limit
 node_add throttle node-name=vgt file=vg throttle-group=gg
 wait_for_path /dev/mapper/vgt 10 -b || fail "no /dev/mapper/vgt"
@@ -90,9 +91,12 @@ info "guest: direct writes $wrate B/s (no limit), direct reads $rrate B/s (limit
 # loose bounds under nested TCG: the bucket's burst is a tenth of a second
 ((rrate * 100 <= limit * 115 && rrate * 2 >= limit)) ||
 	fail "the guest read at $rrate B/s through a throttle group limited to $limit B/s"
+# udev's blkid probes vgt when the export closes it: not at 128 KiB/s
+vstoragectl throttle-group set gg bps-read=0 || fail "lifting the limit"
 kill -TERM "$export_pid"
 wait "$export_pid" || fail "the export exited with an error"
 export_pid=
+udevadm settle
 node_del vgt
 got=$(dd if=/dev/vstorage/vg bs=4096 skip=2048 count=16 iflag=direct status=none | md5sum | cut -d' ' -f1)
 [ "$got" = "$(yes GUESTDATA | head -c 65536 | md5sum | cut -d' ' -f1)" ] ||
