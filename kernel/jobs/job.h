@@ -130,10 +130,10 @@ void vs_job_ready(struct vs_job *job);
 bool vs_job_should_complete(struct vs_job *job);
 /*
  * A cancel of a ready job that tracks a mirror filter is QEMU's "complete
- * without pivot": once the type has made the target a consistent copy, it
- * calls this and returns 0 from run(). The job then goes pending and
- * concludes as completed, with no_pivot set for vstoragectl; its commit()
- * leaves the disk where it is. A second cancel cancels it.
+ * without pivot": the type calls this, makes the target a consistent copy
+ * and returns 0 from run(). The job then goes pending and concludes as
+ * completed, with no_pivot set for vstoragectl; its commit() leaves the
+ * disk where it is. A second cancel, even during that copy, cancels it.
  */
 void vs_job_complete_without_pivot(struct vs_job *job);
 /*
