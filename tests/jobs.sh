@@ -66,6 +66,18 @@ devt() {
 	stat -L -c '%t:%T' "$1"
 }
 
+# job_verb_wait ID VERB: `job VERB ID` while `job wait ID` waits (started
+# first, so it sees how the job ends); returns job wait's status, its
+# output in $D/wait.out.
+job_verb_wait() {
+	local wpid
+	vstoragectl job wait "$1" >"$D/wait.out" 2>&1 &
+	wpid=$!
+	sleep 0.5
+	vstoragectl job "$2" "$1" || fail "job $2 $1"
+	wait "$wpid"
+}
+
 # job_field ID KEY: a field of job show -j ("" when the job is gone).
 job_field() {
 	local j

@@ -114,11 +114,7 @@ wait_job_state vm2 ready 120
 # still ready under writes: the workload keeps dirtying, the job follows
 sleep 2
 [ "$(job_field vm2 state)" = ready ] || fail "job left ready by itself: $(job_field vm2 state)"
-vstoragectl job wait vm2 >"$D/wait.out" 2>&1 &
-wpid=$!
-sleep 1
-vstoragectl job complete vm2 || fail "job complete"
-wait "$wpid" || fail "job wait: the active commit failed: $(cat "$D/wait.out")"
+job_verb_wait vm2 complete || fail "job wait: the active commit failed: $(cat "$D/wait.out")"
 # writes after the pivot too
 sleep 2
 fio_stop "$fpid"
@@ -152,11 +148,7 @@ vstoragectl job start commit top=vm3 >/dev/null || fail "job start active commit
 wait_job_state vm3 ready 120
 fio_stop "$fpid"
 dd if=/dev/mapper/vm3 of="$D/c/got.raw" bs=1M iflag=direct status=none
-vstoragectl job wait vm3 >"$D/wait.out" 2>&1 &
-wpid=$!
-sleep 0.5
-vstoragectl job cancel vm3 || fail "job cancel (vm3)"
-wait "$wpid" || fail "job wait: a cancel when ready did not complete the commit: $(cat "$D/wait.out")"
+job_verb_wait vm3 cancel || fail "job wait: a cancel when ready did not complete the commit: $(cat "$D/wait.out")"
 [ "$(dmsetup table vm3)" = "$table3" ] || fail "the disk moved at a cancel when ready: $(dmsetup table vm3)"
 [ "$(json_get "$(vstoragectl -j node show vm3-b2)" 'j["read-only"]')" = True ] ||
 	fail "base stayed writable after the cancel"

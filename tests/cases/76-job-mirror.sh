@@ -56,7 +56,7 @@ src() {
 
 # mirror_run VM SYNC COPY-MODE complete|cancel [FORMAT]
 mirror_run() {
-	local vm=$1 sync=$2 mode=$3 end=$4 fmt=${5:-qcow2} dir=$D/$1 dev id fpid wpid b i t0 t1 dual
+	local vm=$1 sync=$2 mode=$3 end=$4 fmt=${5:-qcow2} dir=$D/$1 dev id fpid b i t0 t1 dual
 	local tgt=$dir/tgt.$fmt
 	info "--- mirror sync=$sync copy-mode=$mode format=$fmt, then $end"
 	t0=$SECONDS
@@ -104,11 +104,7 @@ mirror_run() {
 	fi
 	info "writes to both sides: $dual"
 	if [ "$end" = complete ]; then
-		vstoragectl job wait "$vm" >"$D/wait.out" 2>&1 &
-		wpid=$!
-		sleep 0.5
-		vstoragectl job complete "$vm" || fail "job complete"
-		wait "$wpid" || fail "job wait: the mirror failed: $(cat "$D/wait.out")"
+		job_verb_wait "$vm" complete || fail "job wait: the mirror failed: $(cat "$D/wait.out")"
 		# writes after the pivot too
 		sleep 1
 		fio_stop "$fpid"
@@ -151,12 +147,8 @@ mirror_run() {
 			((b > dual)) || fail "write-blocking: write-zeroes did not go to both sides ($b dual writes, $dual before)"
 		fi
 		dd if="/dev/mapper/$vm" of="$dir/got.raw" bs=1M iflag=direct status=none
-		vstoragectl job wait "$vm" >"$D/wait.out" 2>&1 &
-		wpid=$!
-		sleep 0.5
-		vstoragectl job cancel "$vm" || fail "job cancel"
 		# QEMU: a cancel when ready completes the job, without the pivot
-		wait "$wpid" || fail "job wait: a cancel when ready did not complete the mirror: $(cat "$D/wait.out")"
+		job_verb_wait "$vm" cancel || fail "job wait: a cancel when ready did not complete the mirror: $(cat "$D/wait.out")"
 		wait_job_state "$vm" gone 60
 		wait_target "$vm" vstorage-qcow2
 		[ "$(devt "/dev/mapper/$vm")" = "$dev" ] || fail "the disk's dev_t changed at the cancel"
@@ -205,12 +197,8 @@ node_add qcow2 node-name=t1 file="$D/r/t1.qcow2"
 vstoragectl job start mirror node=vr target=t1 sync=full speed=256K >/dev/null || fail "mirror to a node"
 expect_error "in use by job vr" job start mirror node=vr target="$D/r/t2.qcow2" sync=full job-id=two
 expect_error "in use by job vr" job start mirror node=t1 target="$D/r/t3.qcow2" sync=full job-id=three
-vstoragectl job wait vr >"$D/wait.out" 2>&1 &
-wpid=$!
-sleep 0.5
-vstoragectl job cancel vr
 # before ready a cancel is a cancel
-wait "$wpid" && fail "job wait succeeded for a mirror cancelled before ready"
+job_verb_wait vr cancel && fail "job wait succeeded for a mirror cancelled before ready"
 grep -q "job vr was cancelled" "$D/wait.out" || fail "job wait after a cancel before ready: $(cat "$D/wait.out")"
 wait_job_state vr gone 60
 wait_target vr vstorage-qcow2
