@@ -11,7 +11,10 @@
  * map returns. vs_backend_map() therefore hands a file child's bios to the
  * child's workers: a per-CPU list for direct I/O, whose submission does not
  * block for long, and a work item per bio for buffered I/O (cache.direct
- * off), whose reads may wait for the disk and must not wait in line.
+ * off), whose reads may wait for the disk and must not wait in line. A
+ * submitter that opened its batch with vs_submit_plug_start() has its
+ * direct reads and writes issued from its own task at the batch's end
+ * instead (submit_plug.h), which saves the worker's wakeup.
  */
 #include <linux/blkdev.h>
 #include <linux/falloc.h>
@@ -22,6 +25,7 @@
 #include <linux/sched/mm.h>
 #include <linux/uio.h>
 
+#include "submit_plug.h"
 #include "vstorage.h"
 
 /* Bios that map() queued for the direct I/O of one CPU. */
@@ -514,11 +518,81 @@ static bool vs_backend_strip_flush(struct vs_backend *be, struct bio *bio)
 	return op_is_write(bio_op(bio)) && !bio->bi_iter.bi_size;
 }
 
+/* == Direct I/O from map() == */
+
+static void vs_backend_queue_direct(struct vs_backend_io *io)
+{
+	struct vs_backend *be = io->be;
+	struct vs_backend_cpu *c = get_cpu_ptr(be->cpu);
+
+	if (llist_add(&io->queued, &c->ios))
+		queue_work(be->wq, &c->work);
+	put_cpu_ptr(be->cpu);
+}
+
+/* The end of a vs_submit_plug batch (submit_plug.h). */
+static void vs_submit_plug_unplug(struct blk_plug_cb *cb, bool from_schedule)
+{
+	struct vs_submit_plug *sp = container_of(cb, struct vs_submit_plug, cb);
+	struct llist_node *list = llist_reverse_order(__llist_del_all(&sp->held));
+	struct vs_backend_io *io, *next;
+	unsigned int noio;
+
+	/* the scheduler's unplug must not block, nor may a submit_bio() */
+	if (from_schedule || current->bio_list) {
+		llist_for_each_entry_safe(io, next, list, queued)
+			vs_backend_queue_direct(io);
+		return;
+	}
+	/* the file system's bios join the plug, flushed after this */
+	noio = memalloc_noio_save();
+	llist_for_each_entry_safe(io, next, list, queued)
+		vs_backend_issue(io);
+	memalloc_noio_restore(noio);
+}
+
+void vs_submit_plug_start(struct vs_submit_plug *sp)
+{
+	init_llist_head(&sp->held);
+	blk_start_plug(&sp->plug);
+	/* nested in another plug, the batch is that plug's, with its rules */
+	if (current->plug != &sp->plug)
+		return;
+	sp->cb.callback = vs_submit_plug_unplug;
+	sp->cb.data = NULL;
+	list_add(&sp->cb.list, &sp->plug.cb_list);
+}
+EXPORT_SYMBOL_GPL(vs_submit_plug_start);
+
+/*
+ * Keep IO for the end of the task's batch if its submitter opened it with
+ * vs_submit_plug_start(). Not a flush: fsync() there would stall the whole
+ * batch. Not from interrupt context: current->plug is then the plug of
+ * whichever task was interrupted.
+ */
+static bool vs_submit_plug_hold(struct vs_backend_io *io)
+{
+	struct blk_plug *plug = current->plug;
+	struct bio *bio = io->bio;
+	struct vs_submit_plug *sp;
+	struct blk_plug_cb *cb;
+
+	if (!plug || !in_task() || (bio->bi_opf & REQ_PREFLUSH) ||
+	    (bio_op(bio) != REQ_OP_READ && bio_op(bio) != REQ_OP_WRITE))
+		return false;
+	list_for_each_entry(cb, &plug->cb_list, list) {
+		if (cb->callback != vs_submit_plug_unplug)
+			continue;
+		sp = container_of(cb, struct vs_submit_plug, cb);
+		__llist_add(&io->queued, &sp->held);
+		return true;
+	}
+	return false;
+}
+
 int vs_backend_map(struct vs_backend *be, struct bio *bio, u64 pos,
 		   struct vs_backend_io *io)
 {
-	struct vs_backend_cpu *c;
-
 	if (vs_backend_strip_flush(be, bio)) {
 		bio_endio(bio);
 		return DM_MAPIO_SUBMITTED;
@@ -536,10 +610,8 @@ int vs_backend_map(struct vs_backend *be, struct bio *bio, u64 pos,
 		queue_work(be->wq, &io->work);
 		return DM_MAPIO_SUBMITTED;
 	}
-	c = get_cpu_ptr(be->cpu);
-	if (llist_add(&io->queued, &c->ios))
-		queue_work(be->wq, &c->work);
-	put_cpu_ptr(be->cpu);
+	if (!vs_submit_plug_hold(io))
+		vs_backend_queue_direct(io);
 	return DM_MAPIO_SUBMITTED;
 }
 EXPORT_SYMBOL_GPL(vs_backend_map);

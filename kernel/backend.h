@@ -86,7 +86,7 @@ struct vs_backend_io {
 	struct bio *bio;
 	u64 pos;
 	union {
-		struct llist_node queued;	/* direct I/O: per-CPU list */
+		struct llist_node queued;	/* direct I/O: per-CPU or batch list */
 		struct work_struct work;	/* buffered I/O: its own work */
 	};
 	bool pooled;

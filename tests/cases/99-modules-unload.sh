@@ -22,7 +22,7 @@ groups=$(vstoragectl -j throttle-group list)
 # a group without members does not hold the module: its exit frees it
 vstoragectl throttle-group add last-g bps-total=1M || fail "throttle-group add failed"
 # the format and filter targets first: they hold vstorage.ko
-for m in $(lsmod | awk '$1 ~ /^dm_vstorage_/ { print $1 }'); do
+for m in $(lsmod | awk '$1 ~ /^(dm_vstorage_|vhost_blk)/ { print $1 }'); do
 	modprobe -r "$m" || fail "cannot unload $m"
 done
 modprobe -r vstorage || fail "cannot unload vstorage"
