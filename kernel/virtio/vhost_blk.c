@@ -26,14 +26,16 @@
  *    vs_submit_plug: this work item holds no file-system state, so a
  *    vstorage node on an image file issues the batch's file I/O from here
  *    when the plug ends, instead of waking its own worker for each bio.
- * 3. bi_end_io runs in interrupt context: it must not touch guest memory,
- *    so it only parks the bio on its request and, when the request's last
- *    bio ends, puts the request on its queue's completion list and queues
- *    the queue's completion work.
+ * 3. bi_end_io may run in interrupt context: it must not touch guest
+ *    memory, so it only parks the bio on its request and, when the
+ *    request's last bio ends, puts the request on its queue's completion
+ *    list and queues the queue's work, unless that work is running
+ *    (SERVING): it then looks again before it returns. A request that
+ *    completes during its own submission (a file node's batch, issued at
+ *    the plug's end) is so answered in the same run, without a wakeup.
  * 4. The queue's work item, in the owner's address space again, releases
- *    the pages, copies
- *    bounced reads out, writes the status bytes and adds the whole batch to
- *    the used ring with one signal.
+ *    the pages, copies bounced reads out, writes the status bytes and adds
+ *    the whole batch to the used ring with one signal.
  *
  * A guest's descriptors are hostile input. The vhost core refuses chains
  * outside the memory table, loops, nested indirect tables and runaway ring
@@ -95,7 +97,7 @@ struct vhost_blk_vq {
 	struct vhost_virtqueue vq;
 	/* serves kicks and completions of this queue, one CPU at a time */
 	struct work_struct work;
-	unsigned long kicked;	/* bit 0: the ring has new requests */
+	unsigned long flags;	/* VHOST_BLK_KICKED, VHOST_BLK_SERVING */
 	struct vhost_blk_kick kick;	/* under the device's mutex */
 	struct llist_head done;
 	/* requests taken from the ring and not yet in the used ring */
@@ -138,6 +140,19 @@ struct vhost_blk_req {
 	size_t iov_len;
 };
 
+/* vhost_blk_vq.flags */
+enum {
+	VHOST_BLK_KICKED,	/* the ring has new requests */
+	/*
+	 * The work is running and looks at the ring and the completion list
+	 * again before it returns: kicks and completions need not queue it.
+	 */
+	VHOST_BLK_SERVING,
+};
+
+/* Rounds of one run of the work before it gives the CPU back. */
+#define VHOST_BLK_ROUNDS 8
+
 static struct kmem_cache *vhost_blk_req_cache;
 static struct workqueue_struct *vhost_blk_wq;
 
@@ -146,11 +161,25 @@ static struct vhost_blk *vq_to_blk(struct vhost_virtqueue *vq)
 	return container_of(vq->dev, struct vhost_blk, dev);
 }
 
+/*
+ * Something for the queue's work (a flag or a completion, set before the
+ * barrier): a running work sees it in its next round, else queue it.
+ * Each wakeup of the work costs an address-space switch, which under
+ * emulation flushes the software TLB.
+ */
+static void vhost_blk_wake(struct vhost_blk_vq *bvq)
+{
+	/* the news before the look at SERVING: pairs with vhost_blk_work() */
+	smp_mb__after_atomic();
+	if (!test_bit(VHOST_BLK_SERVING, &bvq->flags))
+		queue_work(vhost_blk_wq, &bvq->work);
+}
+
 /* Serve the ring: its work takes new requests too. */
 static void vhost_blk_kick(struct vhost_blk_vq *bvq)
 {
-	set_bit(0, &bvq->kicked);
-	queue_work(vhost_blk_wq, &bvq->work);
+	set_bit(VHOST_BLK_KICKED, &bvq->flags);
+	vhost_blk_wake(bvq);
 }
 
 static void vhost_blk_req_put(struct vhost_blk_req *req)
@@ -160,7 +189,7 @@ static void vhost_blk_req_put(struct vhost_blk_req *req)
 	if (!atomic_dec_and_test(&req->pending))
 		return;
 	llist_add(&req->node, &bvq->done);
-	queue_work(vhost_blk_wq, &bvq->work);
+	vhost_blk_wake(bvq);
 }
 
 static void vhost_blk_bio_end(struct bio *bio)
@@ -675,14 +704,37 @@ static void vhost_blk_work(struct work_struct *work)
 {
 	struct vhost_blk_vq *bvq = container_of(work, struct vhost_blk_vq, work);
 	struct mm_struct *mm = bvq->vq.dev->mm;
+	unsigned int rounds;
 
 	/* no owner, no requests: the ioctls drain and flush before it goes */
 	if (WARN_ON_ONCE(!mm))
 		return;
 	kthread_use_mm(mm);
-	vhost_blk_complete(bvq);
-	if (test_and_clear_bit(0, &bvq->kicked))
-		vhost_blk_handle_vq(bvq);
+	set_bit(VHOST_BLK_SERVING, &bvq->flags);
+	for (rounds = 0; ; rounds++) {
+		vhost_blk_complete(bvq);
+		if (test_and_clear_bit(VHOST_BLK_KICKED, &bvq->flags))
+			vhost_blk_handle_vq(bvq);
+		/*
+		 * A backend that completes while we submit (a file node's
+		 * batch issued at the plug's end, a RAM disk) is served in
+		 * the next round of this run, not by queueing it again.
+		 * Cleared before the last look, so that whatever comes after
+		 * it queues the work again.
+		 */
+		clear_bit(VHOST_BLK_SERVING, &bvq->flags);
+		/* SERVING off before the last look: pairs with vhost_blk_wake() */
+		smp_mb__after_atomic();
+		if (llist_empty(&bvq->done) &&
+		    !test_bit(VHOST_BLK_KICKED, &bvq->flags))
+			break;
+		if (rounds == VHOST_BLK_ROUNDS) {
+			queue_work(vhost_blk_wq, &bvq->work);
+			break;
+		}
+		set_bit(VHOST_BLK_SERVING, &bvq->flags);
+		cond_resched();
+	}
 	kthread_unuse_mm(mm);
 }
 
