@@ -1106,6 +1106,7 @@ struct loader {
 	uint32_t *lat;
 	uint8_t **bufs;		/* per slot: header, data, status */
 	uint64_t *gpas;
+	unsigned int *ready;	/* slots completed in one reap */
 	pthread_t thread;
 };
 
@@ -1146,7 +1147,7 @@ static void *load_thread(void *arg)
 		load_submit(ld, i, &lseed);
 	vmm_kick(vq);
 	while (!load_stop) {
-		unsigned int h;
+		unsigned int h, n = 0;
 		int got = vmm_reap(ld->m, vq, 1000);
 		uint64_t now = vmm_now_ns();
 		bool resubmitted = false;
@@ -1167,9 +1168,17 @@ static void *load_thread(void *arg)
 			ld->ios++;
 			if (*ld->bufs[r->slot * 3 + 2] != VIRTIO_BLK_S_OK)
 				ld->errors++;
-			if (!load_submit(ld, r->slot, &lseed))
-				resubmitted = true;
+			ld->ready[n++] = r->slot;
 		}
+		/*
+		 * Only after the scan: a new request takes the descriptors
+		 * freed last, whose request may be further on and not yet
+		 * counted; resubmitting within the scan lost it, and its
+		 * slot with it, until one request was left in flight.
+		 */
+		for (h = 0; h < n; h++)
+			if (!load_submit(ld, ld->ready[h], &lseed))
+				resubmitted = true;
 		if (resubmitted)
 			vmm_kick(vq);
 	}
@@ -1201,7 +1210,8 @@ static int load(void)
 	for (q = 0; q < opt.queues; q++) {
 		ld[q].bufs = calloc(opt.qd * 3, sizeof(*ld[q].bufs));
 		ld[q].gpas = calloc(opt.qd * 3, sizeof(*ld[q].gpas));
-		if (!ld[q].bufs || !ld[q].gpas)
+		ld[q].ready = calloc(opt.qd, sizeof(*ld[q].ready));
+		if (!ld[q].bufs || !ld[q].gpas || !ld[q].ready)
 			return 2;
 		for (i = 0; i < opt.qd; i++) {
 			ld[q].bufs[i * 3] = vmm_alloc(&m, q, 16, 64, 0, &ld[q].gpas[i * 3]);
@@ -1231,6 +1241,7 @@ static int load(void)
 		free(ld[q].lat);
 		free(ld[q].bufs);
 		free(ld[q].gpas);
+		free(ld[q].ready);
 	}
 	for (i = 0; i < LAT_BUCKETS; i++)
 		total += lat[i];
